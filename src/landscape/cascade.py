@@ -1,0 +1,262 @@
+"""The cascade: discovery of config files above a context and their merge (SPEC §2.1–§2.3).
+
+For a context directory ``C`` (it need not exist), :func:`discover` walks from ``C`` up
+through its ancestors collecting ``landscape.yaml`` and the asked-for variant files
+``landscape.<variant>.yaml``; it stops at the file that says ``root: true``; a ``parent:``
+key redirects the walk. :func:`build_cascade` then merges the files root first, leaf last
+(in each directory the plain file, then the variants in the order asked) with the strategy
+table of :mod:`landscape.merge`.
+
+Errors are collected, not raised one by one: a :class:`Cascade` is only returned when
+every file on the way loaded, validated and merged; otherwise an
+:class:`~landscape.errors.ErrorGroup` lists every problem with ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import ConfigError, ErrorGroup, LandscapeError, Location
+from .merge import CONFIG_STRATEGIES, merge_maps
+from .nodes import Node, load_text
+from .schema import CONFIG_SCHEMA, validate
+
+CONFIG_NAME = "landscape.yaml"
+_VARIANT_NAME = re.compile(r"^landscape\.([A-Za-z0-9_-]+)\.yaml$")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass
+class ConfigFile:
+    """One loaded config file: its ``path``, ``variant`` (``None`` for the plain file) and
+    root ``node`` (``None`` when empty). ``errors`` holds every syntax/schema problem."""
+
+    path: Path
+    variant: str | None
+    node: Node | None
+    errors: list[LandscapeError] = field(default_factory=list)
+
+    @property
+    def dir(self) -> Path:
+        return self.path.parent
+
+    def get(self, key: str) -> Any:
+        """Plain value of a top-level ``key`` of this file, or ``None``."""
+        n = self.node.get(key) if self.node is not None else None
+        return n.value if n is not None else None
+
+
+_FILE_CACHE: dict[str, tuple[tuple[int, int], ConfigFile]] = {}
+
+
+def load_config(path: Path, variant: str | None = None) -> ConfigFile:
+    """Load and validate the config file at ``path`` (memoised by path, mtime and size).
+
+    Never raises for content problems: they land in :attr:`ConfigFile.errors`.
+    """
+    key = str(path)
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (0, 0)
+    hit = _FILE_CACHE.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    cfg = _load_config(path, variant)
+    _FILE_CACHE[key] = (stamp, cfg)
+    return cfg
+
+
+def _load_config(path: Path, variant: str | None) -> ConfigFile:
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return ConfigFile(path, variant, None, [ConfigError(f"not UTF-8 ({e.reason})",
+                                                            Location(str(path)))])
+    except OSError as e:
+        return ConfigFile(path, variant, None, [ConfigError(f"cannot read: {e.strerror}",
+                                                            Location(str(path)))])
+    try:
+        node = load_text(text, str(path))
+    except ConfigError as e:
+        return ConfigFile(path, variant, None, [e])
+    if node is not None and not node.is_map:
+        return ConfigFile(path, variant, None,
+                          [ConfigError("a config file must be a mapping of keys", node.loc)])
+    errors: list[LandscapeError] = list(validate(node, CONFIG_SCHEMA, data))
+    if node is not None and variant is not None and node.get("root") is not None:
+        errors.append(ConfigError("root: may only be set in a plain landscape.yaml",
+                                  node.key_loc("root"), ("root",)))
+    return ConfigFile(path, variant, node, errors)
+
+
+def variant_files(directory: Path) -> dict[str, Path]:
+    """Variant name → path of every ``landscape.<variant>.yaml`` in ``directory``."""
+    out: dict[str, Path] = {}
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return out
+    for name in sorted(names):
+        m = _VARIANT_NAME.match(name)
+        if m:
+            out[m.group(1)] = directory / name
+    return out
+
+
+def find_config_files(top: Path) -> list[Path]:
+    """Every ``landscape.yaml`` and ``landscape.<variant>.yaml`` below ``top`` (sorted),
+    skipping hidden directories (``.landscape``, ``.git``)."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name == CONFIG_NAME or _VARIANT_NAME.match(name):
+                found.append(Path(dirpath) / name)
+    return found
+
+
+def absolute(path: str | Path) -> Path:
+    """``path`` made absolute and normalised, without resolving symlinks (storage paths
+    must stay the paths users see)."""
+    return Path(os.path.normpath(os.path.abspath(os.path.expanduser(str(path)))))
+
+
+def discover(context: Path, variants: Iterable[str] = (), root: Path | None = None
+             ) -> tuple[Path, list[ConfigFile]]:
+    """The studio root and the config files that apply to ``context``, root first.
+
+    ``root`` (``--root`` / ``LANDSCAPE_ROOT``) names the studio root when ``context`` is
+    relative to it rather than below the working directory. Raises :class:`ConfigError`
+    for "no studio root above C", a ``parent:`` that does not exist or loops.
+    """
+    variants = tuple(variants)
+    context = absolute(root / context if root is not None and not Path(context).is_absolute()
+                       else context)
+    chain: list[list[ConfigFile]] = []
+    visited: dict[Path, Path | None] = {}
+    directory = context
+    while True:
+        plain_path = directory / CONFIG_NAME
+        plain = load_config(plain_path) if plain_path.is_file() else None
+        files = [plain] if plain is not None else []
+        for v in variants:
+            vpath = directory / f"landscape.{v}.yaml"
+            if vpath.is_file():
+                files.append(load_config(vpath, v))
+        visited[directory] = plain_path if plain is not None else None
+        chain.append(files)
+        if plain is not None and plain.get("root") is True:
+            break
+        parent_value = plain.get("parent") if plain is not None else None
+        if isinstance(parent_value, str) and not plain.errors:
+            loc = plain.node.get("parent").loc
+            nxt = absolute(directory / _expand(parent_value, loc))
+            if not nxt.is_dir():
+                raise ConfigError(f"parent directory {nxt} does not exist", loc, ("parent",))
+        else:
+            nxt = directory.parent
+            if nxt == directory:
+                where = f"{context}" + (f" (or {root})" if root else "")
+                raise ConfigError(f"no studio root above {where}: no landscape.yaml with "
+                                  "'root: true'", Location(str(context)))
+        if nxt in visited:
+            loop = [str(p) for p in visited.values() if p is not None]
+            raise ConfigError("parent: redirects loop through " + " -> ".join(loop),
+                              plain.node.get("parent").loc if plain else Location(str(nxt)),
+                              ("parent",))
+        directory = nxt
+    ordered = [f for files in reversed(chain) for f in files]
+    return directory, ordered
+
+
+def _expand(text: str, loc: Location) -> str:
+    def sub(m: re.Match) -> str:
+        if m.group(1) not in os.environ:
+            raise ConfigError(f"${{{m.group(1)}}} is not set in the environment", loc, ("parent",))
+        return os.environ[m.group(1)]
+
+    return os.path.expanduser(_VAR.sub(sub, text))
+
+
+@dataclass
+class Level:
+    """A declared level: its ``level`` name (``shot``), the directory ``value`` (``sh020``),
+    the display ``name`` and the ``directory``."""
+
+    level: str
+    value: str
+    name: str
+    directory: Path
+    origin: Location
+
+
+@dataclass
+class Cascade:
+    """The merged configuration of one context.
+
+    ``values`` maps each top-level key to its merged :class:`~landscape.nodes.Node` (items
+    keep their origin). ``levels`` are in cascade order (studio first). ``files`` are the
+    applied files, root first.
+    """
+
+    context: Path
+    variants: tuple[str, ...]
+    root: Path
+    files: list[ConfigFile]
+    levels: list[Level]
+    values: dict[str, Node]
+
+    def node(self, key: str) -> Node | None:
+        return self.values.get(key)
+
+    def plain(self, key: str, default: Any = None) -> Any:
+        """Plain merged value of ``key`` (``default`` when no file set it)."""
+        n = self.values.get(key)
+        return n.plain() if n is not None else default
+
+    @property
+    def level_values(self) -> dict[str, str]:
+        """Level name → directory name, e.g. ``{"project": "lighthouse", "shot": "sh020"}``."""
+        return {lv.level: lv.value for lv in self.levels}
+
+    def level_value(self, level: str) -> str | None:
+        return self.level_values.get(level)
+
+
+def build_cascade(context: str | Path, variants: Iterable[str] = (),
+                  root: Path | None = None) -> Cascade:
+    """Discover and merge the config files of ``context`` (see module doc).
+
+    Raises :class:`~landscape.errors.ErrorGroup` (or a single
+    :class:`~landscape.errors.ConfigError`) naming every broken file, key and tag.
+    """
+    variants = tuple(variants)
+    studio_root, files = discover(Path(context), variants, root)
+    errors: list[LandscapeError] = []
+    for f in files:
+        errors.extend(f.errors)
+    ErrorGroup.raise_if_any(errors)
+    values: dict[str, Node] = {}
+    levels: dict[str, Level] = {}
+    merge_errors: list[ConfigError] = []
+    for f in files:
+        if f.node is None:
+            continue
+        values = merge_maps(values, f.node, CONFIG_STRATEGIES, merge_errors)
+        level = f.get("level")
+        if isinstance(level, str):
+            levels.pop(level, None)  # a deeper directory of the same level wins
+            display = f.get("name")
+            levels[level] = Level(level, f.dir.name, display if isinstance(display, str)
+                                  else f.dir.name, f.dir, f.node.get("level").loc)
+    ErrorGroup.raise_if_any(merge_errors)
+    ctx = absolute(root / context if root is not None and not Path(context).is_absolute()
+                   else context)
+    return Cascade(ctx, variants, studio_root, files, list(levels.values()), values)

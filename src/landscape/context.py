@@ -1,0 +1,421 @@
+"""The resolved context: one context's cascade, solved with rez, ready to build and launch.
+
+:func:`resolve` takes a context path (and tool, variants, command-line extras, time) and
+returns a :class:`ResolvedContext`: the exact packages of every tool of the context (each
+solved by rez), the image spec and key they share, and for the selected tool the final
+environment as it will be inside the container — rez's environment for the packages,
+then the ``LANDSCAPE_*`` variables, then every env action in layer and cascade order —
+with metadata, storage and the working directory. :meth:`ResolvedContext.to_json` gives
+SPEC §4's shape (with provenance when ``explain``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time as _time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .cascade import Cascade, build_cascade
+from .envactions import apply_actions
+from .errors import ConfigError, ErrorGroup, LandscapeError, Location, ResolveError
+from .imagekey import (CORE_SYSTEM_PACKAGES, DEFAULT_BASE, DEFAULT_REZ_VERSION, ImageSpec,
+                       union_packages)
+from .merge import request_name
+from .nodes import Node, from_plain
+from .rezsolve import IMAGE_PATH, Solution
+from .templates import MissingField, expand_template
+from .tools import CONTEXT_TOOL, Layer, ToolSetup, compose, manifest_loader, tool_paths
+
+#: In every container: the resolved context as JSON (read-only), SPEC §5.
+CONTEXT_FILE = "/landscape/context.json"
+CLI = Location("<command line>")
+
+
+def image_base_environ(user: str | None = None) -> dict[str, str]:
+    """The environment a container starts from, before rez: the image's PATH and locale,
+    and the invoking user's names (``USER``, ``LOGNAME``, ``HOME``)."""
+    user = user or _user()
+    return {"PATH": IMAGE_PATH, "LANG": "C.UTF-8", "USER": user, "LOGNAME": user,
+            "HOME": f"/home/{user}"}
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid{os.getuid()}"
+
+
+def parse_time(value: str | int | float | None, now: float | None = None) -> int | None:
+    """``--time`` / ``rez.time`` → epoch seconds (SPEC §2.9): an epoch number, an ISO date or
+    date-time (UTC when no zone is given), or a relative time ``-10d``, ``-6h``, ``-30m``,
+    ``-45s``, ``-2w``. ``None``/empty → no limit. Raises ``ValueError`` with the accepted forms.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return int(dt.timestamp())
+    if isinstance(value, date):
+        return int(datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp())
+    text = str(value).strip()
+    if text.lstrip("-").isdigit() and not text.startswith("-"):
+        return int(text)
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    if text.startswith("-") and text[-1:] in units and text[1:-1].replace(".", "", 1).isdigit():
+        now = _time.time() if now is None else now
+        return int(now - float(text[1:-1]) * units[text[-1]])
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"bad time {text!r}: use epoch seconds, an ISO date or date-time, "
+                         "or a relative time like -10d, -6h, -30m") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp())
+
+
+@dataclass
+class Extras:
+    """Command-line extras, the highest layer: ``-a PKG`` requests and ``--env K=V``."""
+
+    packages: Sequence[str] = ()
+    env: Sequence[str] = ()
+
+    def layer(self) -> Layer | None:
+        if not self.packages and not self.env:
+            return None
+        env: dict[str, str] = {}
+        for item in self.env:
+            if "=" not in item:
+                raise LandscapeError(f"--env {item!r}: expected KEY=VALUE")
+            k, v = item.split("=", 1)
+            env[k] = v
+        return Layer("command line",
+                     from_plain(list(self.packages), CLI) if self.packages else None,
+                     from_plain(env, CLI) if env else None)
+
+
+@dataclass
+class ResolvedContext:
+    """One resolved context (SPEC §1 "resolved context").
+
+    ``setups`` holds every tool path of the context (and :data:`CONTEXT_TOOL`), ``solutions``
+    rez's answer for each; ``selected`` is the tool asked for (or the context). ``image`` is
+    the spec shared by all of them. ``env`` is the selected setup's final container
+    environment; ``workdir`` its working directory (``None`` when its template needs a level
+    this context lacks).
+    """
+
+    cascade: Cascade
+    tool: str | None
+    setups: dict[str, ToolSetup]
+    solutions: dict[str, Solution]
+    image: ImageSpec
+    env: dict[str, str]
+    workdir: str | None
+    dirs: list[str]
+    storage: list[dict]
+    timestamp: int | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def selected(self) -> ToolSetup:
+        return self.setups[self.tool or CONTEXT_TOOL]
+
+    @property
+    def solution(self) -> Solution:
+        return self.solutions[self.tool or CONTEXT_TOOL]
+
+    @property
+    def project(self) -> str:
+        return project_name(self.cascade)
+
+    @property
+    def metadata(self) -> dict:
+        return self.cascade.plain("metadata", {})
+
+    def tools_json(self) -> dict:
+        """SPEC §4 ``tools``: presentation and launch fields of each top-level tool."""
+        out = {}
+        for path, setup in self.setups.items():
+            if path == CONTEXT_TOOL or "/" in path:
+                continue
+            entry = {"label": setup.field("label", path), "command": setup.command,
+                     "gui": bool(setup.field("gui", False)), "gpu": bool(setup.field("gpu", False))}
+            for key in ("category", "icon", "workflow"):
+                if setup.field(key) is not None:
+                    entry[key] = setup.field(key)
+            variants = sorted(p.split("/", 1)[1] for p in self.setups if p.startswith(path + "/"))
+            if variants:
+                entry["variants"] = variants
+            out[path] = entry
+        return out
+
+    def to_json(self, explain: bool = False) -> dict:
+        """SPEC §4's shape. With ``explain``, values carry ``{"value", "from"}`` and env
+        variables the list of actions that built them."""
+        c = self.cascade
+        setup = self.selected
+        data: dict[str, Any] = {
+            "context": str(c.context),
+            "variants": list(c.variants),
+            "root": str(c.root),
+            "levels": c.level_values,
+            "files": [str(f.path) for f in c.files],
+            "manifest": setup.manifest,
+            "tool": self.tool,
+            "requests": setup.request_strings,
+            "packages": [p.to_json() for p in self.solution.packages],
+            "env": dict(sorted(self.env.items())),
+            "metadata": _jsonable(self.metadata),
+            "tools": self.tools_json(),
+            "storage": self.storage,
+            "workdir": self.workdir,
+            "image": self.image.to_json(),
+        }
+        if explain:
+            data["requests"] = [{"value": str(n.value), "from": n.loc.short}
+                                for n in setup.requests]
+            data["layers"] = [layer.name for layer in setup.layers]
+            actions: dict[str, list] = {}
+            for a in setup.env_actions():
+                actions.setdefault(a.var, []).append(a.to_json())
+            data["env"] = {k: ({"value": v, "actions": actions[k]} if k in actions
+                               else {"value": v, "from": _env_origin(k)})
+                           for k, v in sorted(self.env.items())}
+            md = c.node("metadata")
+            data["metadata"] = _explained(md) if md is not None else {}
+            st = c.node("storage")
+            data["storage"] = [{"value": m, "from": n.loc.short}
+                               for m, n in zip(self.storage, st.value if st else [])]
+            data["levels"] = {lv.level: {"value": lv.value, "from": lv.origin.short}
+                              for lv in c.levels}
+            data["manifest"] = {"value": setup.manifest,
+                                "from": _origin(c.node("manifest"))} if setup.manifest else None
+        return data
+
+
+def _env_origin(var: str) -> str:
+    if var.startswith("LANDSCAPE_"):
+        return "landscape"
+    if var.startswith("REZ_"):
+        return "rez"
+    return "rez (packages) or image"
+
+
+def _origin(node: Node | None) -> str | None:
+    return node.loc.short if node is not None else None
+
+
+def _explained(node: Node) -> Any:
+    if node.is_map:
+        return {k: _explained(v) for k, v in node.items()}
+    return {"value": _jsonable(node.plain()), "from": node.loc.short}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def project_name(cascade: Cascade) -> str:
+    """The context's project: the ``project`` level's directory name, else the studio root's."""
+    return cascade.level_value("project") or cascade.root.name
+
+
+def package_paths(cascade: Cascade, staging: bool = False, dev: bool = False) -> list[str]:
+    """The rez packages path of a context: ``rez.dev_path`` (with ``dev``), then
+    ``rez.staging_path`` (with ``staging``), then ``rez.packages_path``; deeper files'
+    repositories first within each. Raises :class:`ConfigError` when it is empty."""
+    rez = cascade.plain("rez", {}) or {}
+    paths: list[str] = []
+    if dev:
+        paths += rez.get("dev_path", [])
+    if staging:
+        paths += rez.get("staging_path", [])
+    paths += rez.get("packages_path", [])
+    if not paths:
+        raise ConfigError("no package repositories: set rez.packages_path",
+                          Location(str(cascade.files[0].path)) if cascade.files else None,
+                          ("rez", "packages_path"))
+    return list(dict.fromkeys(paths))
+
+
+def storage_mounts(cascade: Cascade) -> list[dict]:
+    """The context's storage mounts ``{"source", "target", "mode"}`` (absolute paths),
+    checked against ``policy`` (SPEC §7). Raises :class:`ConfigError` for a mount the
+    policy does not allow, for ``/`` and for the Docker socket unless the policy names it."""
+    node = cascade.node("storage")
+    policy = cascade.plain("policy", {}) or {}
+    allowed = [str(p) for p in policy.get("allowed_mounts", [])]
+    out, errors = [], []
+    for i, m in enumerate(node.value if node is not None else []):
+        mount = {k: str(v.value) for k, v in m.items()}
+        src = mount["source"]
+        loc = m.get("source").loc
+        named = src in allowed
+        if (src == "/" or src.endswith("docker.sock")) and not named:
+            errors.append(ConfigError(f"mounting {src} needs the studio policy to name it in "
+                                      "allowed_mounts", loc, ("storage", i, "source")))
+        elif allowed and not any(src == a or src.startswith(a.rstrip("/") + "/") for a in allowed):
+            errors.append(ConfigError(f"{src} is outside policy.allowed_mounts ("
+                                      + ", ".join(allowed) + ")", loc, ("storage", i, "source")))
+        out.append({"source": src, "target": mount.get("target", src),
+                    "mode": mount.get("mode", "rw")})
+    ErrorGroup.raise_if_any(errors)
+    return out
+
+
+def template_fields(cascade: Cascade, tool: str | None) -> dict[str, str]:
+    """Template fields of a context (SPEC §2.7): root, each level, user, tool."""
+    fields = {"root": str(cascade.root), "user": _user()}
+    fields.update(cascade.level_values)
+    if tool:
+        fields["tool"] = tool.split("/", 1)[0]
+    return fields
+
+
+def workdir_of(cascade: Cascade, setup: ToolSetup) -> str | None:
+    """The working directory of ``setup``: its ``workdir`` (a template name or string), else
+    the ``work`` template when there is one, else the context directory. ``None`` when the
+    template needs a level this context does not have."""
+    templates_node = cascade.node("templates")
+    templates = dict(templates_node.items()) if templates_node is not None else {}
+    wd = setup.field_node("workdir")
+    if wd is not None:
+        text, node = str(wd.value), wd
+        if text in templates:
+            text, node = str(templates[text].value), templates[text]
+    elif "work" in templates and setup.path != CONTEXT_TOOL:
+        text, node = str(templates["work"].value), templates["work"]
+    else:
+        return str(cascade.context)
+    fields = template_fields(cascade, setup.path if setup.path != CONTEXT_TOOL else None)
+    try:
+        return os.path.normpath(expand_template(text, fields, templates, node))
+    except MissingField:
+        return None
+
+
+def system_packages(cascade: Cascade, setups: Iterable[ToolSetup]) -> list[str]:
+    """OS packages of an image: rez's needs, ``image.system_packages``, each tool's."""
+    out = list(CORE_SYSTEM_PACKAGES)
+    out += [str(p) for p in (cascade.plain("image", {}) or {}).get("system_packages", [])]
+    for s in setups:
+        out += [str(p) for p in s.field("system_packages", [])]
+    return list(dict.fromkeys(out))
+
+
+def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[str] = (),
+            extras: Extras | None = None, time: str | int | None = None,
+            staging: bool = False, dev: bool = False, root: Path | None = None,
+            cascade: Cascade | None = None) -> ResolvedContext:
+    """Resolve ``context`` (SPEC §3 ``resolve``); see the module doc.
+
+    Every tool of the context is solved (the image holds them all); command-line
+    ``extras`` apply to the selected tool only. Raises
+    :class:`~landscape.errors.ErrorGroup` / :class:`ConfigError` for config problems and
+    :class:`ResolveError` (rez's reason, naming the tool) when a request cannot be solved.
+    """
+    from .rezsolve import solve  # deferred: imports rez
+
+    cascade = cascade or build_cascade(context, variants, root)
+    paths = package_paths(cascade, staging, dev)
+    rez_cfg = cascade.plain("rez", {}) or {}
+    try:
+        timestamp = parse_time(time if time is not None else rez_cfg.get("time"))
+    except ValueError as e:
+        raise LandscapeError(str(e)) from None
+    extras_layer = (extras or Extras()).layer()
+    manifests = manifest_loader(cascade)
+    if tool is not None:
+        tool = "/".join(p for p in tool.split("/") if p)
+    all_paths = tool_paths(cascade.node("tools"))
+    if tool is not None and tool not in all_paths:
+        compose(cascade, tool, manifests=manifests)  # raises the unknown tool/variant error
+    setups: dict[str, ToolSetup] = {}
+    solutions: dict[str, Solution] = {}
+    errors: list[LandscapeError] = []
+    for path in [CONTEXT_TOOL] + all_paths:
+        try:
+            selected = path == (tool or CONTEXT_TOOL)
+            setup = compose(cascade, None if path == CONTEXT_TOOL else path,
+                            extras_layer if selected else None, manifests)
+            setups[path] = setup
+            solutions[path] = _solve(setup, paths, timestamp, solve)
+        except ErrorGroup as e:
+            errors.extend(e.errors)
+        except LandscapeError as e:
+            errors.append(e)
+    ErrorGroup.raise_if_any(errors)
+
+    image = ImageSpec(
+        project=project_name(cascade),
+        base=str((cascade.plain("image", {}) or {}).get("base") or DEFAULT_BASE),
+        system_packages=system_packages(cascade, setups.values()),
+        rez_version=str(rez_cfg.get("version") or DEFAULT_REZ_VERSION),
+        packages=union_packages([s.packages for s in solutions.values()]),
+        tools={p: [pkg.exact_request for pkg in s.packages] for p, s in solutions.items()},
+        repositories=paths,
+    )
+    storage = storage_mounts(cascade)
+    setup = setups[tool or CONTEXT_TOOL]
+    workdir = workdir_of(cascade, setup)
+    env = image_base_environ()
+    env.update(solutions[tool or CONTEXT_TOOL].environ(env))
+    env.update(landscape_variables(cascade, tool, image, workdir))
+    apply_actions(env, setup.env_actions())
+    dirs = [str(d) for d in setup.field("dirs", [])] + \
+        [str(d) for d in cascade.plain("dirs", []) if tool]
+    return ResolvedContext(cascade, tool, setups, solutions, image, env, workdir,
+                           list(dict.fromkeys(dirs)), storage, timestamp)
+
+
+def landscape_variables(cascade: Cascade, tool: str | None, image: ImageSpec,
+                        workdir: str | None) -> dict[str, str]:
+    """The ``LANDSCAPE_*`` variables of a launch: root, context, one per level
+    (``LANDSCAPE_SHOT=sh020``), tool, variants, workdir, image and the context file."""
+    out = {"LANDSCAPE_ROOT": str(cascade.root), "LANDSCAPE_CONTEXT": str(cascade.context),
+           "LANDSCAPE_CONTEXT_FILE": CONTEXT_FILE, "LANDSCAPE_IMAGE": image.tag}
+    for lv in cascade.levels:
+        out[f"LANDSCAPE_{lv.level.upper()}"] = lv.value
+    if tool:
+        out["LANDSCAPE_TOOL"] = tool
+    if cascade.variants:
+        out["LANDSCAPE_VARIANTS"] = ",".join(cascade.variants)
+    if workdir:
+        out["LANDSCAPE_WORKDIR"] = workdir
+    return out
+
+
+def _solve(setup: ToolSetup, paths: list[str], timestamp: int | None, solve) -> Solution:
+    from .rezsolve import check_request
+
+    errors = []
+    for n in setup.requests:
+        problem = check_request(str(n.value))
+        if problem:
+            errors.append(ConfigError(f"bad package request {n.value!r}: {problem}", n.loc))
+    ErrorGroup.raise_if_any(errors)
+    try:
+        return solve(setup.request_strings, paths, timestamp)
+    except ResolveError as e:
+        what = "the context" if setup.path == CONTEXT_TOOL else f"tool {setup.path!r}"
+        origins = "; ".join(f"{n.value} from {n.loc.short}" for n in setup.requests)
+        raise ResolveError(f"{what}: {e.message}", hint=f"requests: {origins}" if origins
+                           else None) from None
+
+
+__all__ = ["ResolvedContext", "resolve", "parse_time", "Extras", "request_name"]

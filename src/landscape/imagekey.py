@@ -1,0 +1,158 @@
+"""Image specs and image keys (SPEC §5).
+
+An :class:`ImageSpec` is everything that goes into one image: the base image reference,
+OS packages, the rez version, the resolved packages (name, version, variant and a digest of
+the package definition and payload) and the tool setups (tool path → exact requests). Its
+**image key** is the sha256 of a canonical JSON of those, plus a digest of the image recipe
+(the Dockerfile template and the files copied into every image), so a change to any of them
+makes a new key and nothing else does. Thousands of contexts that resolve alike share one key.
+
+Per-context values that need no software — levels, metadata, env actions, storage — are not
+part of the key: they are applied at launch.
+
+Computed without the Docker engine (``resolve`` and ``plan`` need no daemon).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .resources import data_dir
+from .rezsolve import ResolvedPackage
+
+#: Bumped when the layout of images changes in a way the recipe digest cannot see.
+IMAGE_FORMAT = 1
+DEFAULT_BASE = "landscape/base:bookworm"
+DEFAULT_REZ_VERSION = "3.4.0"
+#: OS packages every image needs (rez runs in a venv of the image's Python).
+CORE_SYSTEM_PACKAGES = ("python3", "python3-venv")
+
+_DIGESTS: dict[str, str] = {}
+
+
+def tree_digest(path: str) -> str:
+    """sha256 over the relative paths, modes, contents and symlink targets of every file
+    below ``path`` (sorted), memoised per process. A missing path digests its name."""
+    hit = _DIGESTS.get(path)
+    if hit is not None:
+        return hit
+    h = hashlib.sha256()
+    root = Path(path)
+    if root.is_file():
+        h.update(root.read_bytes())
+    elif root.is_dir():
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for name in sorted(filenames + [d for d in dirnames if os.path.islink(
+                    os.path.join(dirpath, d))]):
+                full = os.path.join(dirpath, name)
+                relname = os.path.relpath(full, root)
+                h.update(relname.encode() + b"\0")
+                if os.path.islink(full):
+                    h.update(b"L" + os.readlink(full).encode() + b"\0")
+                elif os.path.isfile(full):
+                    h.update(b"X" if os.access(full, os.X_OK) else b"F")
+                    with open(full, "rb") as f:
+                        h.update(hashlib.sha256(f.read()).digest())
+            dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+            dirnames.sort()
+    else:
+        h.update(b"missing:" + path.encode())
+    digest = h.hexdigest()
+    _DIGESTS[path] = digest
+    return digest
+
+
+def recipe_digest() -> str:
+    """Digest of the image recipe: ``templates/Dockerfile.j2`` and ``templates/image/``."""
+    hit = _DIGESTS.get("<recipe>")
+    if hit is None:
+        t = data_dir("templates")
+        hit = hashlib.sha256((tree_digest(str(t / "Dockerfile.j2")) +
+                              tree_digest(str(t / "image"))).encode()).hexdigest()
+        _DIGESTS["<recipe>"] = hit
+    return hit
+
+
+def repository_name(project: str) -> str:
+    """A Docker repository for ``project``: ``landscape/<project>`` lowercased, with any
+    character Docker refuses replaced by ``-``."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", project.lower()).strip("-._") or "studio"
+    return f"landscape/{slug}"
+
+
+@dataclass
+class ImageSpec:
+    """What one image holds; see the module doc. ``packages`` are in install order: by
+    repository tier (the last packages-path entry — the studio's — first), then name."""
+
+    project: str
+    base: str
+    system_packages: list[str]
+    rez_version: str
+    packages: list[ResolvedPackage]
+    tools: dict[str, list[str]]
+    repositories: list[str] = field(default_factory=list)
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = self.compute_key()
+
+    def canonical(self) -> dict:
+        """The JSON-able content the key hashes."""
+        return {
+            "format": IMAGE_FORMAT,
+            "recipe": recipe_digest(),
+            "base": self.base,
+            "system_packages": sorted(self.system_packages),
+            "rez": self.rez_version,
+            "packages": sorted(
+                ({"name": p.name, "version": p.version, "variant": p.variant,
+                  "digest": tree_digest(p.base)} for p in self.packages),
+                key=lambda d: (d["name"], d["version"])),
+            "tools": {k: self.tools[k] for k in sorted(self.tools)},
+        }
+
+    def compute_key(self) -> str:
+        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+    @property
+    def short(self) -> str:
+        """The first 12 hex digits of the key (the tag)."""
+        return self.key.split(":", 1)[1][:12]
+
+    @property
+    def tag(self) -> str:
+        """``landscape/<project>:<key prefix>`` (SPEC §5)."""
+        return f"{repository_name(self.project)}:{self.short}"
+
+    def tiers(self) -> list[list[ResolvedPackage]]:
+        """Packages grouped by repository, most shared first (studio before project and
+        shot repositories): one ``COPY`` layer each."""
+        order = list(reversed(self.repositories))
+        groups: dict[str, list[ResolvedPackage]] = {}
+        for p in self.packages:
+            groups.setdefault(p.repository, []).append(p)
+        ranked = sorted(groups, key=lambda r: order.index(r) if r in order else len(order))
+        return [sorted(groups[r], key=lambda p: (p.name, p.version)) for r in ranked]
+
+    def to_json(self) -> dict:
+        """SPEC §4 ``image``."""
+        return {"key": self.key, "tag": self.tag, "base": self.base}
+
+
+def union_packages(solutions: list[list[ResolvedPackage]]) -> list[ResolvedPackage]:
+    """Distinct packages of several solutions (by name, version, repository), in first-seen
+    order."""
+    seen: dict[tuple, ResolvedPackage] = {}
+    for packages in solutions:
+        for p in packages:
+            seen.setdefault((p.name, p.version, p.repository, p.variant), p)
+    return list(seen.values())

@@ -1,0 +1,486 @@
+"""Merge strategies of the cascade (SPEC §2.2–§2.5), as one data-driven table.
+
+Each key of ``landscape.yaml`` maps to a :class:`Strategy` in :data:`CONFIG_STRATEGIES`;
+tool fields, workflow fields, ``image``, ``rez`` and ``policy`` are :class:`Fields`
+strategies with tables of their own. A strategy merges a deeper file's value (``new``) onto
+the inherited one (``old``), both :class:`~landscape.nodes.Node` trees, and returns the
+merged node (or ``None`` when the key is dropped). Merged nodes are built from the
+original nodes, so every item keeps the file and line that set it.
+
+Merge tags (``!replace``, ``!append``, ``!prepend``, ``!remove``, ``!unset``) are honoured
+by every strategy where SPEC §2.2 allows them; elsewhere a tag is a
+:class:`~landscape.errors.ConfigError` naming file, line and key path.
+
+The same strategies merge the layers of one tool's environment (manifest → context →
+workflow → tool → variant → command line, SPEC §2.5).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Callable, Mapping
+
+from .errors import ConfigError
+from .nodes import Node
+
+KeyPath = tuple
+
+_REQ_NAME = re.compile(r"^[~!]?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def request_name(request: str) -> str:
+    """The package name of a rez request: ``maya`` for ``maya-2024+<2025``, ``~maya``, ``!maya``.
+
+    Follows rez's request grammar (a leading ``~`` weak or ``!`` conflict marker, then the
+    family name made of letters, digits and ``_``). Returns the request itself when it does
+    not start with a name (the schema reports that case).
+    """
+    m = _REQ_NAME.match(str(request).strip())
+    return m.group(1) if m else str(request)
+
+
+def _tag_error(new: Node, path: KeyPath, allowed: tuple[str, ...], what: str) -> ConfigError:
+    ok = ", ".join("!" + t for t in allowed) if allowed else "no merge tag"
+    return ConfigError(f"!{new.tag} cannot be used on {what} (allowed: {ok})", new.loc, path)
+
+
+def _abs_path(value: str, node: Node, path: KeyPath) -> str:
+    """``value`` made absolute against the directory of the file ``node`` comes from.
+
+    ``${VAR}`` and ``~`` are expanded first (an unset variable is an error).
+    """
+    text = _expand_host_vars(str(value), node, path)
+    text = os.path.expanduser(text)
+    base = os.path.dirname(node.loc.file) if node.loc.file and not node.loc.file.startswith("<") \
+        else os.getcwd()
+    return os.path.normpath(os.path.join(base, text))
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand_host_vars(text: str, node: Node, path: KeyPath) -> str:
+    def sub(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"${{{name}}} is not set in the environment", node.loc, path)
+        return os.environ[name]
+
+    return _VAR.sub(sub, text)
+
+
+class Strategy:
+    """Base of merge strategies. ``merge(old, new, path)`` → merged node or ``None``."""
+
+    #: tags this strategy accepts on ``new`` (``replace`` and ``remove`` are handled here)
+    tags: tuple[str, ...] = ("replace",)
+    what = "this key"
+
+    def merge(self, old: Node | None, new: Node, path: KeyPath) -> Node | None:
+        if new.tag == "remove" and "remove" not in self.tags:
+            # ``key: !remove`` (no value) drops an inherited entry of any kind.
+            if new.value in (None, ""):
+                return None
+        if new.tag is not None and new.tag not in self.tags:
+            raise _tag_error(new, path, self.tags, self.what)
+        if new.tag == "replace":
+            return self.merge(None, new.untagged(), path)
+        return self.combine(old, new, path)
+
+    def combine(self, old: Node | None, new: Node, path: KeyPath) -> Node | None:
+        raise NotImplementedError
+
+
+class Replace(Strategy):
+    """Scalars and opaque values: a deeper value replaces the inherited one."""
+
+    what = "a replaced value"
+
+    def combine(self, old, new, path):
+        return new
+
+
+class AbsPath(Replace):
+    """A path string made absolute against its file's directory, then replaced."""
+
+    def combine(self, old, new, path):
+        if isinstance(new.value, str):
+            return new.with_value(_abs_path(new.value, new, path))
+        return new
+
+
+class Union(Strategy):
+    """Lists whose items are kept once, in order (``dirs``, ``system_packages``)."""
+
+    tags = ("replace", "append", "prepend", "remove")
+    what = "a union list"
+
+    def combine(self, old, new, path):
+        items = list(old.value) if old is not None else []
+        incoming = [n for n in new.value] if new.is_list else [new.untagged()]
+        values = {_hashable(n.value) for n in incoming}
+        if new.tag == "remove":
+            return (old or new).with_value([n for n in items if _hashable(n.value) not in values])
+        kept = [n for n in items if _hashable(n.value) not in values] if new.tag == "prepend" else items
+        have = {_hashable(n.value) for n in kept}
+        fresh = []
+        for n in incoming:
+            if _hashable(n.value) not in have:
+                have.add(_hashable(n.value))
+                fresh.append(n)
+        merged = fresh + kept if new.tag == "prepend" else kept + fresh
+        return new.with_value(merged)
+
+
+class DeeperFirst(Strategy):
+    """Search paths (``rez.packages_path``, ``manifests_path``): a deeper file's entries are
+    searched first; paths are made absolute against the file that wrote them.
+    ``!append`` puts them last instead."""
+
+    tags = ("replace", "append", "prepend", "remove")
+    what = "a search path"
+
+    def combine(self, old, new, path):
+        items = list(old.value) if old is not None else []
+        incoming = [n.with_value(_abs_path(n.value, n, path)) for n in new.value]
+        names = {n.value for n in incoming}
+        rest = [n for n in items if n.value not in names]
+        if new.tag == "remove":
+            return new.with_value(rest)
+        merged = rest + incoming if new.tag == "append" else incoming + rest
+        return new.with_value(merged)
+
+
+class ByName(Strategy):
+    """Lists keyed by a name: package requests (by package name) and storage (by target).
+
+    An item whose key matches an inherited item replaces it **in place**; other items are
+    appended. ``!prepend``/``!append`` move the new items to the front/back (dropping
+    same-name inherited ones); ``!remove [names…]`` drops by name.
+    """
+
+    tags = ("replace", "append", "prepend", "remove")
+
+    def __init__(self, key: Callable[[Node, KeyPath], str], what: str,
+                 normalize: Callable[[Node, KeyPath], Node] | None = None,
+                 keys_are_paths: bool = False) -> None:
+        self.key = key
+        self.what = what
+        self.normalize = normalize or (lambda n, p: n)
+        self.keys_are_paths = keys_are_paths
+
+    def combine(self, old, new, path):
+        items = list(old.value) if old is not None else []
+        if new.tag == "remove":
+            names = {str(n.value) for n in new.value}
+            if self.keys_are_paths:  # a relative name means the path it makes in that file
+                names |= {_abs_path(x, new, path) for x in names}
+            return (old or new).with_value([n for n in items if self.key(n, path) not in names])
+        incoming = [self.normalize(n, path + (i,)) for i, n in enumerate(new.value)]
+        if new.tag in ("append", "prepend"):
+            names = {self.key(n, path) for n in incoming}
+            rest = [n for n in items if self.key(n, path) not in names]
+            return new.with_value(incoming + rest if new.tag == "prepend" else rest + incoming)
+        index = {self.key(n, path): i for i, n in enumerate(items)}
+        for n in incoming:
+            k = self.key(n, path)
+            if k in index:
+                items[index[k]] = n
+            else:
+                index[k] = len(items)
+                items.append(n)
+        return new.with_value(items)
+
+
+def _package_key(n: Node, path: KeyPath) -> str:
+    return request_name(n.value)
+
+
+def _mount_key(n: Node, path: KeyPath) -> str:
+    target = n.get("target")
+    return str(target.value) if target is not None else str(n.get("source").value)
+
+
+def _normalize_mount(n: Node, path: KeyPath) -> Node:
+    """Storage mount: ``source`` made absolute; ``target`` defaults to the same path (SPEC §6)."""
+    src = n.get("source")
+    value = dict(n.value)
+    abs_src = src.with_value(_abs_path(src.value, src, path + ("source",)))
+    value["source"] = abs_src
+    if "target" not in value:
+        value["target"] = abs_src
+    elif not str(value["target"].value).startswith("/"):
+        raise ConfigError("target must be an absolute container path", value["target"].loc,
+                          path + ("target",))
+    if "mode" not in value:
+        value["mode"] = abs_src.with_value("rw")
+    return n.with_value(value)
+
+
+PACKAGES = ByName(_package_key, "package requests")
+STORAGE = ByName(_mount_key, "storage", _normalize_mount, keys_are_paths=True)
+
+
+class Env(Strategy):
+    """Environment actions (SPEC §2.3): per variable, an ordered list of action nodes.
+
+    A plain value (string or list) **sets** and drops earlier actions on that variable;
+    ``!prepend``/``!append`` add to the list; ``!unset`` unsets (dropping earlier actions);
+    ``VAR: !remove`` forgets every action on ``VAR`` so far. The merged node maps each
+    variable to a list node of action nodes (each keeps its tag and location); they are
+    applied later by :func:`landscape.envactions.apply_actions`.
+    """
+
+    what = "env"
+
+    def combine(self, old, new, path):
+        merged: dict[str, Node] = dict(old.value) if old is not None else {}
+        key_locs = dict(old.key_locs or {}) if old is not None else {}
+        for var, action in new.items():
+            vpath = path + (var,)
+            if action.tag == "remove":
+                merged.pop(var, None)
+                continue
+            if action.tag not in (None, "replace", "append", "prepend", "unset"):
+                raise _tag_error(action, vpath, ("replace", "append", "prepend", "unset",
+                                                 "remove"), "an env variable")
+            if action.tag in (None, "replace") and action.value is None:
+                raise ConfigError("an env value is needed (use !unset to unset)", action.loc, vpath)
+            previous = list(merged[var].value) if var in merged else []
+            actions = previous + [action] if action.tag in ("append", "prepend") else [action]
+            merged[var] = Node(actions, action.loc)
+            key_locs[var] = new.key_loc(var)
+        return Node(merged, new.loc, None, key_locs)
+
+
+class Deep(Strategy):
+    """Deep merge of maps (``metadata``, ``features``, ``services``): maps merge key by key,
+    lists and scalars replace; ``key: !remove`` drops an entry; ``!replace`` replaces a
+    sub-tree; ``!append``/``!prepend`` extend an inherited list."""
+
+    tags = ("replace", "append", "prepend")
+    what = "a deep-merged map"
+
+    def combine(self, old, new, path):
+        if new.tag in ("append", "prepend"):
+            if not new.is_list:
+                raise _tag_error(new, path, ("replace", "remove"), "a value that is not a list")
+            inherited = list(old.value) if old is not None and old.is_list else []
+            items = list(new.value) + inherited if new.tag == "prepend" else inherited + list(new.value)
+            return new.with_value(items)
+        if not new.is_map or old is None or not old.is_map:
+            return _strip(new, path)
+        merged = dict(old.value)
+        key_locs = dict(old.key_locs or {})
+        for key, child in new.items():
+            result = self.merge(merged.get(key), child, path + (key,))
+            if result is None:
+                merged.pop(key, None)
+                key_locs.pop(key, None)
+            else:
+                merged[key] = result
+                key_locs[key] = new.key_loc(key)
+        return Node(merged, new.loc, None, key_locs)
+
+
+def _strip(node: Node, path: KeyPath) -> Node | None:
+    """``node`` with merge tags applied against nothing (first occurrence of a deep value)."""
+    if node.tag == "remove":
+        return None
+    if node.is_map:
+        value = {}
+        for k, n in node.items():
+            s = _strip(n, path + (k,))
+            if s is not None:
+                value[k] = s
+        return Node(value, node.loc, None, node.key_locs)
+    return node.untagged()
+
+
+class MapOf(Strategy):
+    """A map of named entries (``tools``, ``workflows``, ``templates``, tool ``variants``),
+    each merged with ``entry``; ``name: !remove`` drops an entry; ``!replace`` on the whole
+    map discards every inherited entry."""
+
+    what = "a map of named entries"
+
+    def __init__(self, entry: Strategy) -> None:
+        self.entry = entry
+
+    def combine(self, old, new, path):
+        merged = dict(old.value) if old is not None else {}
+        key_locs = dict(old.key_locs or {}) if old is not None else {}
+        for name, child in new.items():
+            result = self.entry.merge(merged.get(name), child, path + (name,))
+            if result is None:
+                merged.pop(name, None)
+                key_locs.pop(name, None)
+            else:
+                merged[name] = result
+                key_locs[name] = new.key_loc(name)
+        return Node(merged, new.loc, None, key_locs)
+
+
+class Fields(Strategy):
+    """A map with known fields, each merged with its own strategy (tools, workflows,
+    ``image``, ``rez``, ``policy``). Fields not in the table replace."""
+
+    what = "a map of fields"
+
+    def __init__(self, table: Mapping[str, Strategy], what: str = "a map of fields") -> None:
+        self.table = table
+        self.what = what
+
+    def combine(self, old, new, path):
+        if not new.is_map:
+            return new
+        merged = dict(old.value) if old is not None and old.is_map else {}
+        key_locs = dict(old.key_locs or {}) if old is not None and old.is_map else {}
+        for key, child in new.items():
+            strategy = self.table.get(key, REPLACE)
+            result = strategy.merge(merged.get(key), child, path + (key,))
+            if result is None:
+                merged.pop(key, None)
+                key_locs.pop(key, None)
+            else:
+                merged[key] = result
+                key_locs[key] = new.key_loc(key)
+        return Node(merged, new.loc, None, key_locs)
+
+
+class Narrow(Strategy):
+    """``policy`` (SPEC §7): deeper files may only narrow. ``allow_*`` may turn ``true`` into
+    ``false``; ``allowed_mounts`` may only list prefixes inside inherited ones;
+    ``allowed_devices`` only a subset. Widening is a :class:`ConfigError`."""
+
+    what = "policy"
+    tags = ()
+
+    def combine(self, old, new, path):
+        if not new.is_map:
+            return new
+        merged = dict(old.value) if old is not None else {}
+        key_locs = dict(old.key_locs or {}) if old is not None else {}
+        for key, child in new.items():
+            kpath = path + (key,)
+            if child.tag is not None:
+                raise _tag_error(child, kpath, (), "policy")
+            prev = merged.get(key)
+            if key == "allowed_mounts":
+                child = child.with_value([n.with_value(_abs_path(n.value, n, kpath))
+                                          for n in child.value])
+            if prev is not None:
+                _check_narrows(key, prev, child, kpath)
+            merged[key] = child
+            key_locs[key] = new.key_loc(key)
+        return Node(merged, new.loc, None, key_locs)
+
+
+def _check_narrows(key: str, prev: Node, new: Node, path: KeyPath) -> None:
+    if key.startswith("allow_"):
+        if new.value is True and prev.value is not True:
+            raise ConfigError(f"policy may only narrow: {key} is false at {prev.loc.short}",
+                              new.loc, path)
+    elif key == "allowed_mounts":
+        allowed = [str(n.value) for n in prev.value]
+        for n in new.value:
+            if not any(_under(str(n.value), a) for a in allowed):
+                raise ConfigError(
+                    f"policy may only narrow: {n.value} is outside the allowed mounts "
+                    f"set at {prev.loc.short}", n.loc, path)
+    elif key == "allowed_devices":
+        allowed = {str(n.value) for n in prev.value}
+        for n in new.value:
+            if str(n.value) not in allowed:
+                raise ConfigError(
+                    f"policy may only narrow: device {n.value} is not allowed at "
+                    f"{prev.loc.short}", n.loc, path)
+
+
+def _under(path: str, prefix: str) -> bool:
+    prefix = prefix.rstrip("/") or "/"
+    return path == prefix or path.startswith(prefix + "/") or prefix == "/"
+
+
+def _hashable(value):
+    return repr(value) if isinstance(value, (list, dict)) else value
+
+
+class Local(Strategy):
+    """Not inherited (``root``, ``level``, ``parent``, ``name``, ``schema``): read per file
+    by the cascade, never merged."""
+
+    tags = ()
+
+    def combine(self, old, new, path):  # pragma: no cover - never merged
+        return new
+
+
+REPLACE = Replace()
+UNION = Union()
+ENV = Env()
+DEEP = Deep()
+
+TOOL_FIELDS: dict[str, Strategy] = {
+    "label": REPLACE, "icon": AbsPath(), "category": REPLACE, "command": REPLACE,
+    "args": REPLACE, "workflow": REPLACE, "packages": PACKAGES, "env": ENV,
+    "system_packages": UNION, "gui": REPLACE, "gpu": REPLACE, "override": REPLACE,
+    "workdir": REPLACE, "dirs": UNION,
+}
+TOOL = Fields(TOOL_FIELDS, "a tool")
+TOOL_FIELDS["variants"] = MapOf(TOOL)
+
+WORKFLOW = Fields({"packages": PACKAGES, "env": ENV, "manifest": REPLACE, "override": REPLACE},
+                  "a workflow")
+
+#: key of ``landscape.yaml`` → merge strategy (SPEC §2.3)
+CONFIG_STRATEGIES: dict[str, Strategy] = {
+    "schema": Local(), "root": Local(), "level": Local(), "parent": Local(), "name": Local(),
+    "manifest": REPLACE,
+    "packages": PACKAGES,
+    "env": ENV,
+    "metadata": DEEP,
+    "tools": MapOf(TOOL),
+    "workflows": MapOf(WORKFLOW),
+    "storage": STORAGE,
+    "image": Fields({"base": REPLACE, "system_packages": UNION, "labels": MapOf(REPLACE)},
+                    "image"),
+    "rez": Fields({"version": REPLACE, "packages_path": DeeperFirst(),
+                   "staging_path": DeeperFirst(), "dev_path": DeeperFirst(), "time": REPLACE},
+                  "rez"),
+    "manifests_path": DeeperFirst(),
+    "templates": MapOf(REPLACE),
+    "dirs": UNION,
+    "features": MapOf(DEEP),
+    "services": MapOf(DEEP),
+    "policy": Narrow(),
+}
+
+#: keys of a manifest file → merge strategy (SPEC §2.6; ``extends`` is read, not merged)
+MANIFEST_STRATEGIES: dict[str, Strategy] = {
+    "schema": Local(), "extends": Local(),
+    "packages": PACKAGES, "env": ENV, "workflows": MapOf(WORKFLOW),
+}
+
+
+def merge_maps(old: dict[str, Node], new: Node, table: Mapping[str, Strategy],
+               errors: list[ConfigError]) -> dict[str, Node]:
+    """Merge the top-level keys of one file's node ``new`` onto ``old`` (key → merged node)
+    with ``table``; :class:`Local` keys are skipped. Errors are appended to ``errors`` and
+    the offending key keeps its inherited value, so one bad key loses nothing else."""
+    out = dict(old)
+    for key, child in new.items():
+        strategy = table.get(key)
+        if strategy is None or isinstance(strategy, Local):
+            continue
+        try:
+            result = strategy.merge(out.get(key), child, (key,))
+        except ConfigError as e:
+            errors.append(e)
+            continue
+        if result is None:
+            out.pop(key, None)
+        else:
+            out[key] = result
+    return out

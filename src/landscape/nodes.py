@@ -1,0 +1,214 @@
+"""YAML loading into located nodes.
+
+A config file is read with PyYAML's safe loader (the C loader when libyaml is present)
+and turned into a tree of :class:`Node` objects: every mapping, sequence and scalar keeps
+its :class:`~landscape.errors.Location` and its merge tag (``!replace``, ``!append``,
+``!prepend``, ``!remove``, ``!unset`` — SPEC §2.2). Merges work on nodes, so every merged
+value still knows the file and line that set it (provenance for ``resolve --explain``).
+
+Errors: :func:`load_file` raises :class:`~landscape.errors.ConfigError` naming
+``file:line:col`` for YAML syntax errors, unknown tags, duplicate keys and non-string keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from .errors import ConfigError, Location
+
+try:  # libyaml is much faster; the pure-Python loader gives the same nodes and marks.
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - wheels of PyYAML ship libyaml
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+#: The merge tags of SPEC §2.2, without the leading ``!``.
+MERGE_TAGS = ("replace", "append", "prepend", "remove", "unset")
+
+_STD_PREFIX = "tag:yaml.org,2002:"
+
+
+class Node:
+    """One YAML value with its location and merge tag.
+
+    ``value`` is ``dict[str, Node]`` for a mapping, ``list[Node]`` for a sequence, else a
+    plain scalar (str, int, float, bool, None, date). ``tag`` is one of :data:`MERGE_TAGS`
+    or ``None``. ``loc`` is where the value starts; mapping nodes also keep ``key_locs``
+    (key → location of the key itself), used for errors about keys.
+    """
+
+    __slots__ = ("value", "tag", "loc", "key_locs")
+
+    def __init__(self, value: Any, loc: Location, tag: str | None = None,
+                 key_locs: dict[str, Location] | None = None) -> None:
+        self.value = value
+        self.tag = tag
+        self.loc = loc
+        self.key_locs = key_locs
+
+    # -- shape ---------------------------------------------------------------------
+    @property
+    def is_map(self) -> bool:
+        return isinstance(self.value, dict)
+
+    @property
+    def is_list(self) -> bool:
+        return isinstance(self.value, list)
+
+    def items(self) -> Iterator[tuple[str, "Node"]]:
+        """Key/child pairs of a mapping node (empty for other nodes)."""
+        return iter(self.value.items()) if isinstance(self.value, dict) else iter(())
+
+    def get(self, key: str) -> "Node | None":
+        """The child ``key`` of a mapping node, or ``None``."""
+        return self.value.get(key) if isinstance(self.value, dict) else None
+
+    def key_loc(self, key: str) -> Location:
+        """Location of ``key`` in this mapping (falls back to the mapping's own location)."""
+        if self.key_locs and key in self.key_locs:
+            return self.key_locs[key]
+        return self.loc
+
+    def with_value(self, value: Any, tag: str | None = None) -> "Node":
+        """A copy of this node holding ``value`` (same location), with ``tag``."""
+        return Node(value, self.loc, tag, self.key_locs if isinstance(value, dict) else None)
+
+    def untagged(self) -> "Node":
+        """This node without its merge tag."""
+        return self if self.tag is None else Node(self.value, self.loc, None, self.key_locs)
+
+    # -- conversion ----------------------------------------------------------------
+    def plain(self) -> Any:
+        """The value as plain Python data (tags dropped, nodes unwrapped, recursively)."""
+        v = self.value
+        if isinstance(v, dict):
+            return {k: n.plain() for k, n in v.items()}
+        if isinstance(v, list):
+            return [n.plain() if isinstance(n, Node) else n for n in v]
+        return v
+
+    def find(self, path: tuple) -> "Node | None":
+        """The node at key ``path`` (strings for keys, ints for list indexes), or ``None``."""
+        node: Node | None = self
+        for part in path:
+            if node is None:
+                return None
+            if isinstance(part, int) and node.is_list:
+                node = node.value[part] if 0 <= part < len(node.value) else None
+            elif isinstance(part, str) and node.is_map:
+                node = node.value.get(part)
+            else:
+                return None
+        return node
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        t = f"!{self.tag} " if self.tag else ""
+        return f"Node({t}{self.plain()!r} @ {self.loc})"
+
+
+def from_plain(value: Any, loc: Location) -> Node:
+    """Wrap plain Python data (e.g. a command-line extra) as nodes located at ``loc``."""
+    if isinstance(value, Node):
+        return value
+    if isinstance(value, dict):
+        return Node({str(k): from_plain(v, loc) for k, v in value.items()}, loc, key_locs={})
+    if isinstance(value, (list, tuple)):
+        return Node([from_plain(v, loc) for v in value], loc)
+    return Node(value, loc)
+
+
+def _loc(file: str, mark: Any) -> Location:
+    return Location(file, mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    """Turns a composed PyYAML node graph into :class:`Node` objects."""
+
+    def __init__(self, loader: Any, file: str) -> None:
+        self.loader = loader
+        self.file = file
+
+    def build(self, ynode: Any) -> Node:
+        tag = None
+        raw_tag = ynode.tag or ""
+        if raw_tag.startswith("!") and not raw_tag.startswith("!!"):
+            name = raw_tag[1:]
+            if name not in MERGE_TAGS:
+                raise ConfigError(
+                    f"unknown tag !{name}; merge tags are "
+                    + ", ".join("!" + t for t in MERGE_TAGS),
+                    _loc(self.file, ynode.start_mark),
+                )
+            tag = name
+        loc = _loc(self.file, ynode.start_mark)
+        if isinstance(ynode, yaml.MappingNode):
+            self.loader.flatten_mapping(ynode)  # merge keys (<<) as PyYAML does
+            out: dict[str, Node] = {}
+            key_locs: dict[str, Location] = {}
+            for knode, vnode in ynode.value:
+                key = self.scalar(knode) if isinstance(knode, yaml.ScalarNode) else None
+                kloc = _loc(self.file, knode.start_mark)
+                if not isinstance(key, (str, int, float, bool)) or isinstance(key, bool):
+                    raise ConfigError("keys must be strings", kloc)
+                key = str(key)
+                if key in out:
+                    raise ConfigError(
+                        f"duplicate key {key!r} (first at line {key_locs[key].line})", kloc
+                    )
+                out[key] = self.build(vnode)
+                key_locs[key] = kloc
+            return Node(out, loc, tag, key_locs)
+        if isinstance(ynode, yaml.SequenceNode):
+            return Node([self.build(n) for n in ynode.value], loc, tag)
+        return Node(self.scalar(ynode), loc, tag)
+
+    def scalar(self, ynode: Any) -> Any:
+        if ynode.tag.startswith("!") and not ynode.tag.startswith("!!"):
+            # A merge-tagged scalar keeps the type it would have untagged.
+            implicit = self.loader.resolve(yaml.ScalarNode, ynode.value, (not ynode.style, False))
+            ynode = yaml.ScalarNode(implicit, ynode.value, ynode.start_mark, ynode.end_mark,
+                                    ynode.style)
+        try:
+            return self.loader.construct_object(ynode, deep=True)
+        except yaml.constructor.ConstructorError as e:
+            raise ConfigError(str(e.problem or e), _loc(self.file, ynode.start_mark)) from None
+
+
+def load_text(text: str, file: str) -> Node | None:
+    """Parse YAML ``text`` (reported as ``file``) into a :class:`Node`; ``None`` if empty.
+
+    Raises :class:`ConfigError` (with ``file:line:col``) on syntax errors, unknown
+    ``!tags``, duplicate or non-string keys, and multi-document files.
+    """
+    loader = _Loader(text)
+    try:
+        ynode = loader.get_single_node()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        loc = _loc(file, mark) if mark is not None else Location(file)
+        msg = e.problem or e.context or "invalid YAML"
+        raise ConfigError(f"YAML syntax error: {msg}", loc) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"YAML error: {e}", Location(file)) from None
+    finally:
+        loader.dispose()
+    if ynode is None:
+        return None
+    return _Builder(loader, file).build(ynode)
+
+
+def load_file(path: str | Path) -> Node | None:
+    """Read and parse the YAML file at ``path`` (see :func:`load_text`).
+
+    Raises :class:`ConfigError` if the file cannot be read or is not UTF-8.
+    """
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"not UTF-8 text ({e.reason})", Location(file)) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read: {e.strerror}", Location(file)) from None
+    return load_text(text, file)

@@ -1,0 +1,23 @@
+"""Where Landscape's data directories are: ``images/`` (base image recipes), ``templates/``
+(Jinja2 templates of Dockerfiles) and ``compose/`` (the service feature catalog).
+
+In a source checkout (or an editable install) they sit at the repository root; an
+installed wheel carries them as ``landscape/_data/<name>`` (see ``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PKG = Path(__file__).resolve().parent
+
+
+def data_dir(name: str) -> Path:
+    """The directory ``name`` (``images``, ``templates`` or ``compose``).
+
+    Raises ``FileNotFoundError`` when neither location has it (a broken install).
+    """
+    for candidate in (_PKG / "_data" / name, _PKG.parent.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"landscape data directory {name!r} is missing from the install")

@@ -1,0 +1,297 @@
+"""The JSON Schema of ``landscape.yaml`` and of manifest files, and validation against it.
+
+The schema (draft 2020-12) is the single description of every key's type; ``landscape
+schema`` prints it for editors (SPEC §2.2). Validation runs the ``jsonschema`` library on
+the plain value of a file and maps each error back to the ``file:line:col`` of the node it
+concerns, with a "did you mean" suggestion for misspelt keys (``difflib``).
+
+Merge tags are checked by the merge layer, not here: a value tagged ``!remove`` or
+``!unset`` is left out of the validated view, since it names what to drop rather than a
+value of the key's type.
+
+A file whose exact bytes already passed validation with this schema is not validated again:
+its digest is remembered under the user cache directory (``$LANDSCAPE_CACHE_DIR`` or
+``~/.cache/landscape``), which keeps ``jsonschema`` out of a warm ``resolve``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .nodes import Node
+
+SCHEMA_ID = "landscape/v1"
+
+_STR_LIST = {"type": "array", "items": {"type": "string"}}
+_REQUESTS = {
+    "type": "array",
+    "items": {"type": "string", "pattern": r"^[~!]?[A-Za-z_][A-Za-z0-9_]*"},
+    "description": "rez package requests, e.g. maya-2024+<2025, ~python-3.11, !foo",
+}
+_ENV = {
+    "type": "object",
+    "description": "VAR -> value: a string (or list joined with ':') sets; tag !prepend, "
+    "!append add path elements; !unset unsets. ${VAR} expands when applied.",
+    "additionalProperties": {"type": ["string", "number", "boolean", "array", "null"],
+                             "items": {"type": ["string", "number"]}},
+    "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+}
+_NAME_MAP_KEYS = {"pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"}
+
+_TOOL: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "label": {"type": "string"},
+        "icon": {"type": "string", "description": "relative to the file"},
+        "category": {"type": "string"},
+        "command": {"type": ["string", "array"], "items": {"type": "string"},
+                    "description": "argv; a string is split with shlex"},
+        "args": {"type": "array", "items": {"type": ["string", "number"]}},
+        "workflow": {"type": "string"},
+        "packages": _REQUESTS,
+        "env": _ENV,
+        "system_packages": _STR_LIST,
+        "gui": {"type": "boolean"},
+        "gpu": {"type": "boolean"},
+        "override": {"type": "boolean"},
+        "workdir": {"type": "string", "description": "a template name or a template string"},
+        "dirs": _STR_LIST,
+        "variants": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
+                     "additionalProperties": {"$ref": "#/$defs/tool"}},
+    },
+}
+
+_WORKFLOW: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "packages": _REQUESTS,
+        "env": _ENV,
+        "manifest": {"type": "string"},
+        "override": {"type": "boolean"},
+    },
+}
+
+_MOUNT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["source"],
+    "properties": {
+        "source": {"type": "string", "description": "host path, relative to the file"},
+        "target": {"type": "string", "description": "container path (default: same as source)"},
+        "mode": {"enum": ["ro", "rw"]},
+    },
+}
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://landscape.dev/schema/landscape-v1.json",
+    "title": "landscape.yaml",
+    "type": "object",
+    "additionalProperties": False,
+    "$defs": {"tool": _TOOL, "workflow": _WORKFLOW, "env": _ENV},
+    "properties": {
+        "schema": {"const": SCHEMA_ID},
+        "root": {"type": "boolean", "description": "true only in the studio root's file"},
+        "level": {"type": "string", "pattern": r"^[a-z_][a-z0-9_]*$",
+                  "description": "names this directory's level (project, sequence, shot, ...)"},
+        "parent": {"type": "string", "description": "redirects the walk; relative to the file"},
+        "name": {"type": "string", "description": "display name of this level"},
+        "manifest": {"type": "string"},
+        "packages": _REQUESTS,
+        "env": _ENV,
+        "metadata": {"type": "object"},
+        "tools": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
+                  "additionalProperties": {"$ref": "#/$defs/tool"}},
+        "workflows": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
+                      "additionalProperties": {"$ref": "#/$defs/workflow"}},
+        "storage": {"type": "array", "items": _MOUNT},
+        "image": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "base": {"type": "string"},
+                "system_packages": _STR_LIST,
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        "rez": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "version": {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)*$"},
+                "packages_path": _STR_LIST,
+                "staging_path": _STR_LIST,
+                "dev_path": _STR_LIST,
+                "time": {"type": ["string", "integer"]},
+            },
+        },
+        "manifests_path": _STR_LIST,
+        "templates": {"type": "object", "additionalProperties": {"type": "string"}},
+        "dirs": _STR_LIST,
+        "features": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
+                     "additionalProperties": {"type": ["object", "null", "boolean"]}},
+        "services": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
+                     "additionalProperties": {"type": "object"}},
+        "policy": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "allowed_mounts": _STR_LIST,
+                "allow_gui": {"type": "boolean"},
+                "allow_gpu": {"type": "boolean"},
+                "allow_privileged": {"type": "boolean"},
+                "allow_host_network": {"type": "boolean"},
+                "allowed_devices": _STR_LIST,
+            },
+        },
+    },
+}
+
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "manifest",
+    "type": "object",
+    "additionalProperties": False,
+    "$defs": {"env": _ENV},
+    "properties": {
+        "schema": {"const": SCHEMA_ID},
+        "extends": {"type": "string"},
+        "packages": _REQUESTS,
+        "env": _ENV,
+        "workflows": {"type": "object", "additionalProperties": _WORKFLOW},
+    },
+}
+
+
+def _validation_view(node: Node) -> Any:
+    """Plain value of ``node`` without ``!remove``/``!unset``-tagged values (merge-layer checks)."""
+    v = node.value
+    if isinstance(v, dict):
+        return {k: _validation_view(n) for k, n in v.items() if n.tag not in ("remove", "unset")}
+    if isinstance(v, list):
+        return [_validation_view(n) for n in v]
+    return v
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("LANDSCAPE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "landscape")
+    return Path(base)
+
+
+_SCHEMA_DIGESTS: dict[int, str] = {}
+
+
+def _digest(schema: dict, text: bytes) -> str:
+    sd = _SCHEMA_DIGESTS.get(id(schema))
+    if sd is None:
+        sd = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
+        _SCHEMA_DIGESTS[id(schema)] = sd
+    return hashlib.sha256(sd.encode() + b"\0" + text).hexdigest()
+
+
+def validate(node: Node | None, schema: dict, text: bytes | None = None) -> list[ConfigError]:
+    """Validate a loaded file's ``node`` against ``schema``; return every error found.
+
+    ``text`` (the file's bytes) enables the known-valid cache described in the module doc.
+    Each :class:`ConfigError` names the location and key path of the offending node; unknown
+    keys get "did you mean" from the schema's property names.
+    """
+    if node is None:
+        return []
+    marker = None
+    if text is not None:
+        marker = _cache_dir() / "valid" / _digest(schema, text)
+        if marker.exists():
+            return []
+    import jsonschema  # deferred: ~100 ms to import
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors: list[ConfigError] = []
+    seen: set[tuple] = set()
+    for err in validator.iter_errors(_validation_view(node)):
+        for e in _explain(err, node, schema):
+            sig = (str(e.location), e.key_path, e.message)
+            if sig not in seen:
+                seen.add(sig)
+                errors.append(e)
+    if not errors and marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass
+    return errors
+
+
+def _schema_at(schema: dict, path: list) -> dict:
+    """The sub-schema that describes the value at ``path`` (best effort, for suggestions)."""
+    sub = schema
+    for part in path:
+        if "$ref" in sub:
+            sub = schema["$defs"][sub["$ref"].rsplit("/", 1)[1]]
+        if isinstance(part, int):
+            sub = sub.get("items", {})
+        elif part in sub.get("properties", {}):
+            sub = sub["properties"][part]
+        else:
+            sub = sub.get("additionalProperties", {}) or {}
+    if "$ref" in sub:
+        sub = schema["$defs"][sub["$ref"].rsplit("/", 1)[1]]
+    return sub
+
+
+def _explain(err: Any, root: Node, schema: dict) -> list[ConfigError]:
+    path = list(err.absolute_path)
+    target = root.find(tuple(path)) or root
+    if err.validator == "additionalProperties" and target.is_map:
+        known = sorted(_schema_at(schema, path).get("properties", {}))
+        out = []
+        for key in target.value:
+            if key in known:
+                continue
+            guess = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"did you mean {guess[0]!r}?" if guess else "known keys: " + ", ".join(known)
+            out.append(ConfigError(f"unknown key {key!r}", target.key_loc(key), path + [key],
+                                   hint=hint))
+        return out
+    if err.validator == "propertyNames":
+        bad = err.instance
+        loc = target.key_loc(bad) if target.is_map else target.loc
+        return [ConfigError(f"invalid name {bad!r}", loc, path + [bad])]
+    if err.validator == "const":
+        msg = f"must be {err.validator_value!r}"
+    elif err.validator == "enum":
+        msg = "must be one of " + ", ".join(repr(v) for v in err.validator_value)
+    elif err.validator == "type":
+        want = err.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        msg = f"must be {_article(want)}{want}, not {_json_type(err.instance)}"
+    elif err.validator == "pattern":
+        msg = f"{err.instance!r} is not a valid value here"
+    elif err.validator == "required":
+        msg = err.message.replace("is a required property", "is required")
+    else:
+        msg = err.message
+    return [ConfigError(msg, target.loc, path)]
+
+
+def _article(word: str) -> str:
+    return "an " if word[:1] in "aeiou" else "a "
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "object"}.get(type(value), type(value).__name__)
+
+
+def schema_json() -> str:
+    """``landscape schema`` output: :data:`CONFIG_SCHEMA` as indented JSON."""
+    return json.dumps(CONFIG_SCHEMA, indent=2)
