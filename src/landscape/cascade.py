@@ -26,7 +26,7 @@ from .nodes import Node, load_text
 from .schema import CONFIG_SCHEMA, validate
 
 CONFIG_NAME = "landscape.yaml"
-_VARIANT_NAME = re.compile(r"^landscape\.([A-Za-z0-9_-]+)\.yaml$")
+VARIANT_NAME = re.compile(r"^landscape\.([A-Za-z0-9_-]+)\.yaml$")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -104,7 +104,7 @@ def variant_files(directory: Path) -> dict[str, Path]:
     except OSError:
         return out
     for name in sorted(names):
-        m = _VARIANT_NAME.match(name)
+        m = VARIANT_NAME.match(name)
         if m:
             out[m.group(1)] = directory / name
     return out
@@ -117,7 +117,7 @@ def find_config_files(top: Path) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if name == CONFIG_NAME or _VARIANT_NAME.match(name):
+            if name == CONFIG_NAME or VARIANT_NAME.match(name):
                 found.append(Path(dirpath) / name)
     return found
 

@@ -24,7 +24,6 @@ from .envactions import apply_actions
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location, ResolveError
 from .imagekey import (CORE_SYSTEM_PACKAGES, DEFAULT_BASE, DEFAULT_REZ_VERSION, ImageSpec,
                        union_packages)
-from .merge import request_name
 from .nodes import Node, from_plain
 from .rezsolve import IMAGE_PATH, Solution
 from .templates import MissingField, expand_template
@@ -39,8 +38,9 @@ def image_base_environ(user: str | None = None) -> dict[str, str]:
     """The environment a container starts from, before rez: the image's PATH and locale,
     and the invoking user's names (``USER``, ``LOGNAME``, ``HOME``)."""
     user = user or _user()
+    home = "/root" if os.getuid() == 0 else f"/home/{user}"
     return {"PATH": IMAGE_PATH, "LANG": "C.UTF-8", "USER": user, "LOGNAME": user,
-            "HOME": f"/home/{user}"}
+            "HOME": home}
 
 
 def _user() -> str:
@@ -369,6 +369,8 @@ def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[
         packages=union_packages([s.packages for s in solutions.values()]),
         tools={p: [pkg.exact_request for pkg in s.packages] for p, s in solutions.items()},
         repositories=paths,
+        labels={str(k): str(v) for k, v in
+                ((cascade.plain("image", {}) or {}).get("labels") or {}).items()},
     )
     storage = storage_mounts(cascade)
     setup = setups[tool or CONTEXT_TOOL]
@@ -417,5 +419,3 @@ def _solve(setup: ToolSetup, paths: list[str], timestamp: int | None, solve) -> 
         raise ResolveError(f"{what}: {e.message}", hint=f"requests: {origins}" if origins
                            else None) from None
 
-
-__all__ = ["ResolvedContext", "resolve", "parse_time", "Extras", "request_name"]

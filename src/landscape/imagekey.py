@@ -98,6 +98,7 @@ class ImageSpec:
     packages: list[ResolvedPackage]
     tools: dict[str, list[str]]
     repositories: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
     key: str = ""
 
     def __post_init__(self) -> None:
@@ -117,6 +118,7 @@ class ImageSpec:
                   "digest": tree_digest(p.base)} for p in self.packages),
                 key=lambda d: (d["name"], d["version"])),
             "tools": {k: self.tools[k] for k in sorted(self.tools)},
+            "labels": dict(sorted(self.labels.items())),
         }
 
     def compute_key(self) -> str:

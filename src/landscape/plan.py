@@ -1,0 +1,265 @@
+"""The build plan: every context of a project → its image, and what each image needs.
+
+:func:`enumerate_contexts` finds the contexts below a path (every directory with a config
+file, and each with every variant that applies to it); :func:`make_plan` resolves them all
+and groups them by image key. A broken file or an unsolvable request breaks only the
+contexts beneath it: they are listed with their error and the rest is planned (SPEC §7).
+
+:func:`render_dockerfile` renders ``templates/Dockerfile.j2`` for an
+:class:`~landscape.imagekey.ImageSpec`; :func:`prepare_build_context` lays out the folder a
+build sends to the engine (Dockerfile, rez wheel, package payloads, tool setups).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import __version__
+from .cascade import CONFIG_NAME, VARIANT_NAME, absolute, find_config_files, load_config
+from .context import ResolvedContext, resolve
+from .errors import LandscapeError, flatten
+from .imagekey import ImageSpec
+from .resources import data_dir
+from .schema import _cache_dir
+
+
+@dataclass
+class PlannedContext:
+    """One context of a plan: ``path``, ``variants``, and either its ``resolved`` context or
+    the ``errors`` that stopped it."""
+
+    path: Path
+    variants: tuple[str, ...]
+    resolved: ResolvedContext | None = None
+    errors: list[LandscapeError] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return str(self.path) + "".join(f" [{v}]" for v in self.variants)
+
+    @property
+    def key(self) -> str | None:
+        return self.resolved.image.key if self.resolved is not None else None
+
+
+@dataclass
+class PlannedImage:
+    """One distinct image of a plan, the contexts that use it, and whether the engine
+    already has it (``None`` when the engine was not asked)."""
+
+    spec: ImageSpec
+    contexts: list[PlannedContext]
+    exists: bool | None = None
+
+
+@dataclass
+class BuildPlan:
+    """Contexts below ``top`` and the distinct images they need, by key."""
+
+    top: Path
+    contexts: list[PlannedContext]
+    images: dict[str, PlannedImage]
+
+    @property
+    def failed(self) -> list[PlannedContext]:
+        return [c for c in self.contexts if c.errors]
+
+    def to_json(self) -> dict:
+        """``landscape plan --json``: contexts with their key or errors; images with their
+        tag, whether they exist, and their contexts."""
+        return {
+            "top": str(self.top),
+            "contexts": [{"context": str(c.path), "variants": list(c.variants), "image": c.key,
+                          "errors": [str(e) for e in c.errors]} for c in self.contexts],
+            "images": [{"key": k, "tag": im.spec.tag, "base": im.spec.base, "exists": im.exists,
+                        "packages": [p.qualified for p in im.spec.packages],
+                        "system_packages": im.spec.system_packages,
+                        "contexts": [c.label for c in im.contexts]}
+                       for k, im in self.images.items()],
+        }
+
+
+def enumerate_contexts(top: Path) -> list[tuple[Path, tuple[str, ...]]]:
+    """Contexts below ``top`` (inclusive): every directory holding a config file, without
+    variant, and with each variant whose file lies in that directory or one of its ancestors
+    (within ``top``'s tree or above it)."""
+    top = absolute(top)
+    files = find_config_files(top)
+    dirs = sorted({f.parent for f in files} | ({top} if (top / CONFIG_NAME).is_file() else set()))
+    variant_dirs: dict[str, set[Path]] = {}
+    for f in files:
+        m = VARIANT_NAME.match(f.name)
+        if m:
+            variant_dirs.setdefault(m.group(1), set()).add(f.parent)
+    for anc in top.parents:  # variant files above top apply to everything below
+        for name in os.listdir(anc) if anc.is_dir() else []:
+            m = VARIANT_NAME.match(name)
+            if m:
+                variant_dirs.setdefault(m.group(1), set()).add(anc)
+        if (anc / CONFIG_NAME).is_file() and load_config(anc / CONFIG_NAME).get("root") is True:
+            break
+    out: list[tuple[Path, tuple[str, ...]]] = []
+    for d in dirs:
+        out.append((d, ()))
+        for v, where in sorted(variant_dirs.items()):
+            if any(d == w or w in d.parents for w in where):
+                out.append((d, (v,)))
+    return out
+
+
+def make_plan(top: str | Path, *, root: Path | None = None, check_engine: bool = False,
+              on_context: Callable[[PlannedContext], None] | None = None) -> BuildPlan:
+    """Resolve every context below ``top`` and group them by image key.
+
+    ``check_engine`` asks the Docker engine which images exist (else ``exists`` is ``None``).
+    ``on_context`` is called after each context (progress). Never raises for a broken
+    context: its errors are kept on it.
+    """
+    top = absolute(root / top if root is not None and not Path(top).is_absolute() else top)
+    contexts: list[PlannedContext] = []
+    images: dict[str, PlannedImage] = {}
+    for path, variants in enumerate_contexts(top):
+        pc = PlannedContext(path, variants)
+        try:
+            pc.resolved = resolve(path, variants=variants, root=root)
+        except LandscapeError as e:
+            pc.errors = flatten(e)
+        contexts.append(pc)
+        if pc.resolved is not None:
+            spec = pc.resolved.image
+            images.setdefault(spec.key, PlannedImage(spec, [])).contexts.append(pc)
+        if on_context is not None:
+            on_context(pc)
+    plan = BuildPlan(top, contexts, images)
+    if check_engine:
+        from .engine.images import find_image  # deferred: imports the Docker SDK
+
+        for im in images.values():
+            im.exists = find_image(im.spec) is not None
+    return plan
+
+
+def _conflicts(spec: ImageSpec) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for p in spec.packages:
+        other = seen.setdefault((p.name, p.version), p.repository)
+        if other != p.repository:
+            raise LandscapeError(
+                f"{p.qualified} resolves from two repositories in one image ({other} and "
+                f"{p.repository}); pin one of them")
+
+
+def render_dockerfile(spec: ImageSpec) -> str:
+    """The Dockerfile of ``spec``, from ``templates/Dockerfile.j2`` (Jinja2)."""
+    import jinja2  # deferred: only builds render templates
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             autoescape=False)
+    tiers = [{"repository": t[0].repository, "packages": [p.qualified for p in t]}
+             for t in spec.tiers()]
+    return env.get_template("Dockerfile.j2").render(
+        landscape_version=__version__, key=spec.key, base=spec.base,
+        system_packages=sorted(spec.system_packages), rez_version=spec.rez_version,
+        tiers=tiers, labels=image_labels(spec))
+
+
+def image_labels(spec: ImageSpec) -> dict[str, str]:
+    """Labels of an image (SPEC §5): ``org.opencontainers.image.*`` and ``io.landscape.*``
+    (key, project, base, rez version, requests per tool, packages), then the config's
+    ``image.labels``."""
+    labels = {
+        "org.opencontainers.image.title": spec.tag,
+        "org.opencontainers.image.description":
+            f"Landscape image of project {spec.project}: " + " ".join(
+                p.qualified for p in spec.packages),
+        "org.opencontainers.image.base.name": spec.base,
+        "io.landscape.key": spec.key,
+        "io.landscape.project": spec.project,
+        "io.landscape.rez": spec.rez_version,
+        "io.landscape.requests": json.dumps(spec.tools, sort_keys=True),
+        "io.landscape.packages": " ".join(sorted(p.qualified for p in spec.packages)),
+        "io.landscape.version": __version__,
+    }
+    labels.update(spec.labels)
+    return labels
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def rez_wheel(version: str, log: Callable[[str], None] = print) -> Path:
+    """The wheel of rez ``version``: from ``$LANDSCAPE_WHEELHOUSE`` or the cache, else
+    downloaded once with ``pip download`` (the host's pip config: index, proxy, CA bundle).
+    Raises :class:`LandscapeError` telling where to put the wheel on an air-gapped host."""
+    dirs = [Path(p) for p in os.environ.get("LANDSCAPE_WHEELHOUSE", "").split(":") if p]
+    cache = _cache_dir() / "wheels"
+    for d in dirs + [cache]:
+        found = sorted(d.glob(f"rez-{version}-*.whl")) if d.is_dir() else []
+        if found:
+            return found[0]
+    cache.mkdir(parents=True, exist_ok=True)
+    log(f"downloading the rez {version} wheel into {cache}")
+    r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary",
+                        ":all:", "-d", str(cache), f"rez=={version}"], capture_output=True,
+                       text=True)
+    found = sorted(cache.glob(f"rez-{version}-*.whl"))
+    if r.returncode != 0 or not found:
+        raise LandscapeError(
+            f"no wheel of rez {version}: pip download failed ({r.stderr.strip()[-300:]})",
+            hint=f"put rez-{version}-py3-none-any.whl in $LANDSCAPE_WHEELHOUSE or {cache}")
+    return found[0]
+
+
+def build_dir(spec: ImageSpec) -> Path:
+    """Where the build context of ``spec`` is laid out (under the user cache)."""
+    return _cache_dir() / "build" / spec.short
+
+
+def prepare_build_context(spec: ImageSpec, log: Callable[[str], None] = print) -> Path:
+    """Lay out the build context of ``spec`` and return its folder::
+
+        Dockerfile
+        rez/rez-<version>-*.whl
+        packages/<tier>/<name>/<version>/…   payloads, hard-linked when possible
+        landscape/tools.json                 {tool path: exact requests}
+        landscape/lib/bake.py, landscape/bin/landscape-enter
+
+    Raises :class:`LandscapeError` when a package would come from two repositories.
+    """
+    _conflicts(spec)
+    dest = build_dir(spec)
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / "rez").mkdir(parents=True)
+    wheel = rez_wheel(spec.rez_version, log)
+    shutil.copy2(wheel, dest / "rez" / wheel.name)
+    for i, tier in enumerate(spec.tiers()):
+        tier_dir = dest / "packages" / str(i)
+        tier_dir.mkdir(parents=True)
+        for p in tier:
+            target = tier_dir / p.name / p.version
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                shutil.copytree(p.base, target, symlinks=True, copy_function=_link_or_copy)
+    own = dest / "landscape"
+    (own / "lib").mkdir(parents=True)
+    (own / "bin").mkdir()
+    image_files = data_dir("templates") / "image"
+    shutil.copy2(image_files / "bake.py", own / "lib" / "bake.py")
+    shutil.copy2(image_files / "landscape-enter", own / "bin" / "landscape-enter")
+    (own / "tools.json").write_text(json.dumps(spec.tools, indent=1, sort_keys=True) + "\n")
+    (dest / "Dockerfile").write_text(render_dockerfile(spec))
+    return dest
+
