@@ -118,6 +118,44 @@ def launch_spec(rc: ResolvedContext, args: list[str]) -> LaunchSpec:
         files={"/etc/passwd": passwd, "/etc/group": group, CONTEXT_FILE: context_json})
 
 
+def _write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
+    """Write the generated files of ``spec`` into ``scratch``; ``[(host path, target)]``."""
+    written = []
+    for i, (target, content) in enumerate(sorted(spec.files.items())):
+        f = scratch / f"f{i}"
+        f.write_text(content)
+        f.chmod(0o644)
+        written.append((str(f), target))
+    return written
+
+
+def docker_run_argv(spec: LaunchSpec, interactive: bool = True) -> tuple[list[str], Any]:
+    """``docker run`` argv for ``spec`` (for interactive ``shell``, which needs a real TTY),
+    and a cleanup function that deletes the generated files after the run."""
+    scratch = Path(tempfile.mkdtemp(prefix="landscape-shell-"))
+    argv = ["docker", "run", "--rm", "--init", "--user", spec.user, "--shm-size", "1g"]
+    if interactive:
+        argv.append("-it")
+    for g in spec.group_add:
+        argv += ["--group-add", g]
+    for k, v in sorted(spec.environment.items()):
+        argv += ["-e", f"{k}={v}"]
+    for s, t, m in spec.binds:
+        argv += ["--mount", f"type=bind,source={s},target={t}" + (",readonly" if m == "ro" else "")]
+    for f, target in _write_files(spec, scratch):
+        argv += ["--mount", f"type=bind,source={f},target={target},readonly"]
+    for target, opts in spec.tmpfs.items():
+        argv += ["--tmpfs", f"{target}:{opts}"]
+    for k, v in spec.labels.items():
+        argv += ["--label", f"{k}={v}"]
+    for d in spec.devices:
+        argv += ["--device", d]
+    if spec.gpus:
+        argv += ["--gpus", "all"]
+    argv += [spec.image, *spec.argv]
+    return argv, lambda: shutil.rmtree(scratch, ignore_errors=True)
+
+
 def run(spec: LaunchSpec) -> int:
     """Run ``spec`` in a fresh container; stream its output; return its exit code.
 
@@ -130,11 +168,8 @@ def run(spec: LaunchSpec) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="landscape-launch-"))
     mounts = [Mount(target=t, source=s, type="bind", read_only=(m == "ro"))
               for s, t, m in spec.binds]
-    for i, (target, content) in enumerate(sorted(spec.files.items())):
-        f = scratch / f"f{i}"
-        f.write_text(content)
-        f.chmod(0o644)
-        mounts.append(Mount(target=target, source=str(f), type="bind", read_only=True))
+    mounts += [Mount(target=t, source=f, type="bind", read_only=True)
+               for f, t in _write_files(spec, scratch)]
     container = None
     previous: dict[int, Any] = {}
     try:

@@ -1,0 +1,35 @@
+"""The ``landscape`` command line (thin: parsing and printing; the work is in the layers).
+
+:func:`main` is the console script. User errors (:class:`~landscape.errors.LandscapeError`)
+print as ``file:line:col: key.path: message`` on stderr and exit 1, without a traceback
+unless ``--debug`` (or ``LANDSCAPE_DEBUG=1``) is given; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); exits the process."""
+    from ..errors import LandscapeError
+    from .app import app
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    head = args[: args.index("--")] if "--" in args else args
+    if "--debug" in head:
+        os.environ["LANDSCAPE_DEBUG"] = "1"
+    try:
+        app(args=args, prog_name="landscape")
+    except LandscapeError as e:
+        from .output import print_error
+
+        if os.environ.get("LANDSCAPE_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        print_error(e)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,361 @@
+"""The Typer application: one function per command of SPEC §3.
+
+Each command parses its options, calls one function of the layers below and prints the
+result. Heavy modules (rez, the Docker SDK, Jinja2, jsonschema) are imported inside the
+commands that need them, so ``landscape --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .output import BuildProgress, note, out, print_json
+
+app = typer.Typer(
+    name="landscape",
+    help="Reproducible per-project production environments in containers: cascading YAML "
+    "configs resolved with rez, pinned Docker images, Compose stacks, DCC launches.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+base_app = typer.Typer(help="Base OS images for hosts that cannot pull from a registry.",
+                       no_args_is_help=True)
+app.add_typer(base_app, name="base")
+
+RootOpt = Annotated[Optional[Path], typer.Option(
+    "--root", envvar="LANDSCAPE_ROOT",
+    help="Studio root, when it is not above the path (relative paths are taken from it).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ToolOpt = Annotated[Optional[str], typer.Option(
+    "--tool", "-t", help="Tool, optionally with variants: blender, blender/render.")]
+VariantOpt = Annotated[list[str], typer.Option(
+    "--variant", help="Apply landscape.<VARIANT>.yaml files (repeatable, in order).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        out.print(f"landscape {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version.")] = False,
+) -> None:
+    if debug:
+        os.environ["LANDSCAPE_DEBUG"] = "1"
+
+
+# -- config ------------------------------------------------------------------------------
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Folder of the new studio root.")]
+         ) -> None:
+    """Scaffold a studio root with a commented example."""
+    from ..scaffold import scaffold
+
+    for path in scaffold(directory):
+        note(f"created {path}")
+
+
+@app.command()
+def check(path: Annotated[Path, typer.Argument(help="Folder to check.")] = Path("."),
+          root: RootOpt = None, json: JsonOpt = False) -> None:
+    """Validate every config file and every context's resolution below PATH; report all errors."""
+    from ..check import check as run_check
+
+    report = run_check(path, root)
+    if json:
+        print_json(report.to_json())
+    else:
+        from ..errors import ErrorGroup
+
+        if report.errors:
+            from .output import print_error
+
+            print_error(ErrorGroup(report.errors))
+        note(f"{len(report.files)} files, {report.contexts} contexts "
+             f"({report.contexts_ok} ok): " + ("[green]ok[/]" if report.ok else
+                                                f"[red]{len(report.errors)} error(s)[/]"))
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of landscape.yaml (for editors)."""
+    from ..schema import schema_json
+
+    sys.stdout.write(schema_json() + "\n")
+
+
+@app.command()
+def resolve(
+    context: Annotated[Path, typer.Argument(help="Context directory (need not exist).")],
+    tool: ToolOpt = None,
+    variant: VariantOpt = [],
+    add: Annotated[list[str], typer.Option("--add", "-a", help="Extra package request.")] = [],
+    env: Annotated[list[str], typer.Option("--env", help="Extra env: KEY=VALUE.")] = [],
+    time: Annotated[Optional[str], typer.Option(
+        "--time", help="Ignore packages released after: epoch, ISO date, or -10d/-6h/-30m.")
+    ] = None,
+    staging: Annotated[bool, typer.Option("--staging", help="Search rez.staging_path first.")
+                       ] = False,
+    dev: Annotated[bool, typer.Option("--dev", help="Search rez.dev_path first.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Show where each value came from."
+                                          )] = False,
+    root: RootOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Resolve a context: packages (rez), environment, tools, metadata, storage, image."""
+    from ..context import Extras, resolve as run_resolve
+
+    rc = run_resolve(context, tool=tool, variants=variant, extras=Extras(add, env), time=time,
+                     staging=staging, dev=dev, root=root)
+    if json:
+        print_json(rc.to_json(explain=explain))
+    else:
+        from .show import show_resolved
+
+        show_resolved(rc, explain)
+
+
+# -- images ------------------------------------------------------------------------------
+
+@app.command()
+def plan(project: Annotated[Path, typer.Argument(help="Project (or any) folder.")],
+         root: RootOpt = None, json: JsonOpt = False) -> None:
+    """Every context below PROJECT, its image key, and which images exist or must be built."""
+    from ..plan import make_plan
+
+    p = make_plan(project, root=root, check_engine=True)
+    if json:
+        print_json(p.to_json())
+    else:
+        from .show import show_plan
+
+        show_plan(p)
+    raise typer.Exit(1 if p.failed else 0)
+
+
+@app.command()
+def build(
+    target: Annotated[Path, typer.Argument(help="Project or context folder.")],
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
+    root: RootOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Build the missing images of every context below TARGET (progress shown)."""
+    results, failed = _build(target, root, no_cache)
+    if json:
+        print_json({"images": results, "failed_contexts": failed})
+    raise typer.Exit(1 if failed else 0)
+
+
+def _build(target: Path, root: Optional[Path], no_cache: bool = False
+           ) -> tuple[list[dict], list[str]]:
+    import time as _t
+
+    from ..engine.images import build_image
+    from ..plan import make_plan
+    from .output import print_error
+
+    started = _t.monotonic()
+    p = make_plan(target, root=root)
+    for c in p.failed:
+        note(f"[red]✗[/] {c.label}: not built")
+        from ..errors import ErrorGroup
+
+        print_error(ErrorGroup(c.errors))
+    results = []
+    for key, im in p.images.items():
+        with BuildProgress(f"building {im.spec.tag}") as progress:
+            r = build_image(im.spec, no_cache=no_cache, log=progress)
+        results.append(r)
+        if r["built"]:
+            note(f"[green]✓[/] built {r['tag']} in {r['seconds']} s "
+                 f"({r['cached_steps']}/{r['steps']} steps cached; {len(im.contexts)} contexts)")
+        else:
+            note(f"[green]✓[/] {r['tag']} exists ({len(im.contexts)} contexts)")
+    built = sum(1 for r in results if r["built"])
+    note(f"{len(p.images)} images for {len(p.contexts)} contexts: {built} built, "
+         f"{len(results) - built} up to date, {len(p.failed)} contexts failed "
+         f"({_t.monotonic() - started:.1f} s)")
+    return results, [c.label for c in p.failed]
+
+
+@base_app.command("build")
+def base_build(
+    suite: Annotated[str, typer.Option("--suite", help="Recipe under images/.")] = "bookworm",
+    mirror: Annotated[Optional[str], typer.Option("--mirror", help="Debian mirror URL.")
+                      ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if present.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Bootstrap a base image with debootstrap + docker import (no registry needed)."""
+    from ..engine.base import build_base
+
+    with BuildProgress(f"bootstrapping the {suite} base image") as progress:
+        result = build_base(suite, mirror=mirror, force=force, log=progress)
+    if json:
+        print_json(result)
+    elif result["built"]:
+        note(f"[green]✓[/] {result['image']} built in {result['seconds']} s "
+             f"(fingerprint {result['fingerprint']})")
+    else:
+        note(f"[green]✓[/] {result['image']} exists ({result['id'][:19]}); --force rebuilds it")
+
+
+# -- stacks ------------------------------------------------------------------------------
+
+@app.command()
+def up(project: Annotated[Path, typer.Argument(help="Project folder.")],
+       root: RootOpt = None) -> None:
+    """Build what is missing, write the project's compose file and start its stack."""
+    from ..cascade import build_cascade
+    from ..engine.stack import compose, compose_document, stack_lock, write_compose
+    from ..plan import make_plan
+
+    _build(project, root)
+    cascade = build_cascade(project, (), root)
+    name = cascade.level_value("project") or cascade.root.name
+    with stack_lock(cascade.root, name):
+        doc = compose_document(make_plan(project, root=root), cascade)
+        path = write_compose(cascade.root, name, doc)
+        note(f"compose file: {path}")
+        compose(path, name, "up", "-d", "--remove-orphans")
+    note(f"[green]✓[/] stack {name} is up ({len(doc['services'])} services)")
+
+
+def _stack(project: Path, root: Optional[Path]) -> tuple[Path, str, Path]:
+    """The project's compose file, stack name and studio root; errors when there is none."""
+    from ..cascade import build_cascade
+    from ..engine.stack import stack_dir
+    from ..errors import LandscapeError
+
+    cascade = build_cascade(project, (), root)
+    name = cascade.level_value("project") or cascade.root.name
+    path = stack_dir(cascade.root, name) / "compose.yaml"
+    if not path.is_file():
+        raise LandscapeError(f"project {name} has no stack yet ({path})",
+                             hint=f"run `landscape up {project}`")
+    return path, name, cascade.root
+
+
+@app.command()
+def down(project: Annotated[Path, typer.Argument(help="Project folder.")],
+         volumes: Annotated[bool, typer.Option("--volumes", help="Also delete named volumes.")
+                            ] = False,
+         root: RootOpt = None) -> None:
+    """Stop and remove the project's stack (named volumes are kept unless --volumes)."""
+    from ..engine.stack import compose, stack_lock
+
+    path, name, studio_root = _stack(project, root)
+    with stack_lock(studio_root, name):
+        compose(path, name, "down", "--remove-orphans", *(["--volumes"] if volumes else []))
+    note(f"[green]✓[/] stack {name} is down")
+
+
+@app.command()
+def ps(project: Annotated[Path, typer.Argument(help="Project folder.")], root: RootOpt = None,
+       json: JsonOpt = False) -> None:
+    """The containers of the project's stack."""
+    from ..engine.stack import stack_containers
+
+    _path, name, _root = _stack(project, root)
+    rows = stack_containers(name)
+    if json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("service", "container", "image", "state", box=None)
+    for r in rows:
+        table.add_row(r["service"] or "", r["name"], r["image"] or "", r["state"])
+    out.print(table if rows else f"stack {name}: no containers")
+
+
+@app.command()
+def logs(project: Annotated[Path, typer.Argument(help="Project folder.")],
+         service: Annotated[Optional[str], typer.Argument(help="One service.")] = None,
+         follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+         root: RootOpt = None) -> None:
+    """Logs of the project's stack (or one service)."""
+    from ..engine.stack import compose
+
+    path, name, _root = _stack(project, root)
+    compose(path, name, "logs", *(["-f"] if follow else []), *([service] if service else []))
+
+
+# -- launch ------------------------------------------------------------------------------
+
+@app.command()
+def launch(
+    context: Annotated[Path, typer.Argument(help="Context directory.")],
+    args: Annotated[Optional[list[str]], typer.Argument(
+        help="Arguments for the tool, after --.")] = None,
+    tool: Annotated[str, typer.Option("--tool", "-t", help="Tool[/variant] to run.")] = "",
+    variant: VariantOpt = [],
+    add: Annotated[list[str], typer.Option("--add", "-a", help="Extra package request.")] = [],
+    env: Annotated[list[str], typer.Option("--env", help="Extra env: KEY=VALUE.")] = [],
+    root: RootOpt = None,
+) -> None:
+    """Run a tool of CONTEXT in a fresh container; its exit code is the tool's."""
+    from ..context import Extras, resolve as run_resolve
+    from ..engine.images import build_image, find_image
+    from ..engine.launch import launch_spec, run
+    from ..errors import LandscapeError
+
+    if not tool:
+        raise LandscapeError("launch needs --tool NAME (see `landscape resolve CONTEXT`)")
+    rc = run_resolve(context, tool=tool, variants=variant, extras=Extras(add, env), root=root)
+    spec = launch_spec(rc, list(args or []))
+    if find_image(rc.image) is None:
+        with BuildProgress(f"building {rc.image.tag}") as progress:
+            build_image(rc.image, log=progress)
+    raise typer.Exit(run(spec))
+
+
+@app.command()
+def shell(
+    context: Annotated[Path, typer.Argument(help="Context directory.")],
+    tool: ToolOpt = None,
+    variant: VariantOpt = [],
+    root: RootOpt = None,
+) -> None:
+    """An interactive shell in the context's environment (a fresh container)."""
+    from ..context import resolve as run_resolve
+    from ..engine.images import build_image, find_image
+    from ..engine.launch import docker_run_argv, launch_spec
+
+    rc = run_resolve(context, tool=tool or _first_tool(context, variant, root), variants=variant,
+                     root=root)
+    spec = launch_spec(rc, [])
+    spec.argv = spec.argv[: spec.argv.index("--") + 1] + ["/bin/bash"]
+    if find_image(rc.image) is None:
+        with BuildProgress(f"building {rc.image.tag}") as progress:
+            build_image(rc.image, log=progress)
+    argv, cleanup = docker_run_argv(spec, interactive=sys.stdin.isatty())
+    code = __import__("subprocess").call(argv)
+    cleanup()
+    raise typer.Exit(code)
+
+
+def _first_tool(context: Path, variants: list[str], root: Optional[Path]) -> str:
+    from ..cascade import build_cascade
+    from ..errors import LandscapeError
+
+    tools = build_cascade(context, variants, root).plain("tools", {}) or {}
+    if not tools:
+        raise LandscapeError(f"{context} has no tools")
+    return next(iter(tools))

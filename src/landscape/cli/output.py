@@ -1,0 +1,64 @@
+"""Printing for the CLI: errors, JSON, tables and build progress (Rich)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from ..errors import LandscapeError, flatten
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_error(e: LandscapeError) -> None:
+    """Every error inside ``e`` on stderr, one ``file:line:col: key: message`` per line."""
+    errors = sorted(flatten(e), key=LandscapeError.sort_key)
+    for item in errors:
+        err.print(f"[bold red]error[/]: {escape(str(item))}")
+    if len(errors) > 1:
+        err.print(f"[red]{len(errors)} errors[/]")
+
+
+def print_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout (plain, not highlighted: it is for programs)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def note(text: str) -> None:
+    """A progress or status line on stderr."""
+    err.print(text)
+
+
+class BuildProgress:
+    """Build progress on stderr: each ``Step N/M`` line printed; the latest output line of
+    the step shown in a live status line (Rich), so long apt logs do not flood the terminal."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.status = err.status(escape(title))
+        self.step = ""
+
+    def __enter__(self) -> "BuildProgress":
+        self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.status.__exit__(*exc)
+
+    def __call__(self, line: str) -> None:
+        if line.startswith("Step "):
+            self.step = line if len(line) < 110 else line[:107] + "..."
+            err.print(f"  [dim]{escape(self.step)}[/]")
+            self.status.update(escape(f"{self.title}: {self.step}"))
+        else:
+            text = line.strip()
+            text = text if len(text) < 100 else text[:97] + "..."
+            if text.startswith(("baked ", "downloading")):
+                err.print(f"    [dim]{escape(text)}[/]")
+            self.status.update(escape(f"{self.title}: {self.step}") + f"\n  [dim]{escape(text)}[/]")
