@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import time as _time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -21,7 +22,8 @@ from typing import Any, Iterable, Sequence
 
 from .cascade import Cascade, build_cascade
 from .envactions import apply_actions
-from .errors import ConfigError, ErrorGroup, LandscapeError, Location, ResolveError
+from .merge import ENV, request_name
+from .errors import ConfigError, ErrorGroup, LandscapeError, Location, ResolveError, flatten
 from .imagekey import (CORE_SYSTEM_PACKAGES, DEFAULT_BASE, DEFAULT_REZ_VERSION, ImageSpec,
                        union_packages)
 from .nodes import Node, from_plain
@@ -99,7 +101,7 @@ class Extras:
             env[k] = v
         return Layer("command line",
                      from_plain(list(self.packages), CLI) if self.packages else None,
-                     from_plain(env, CLI) if env else None)
+                     ENV.merge(None, from_plain(env, CLI), ("--env",)) if env else None)
 
 
 @dataclass
@@ -347,19 +349,25 @@ def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[
         compose(cascade, tool, manifests=manifests)  # raises the unknown tool/variant error
     setups: dict[str, ToolSetup] = {}
     solutions: dict[str, Solution] = {}
-    errors: list[LandscapeError] = []
+    selected = tool or CONTEXT_TOOL
+    # The selected setup first: its own error is the one to report.
+    setups[selected] = compose(cascade, tool, extras_layer, manifests)
+    solutions[selected] = _solve(setups[selected], paths, timestamp, solve)
+    failures: dict[str, tuple[LandscapeError, list[str]]] = {}
     for path in [CONTEXT_TOOL] + all_paths:
+        if path == selected:
+            continue
         try:
-            selected = path == (tool or CONTEXT_TOOL)
-            setup = compose(cascade, None if path == CONTEXT_TOOL else path,
-                            extras_layer if selected else None, manifests)
-            setups[path] = setup
-            solutions[path] = _solve(setup, paths, timestamp, solve)
-        except ErrorGroup as e:
-            errors.extend(e.errors)
+            setups[path] = compose(cascade, None if path == CONTEXT_TOOL else path,
+                                   None, manifests)
+            solutions[path] = _solve(setups[path], paths, timestamp, solve)
         except LandscapeError as e:
-            errors.append(e)
-    ErrorGroup.raise_if_any(errors)
+            for item in flatten(e):  # one report per distinct reason, naming every tool
+                reason = getattr(item, "reason", None) or item.message
+                failures.setdefault(reason, (item, []))[1].append(path)
+    if failures:
+        raise ErrorGroup(
+            _also(item, names) for item, names in failures.values())
 
     image = ImageSpec(
         project=project_name(cascade),
@@ -402,7 +410,17 @@ def landscape_variables(cascade: Cascade, tool: str | None, image: ImageSpec,
     return out
 
 
+def _also(error: LandscapeError, paths: list[str]) -> LandscapeError:
+    """``error`` noting that the other setups ``paths[1:]`` fail the same way."""
+    if len(paths) > 1:
+        others = ", ".join("the context" if p == CONTEXT_TOOL else repr(p) for p in paths[1:])
+        error.message += f" (the same for {others})"
+    return error
+
+
 def _solve(setup: ToolSetup, paths: list[str], timestamp: int | None, solve) -> Solution:
+    """Solve ``setup``'s requests; errors name the tool and where the culprit requests were
+    written (those whose package rez names, else all)."""
     from .rezsolve import check_request
 
     errors = []
@@ -415,7 +433,12 @@ def _solve(setup: ToolSetup, paths: list[str], timestamp: int | None, solve) -> 
         return solve(setup.request_strings, paths, timestamp)
     except ResolveError as e:
         what = "the context" if setup.path == CONTEXT_TOOL else f"tool {setup.path!r}"
-        origins = "; ".join(f"{n.value} from {n.loc.short}" for n in setup.requests)
-        raise ResolveError(f"{what}: {e.message}", hint=f"requests: {origins}" if origins
-                           else None) from None
+        reason = getattr(e, "reason", e.message)
+        named = [n for n in setup.requests
+                 if re.search(rf"\b{re.escape(request_name(str(n.value)))}\b", reason)]
+        origins = "; ".join(f"{n.value} from {n.loc.short}" for n in (named or setup.requests))
+        err = ResolveError(f"{what}: {e.message}", hint=f"requested: {origins}" if origins
+                           else None)
+        err.reason = reason
+        raise err from None
 

@@ -84,7 +84,12 @@ class ConfigError(LandscapeError):
 
 
 class ResolveError(LandscapeError):
-    """A package request rez cannot satisfy, or a rez error while solving (message is rez's)."""
+    """A package request rez cannot satisfy, or a rez error while solving (message is rez's).
+
+    ``reason`` holds rez's own words (the failure description or the exception text).
+    """
+
+    reason: str = ""
 
 
 class EngineError(LandscapeError):

@@ -247,11 +247,25 @@ class Env(Strategy):
                                                  "remove"), "an env variable")
             if action.tag in (None, "replace") and action.value is None:
                 raise ConfigError("an env value is needed (use !unset to unset)", action.loc, vpath)
-            previous = list(merged[var].value) if var in merged else []
-            actions = previous + [action] if action.tag in ("append", "prepend") else [action]
-            merged[var] = Node(actions, action.loc)
+            _accumulate(merged, var, action)
             key_locs[var] = new.key_loc(var)
         return Node(merged, new.loc, None, key_locs)
+
+    def extend(self, old: Node | None, merged_env: Node) -> Node:
+        """Layer an already merged env node (variable → list of actions, as :meth:`combine`
+        returns) over ``old``: its actions follow ``old``'s with the same rules."""
+        merged: dict[str, Node] = dict(old.value) if old is not None else {}
+        for var, actions in merged_env.items():
+            for action in actions.value:
+                _accumulate(merged, var, action)
+        return Node(merged, merged_env.loc, None, {})
+
+
+def _accumulate(merged: dict[str, Node], var: str, action: Node) -> None:
+    """Add one action node on ``var``: prepend/append add to its list, set/unset restart it."""
+    previous = list(merged[var].value) if var in merged else []
+    actions = previous + [action] if action.tag in ("append", "prepend") else [action]
+    merged[var] = Node(actions, action.loc)
 
 
 class Deep(Strategy):

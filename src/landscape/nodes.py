@@ -189,6 +189,10 @@ def load_text(text: str, file: str) -> Node | None:
         mark = e.problem_mark or e.context_mark
         loc = _loc(file, mark) if mark is not None else Location(file)
         msg = e.problem or e.context or "invalid YAML"
+        if e.context and e.context_mark is not None and e.problem_mark is not None \
+                and e.context_mark.line != e.problem_mark.line:
+            cm = e.context_mark
+            msg += f" ({e.context} that starts at line {cm.line + 1}, column {cm.column + 1})"
         raise ConfigError(f"YAML syntax error: {msg}", loc) from None
     except yaml.YAMLError as e:
         raise ConfigError(f"YAML error: {e}", Location(file)) from None

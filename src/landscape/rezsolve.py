@@ -168,11 +168,13 @@ def solve(requests: Sequence[str], package_paths: Sequence[str],
         ctx = ResolvedContext(list(requests), package_paths=list(package_paths),
                               timestamp=timestamp or 0, add_implicit_packages=False)
     except RezError as e:
-        raise ResolveError(f"rez cannot resolve [{' '.join(requests)}]: "
-                           f"{type(e).__name__}: {e}") from None
-    if not ctx.success:
-        reason = (ctx.failure_description or "no solution").strip()
-        raise ResolveError(f"rez cannot resolve [{' '.join(requests)}]: {reason}")
+        reason = f"{type(e).__name__}: {e}"
+    else:
+        reason = None if ctx.success else (ctx.failure_description or "no solution").strip()
+    if reason is not None:
+        err = ResolveError(f"rez cannot resolve [{' '.join(requests)}]: {reason}")
+        err.reason = reason  # rez's own words, without the request list
+        raise err
     solution = Solution(key[0], key[1], timestamp, ctx)
     _MEMO[key] = solution
     return solution

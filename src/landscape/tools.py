@@ -31,7 +31,8 @@ CONTEXT_TOOL = "_context"  #: setup name of the context's own environment (no to
 @dataclass
 class Layer:
     """One layer: a ``name`` for ``--explain`` (``manifest vfx2024``, ``tool blender``), its
-    ``packages`` and ``env`` nodes and whether it ``override``s the layers below."""
+    ``packages`` node, its ``env`` node in merged form (variable → list of action nodes, as
+    :class:`landscape.merge.Env` makes it) and whether it ``override``s the layers below."""
 
     name: str
     packages: Node | None = None
@@ -243,7 +244,7 @@ def compose(cascade: Cascade, path: str | None, extras: Layer | None = None,
         if layer.packages is not None:
             requests = PACKAGES.merge(requests, layer.packages, lpath + ("packages",))
         if layer.env is not None:
-            env = ENV.merge(env, layer.env, lpath + ("env",))
+            env = ENV.extend(env, layer.env)
     return ToolSetup(
         path=path or CONTEXT_TOOL, node=node, layers=layers,
         requests=list(requests.value) if requests is not None else [],

@@ -1,0 +1,136 @@
+"""Shared fixtures: temporary studio trees, real rez package repositories, the CLI, Docker.
+
+Tests marked ``docker`` need a Docker engine and **fail** (never skip) when none answers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "studio"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+                    ) -> None:
+    """Validation markers and build contexts go to a per-session cache, wheels stay shared."""
+    cache = tmp_path_factory.getbasetemp() / "cache"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    wheels = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "landscape" / "wheels"
+    if wheels.is_dir() and not (cache / "wheels").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / "wheels").symlink_to(wheels)
+
+
+def write_tree(base: Path, files: dict[str, str]) -> Path:
+    """Write ``files`` (relative path → text, dedented) below ``base``; return ``base``."""
+    for rel, text in files.items():
+        p = base / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text).lstrip("\n"))
+    return base
+
+
+def package(repo: Path, name: str, version: str, *, requires: tuple[str, ...] = (),
+            commands: str = "", timestamp: int | None = None, extra: str = "") -> Path:
+    """Write a real rez package ``repo/name/version/package.py``; return its folder."""
+    d = repo / name / version
+    d.mkdir(parents=True, exist_ok=True)
+    body = [f'name = "{name}"', f'version = "{version}"']
+    if requires:
+        body.append(f"requires = {list(requires)!r}")
+    if timestamp is not None:
+        body.append(f"timestamp = {timestamp}")
+    if extra:
+        body.append(textwrap.dedent(extra))
+    if commands:
+        body.append("def commands():\n" + textwrap.indent(textwrap.dedent(commands), "    "))
+    (d / "package.py").write_text("\n".join(body) + "\n")
+    return d
+
+
+@pytest.fixture
+def studio(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
+    """Factory: ``studio({"landscape.yaml": "...", ...})`` writes a tree in a fresh folder.
+
+    A studio root file is added when the files do not provide one, with a rez repository
+    ``packages`` holding python-3.11 and python-3.10.
+    """
+
+    def make(files: dict[str, str]) -> Path:
+        root = tmp_path / "studio"
+        if "landscape.yaml" not in files:
+            files = {"landscape.yaml": """
+                root: true
+                rez: {packages_path: [packages]}
+            """, **files}
+        write_tree(root, files)
+        repo = root / "packages"
+        repo.mkdir(exist_ok=True)
+        package(repo, "python", "3.10")
+        package(repo, "python", "3.11")
+        return root
+
+    return make
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A private copy of ``examples/studio`` (so tests may break files and write renders)."""
+    dest = tmp_path / "studio"
+    shutil.copytree(EXAMPLE, dest, symlinks=True,
+                    ignore=shutil.ignore_patterns(".landscape", "work"))
+    return dest
+
+
+class CLIResult:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self) -> str:
+        return f"CLIResult(code={self.code}, out={self.out[-800:]!r}, err={self.err[-800:]!r})"
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture) -> Callable[..., CLIResult]:
+    """Run ``landscape ARGS…`` in-process through the real entry point; returns code/out/err."""
+    from landscape.cli import main
+
+    def run(*args: str) -> CLIResult:
+        capsys.readouterr()
+        code = 0
+        try:
+            main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        captured = capsys.readouterr()
+        return CLIResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """The Docker SDK client. Fails the test (never skips) when no engine answers."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except Exception as e:  # noqa: BLE001 - any failure means no usable engine
+        pytest.fail(f"these tests need a running Docker engine: {e}", pytrace=False)
+    return client
+
+
+def landscape_exe() -> list[str]:
+    """The command that runs the installed CLI in a subprocess."""
+    exe = Path(sys.executable).with_name("landscape")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "landscape"]

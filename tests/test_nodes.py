@@ -1,0 +1,51 @@
+"""YAML loading: values, merge tags, locations and syntax errors."""
+
+import pytest
+
+from landscape.errors import ConfigError
+from landscape.nodes import load_text
+
+
+def test_values_keep_types_and_locations():
+    n = load_text("a: 1\nb:\n  - x\n  - {c: true}\n", "f.yaml")
+    assert n.plain() == {"a": 1, "b": ["x", {"c": True}]}
+    assert (n.get("a").loc.line, n.get("a").loc.col) == (1, 4)
+    assert n.key_loc("b").line == 2
+    assert n.find(("b", 1, "c")).loc.line == 4
+
+
+@pytest.mark.parametrize("tag", ["replace", "append", "prepend", "remove", "unset"])
+def test_merge_tags_are_kept(tag):
+    n = load_text(f"k: !{tag} [a]\n", "f.yaml")
+    assert n.get("k").tag == tag
+    assert n.get("k").plain() == ["a"]
+
+
+def test_tagged_scalars_keep_their_implicit_type():
+    n = load_text('a: !replace 3\nb: !replace "3"\nc: !remove\n', "f.yaml")
+    assert n.get("a").value == 3
+    assert n.get("b").value == "3"
+    assert n.get("c").tag == "remove" and n.get("c").value is None
+
+
+def test_unknown_tag_is_an_error_with_location():
+    with pytest.raises(ConfigError) as e:
+        load_text("a: 1\nb: !merge [x]\n", "f.yaml")
+    assert str(e.value).startswith("f.yaml:2:4: unknown tag !merge")
+
+
+def test_duplicate_key_is_an_error():
+    with pytest.raises(ConfigError, match=r"f.yaml:2:1: duplicate key 'a' \(first at line 1\)"):
+        load_text("a: 1\na: 2\n", "f.yaml")
+
+
+def test_syntax_error_names_line_and_where_the_construct_starts():
+    with pytest.raises(ConfigError) as e:
+        load_text("a:\n  b: [1, 2\n  c: 3\n", "f.yaml")
+    msg = str(e.value)
+    assert msg.startswith("f.yaml:3:")
+    assert "starts at line 2" in msg
+
+
+def test_empty_document_is_none():
+    assert load_text("# only a comment\n", "f.yaml") is None
