@@ -144,11 +144,11 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
     directory = context
     while True:
         plain_path = directory / CONFIG_NAME
-        plain = load_config(plain_path) if plain_path.is_file() else None
+        plain = load_config(plain_path) if _is_file(plain_path) else None
         files = [plain] if plain is not None else []
         for v in variants:
             vpath = directory / f"landscape.{v}.yaml"
-            if vpath.is_file():
+            if _is_file(vpath):
                 files.append(load_config(vpath, v))
         visited[directory] = plain_path if plain is not None else None
         chain.append(files)
@@ -174,6 +174,15 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
         directory = nxt
     ordered = [f for files in reversed(chain) for f in files]
     return directory, ordered
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a folder that cannot be searched is a :class:`ConfigError`."""
+    try:
+        return path.is_file()
+    except OSError as e:
+        raise ConfigError(f"cannot look for config files here: {e.strerror}",
+                          Location(str(path))) from None
 
 
 def _expand(text: str, loc: Location) -> str:

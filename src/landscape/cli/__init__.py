@@ -31,5 +31,16 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         print_error(e)
         sys.exit(1)
+    except OSError as e:  # the host refused something (permissions, disk): say what, no traceback
+        from ..errors import LandscapeError as _E
+        from .output import print_error
+
+        if os.environ.get("LANDSCAPE_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        where = f": {e.filename}" if e.filename else ""
+        print_error(_E(f"{e.strerror or e}{where}"))
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

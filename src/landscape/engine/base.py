@@ -67,8 +67,14 @@ def load_recipe(suite: str = "bookworm") -> BaseRecipe:
 
 
 def host_mirror() -> str:
-    """The Debian mirror the host's apt uses (deb822 ``URIs:`` or ``sources.list``), else
-    ``http://deb.debian.org/debian``."""
+    """The Debian mirror the host's apt uses (deb822 ``URIs:`` or ``sources.list``) when the
+    host runs Debian, else ``http://deb.debian.org/debian``."""
+    try:
+        debian = "ID=debian" in Path("/etc/os-release").read_text()
+    except OSError:
+        debian = False
+    if not debian:
+        return DEFAULT_MIRROR
     candidates = sorted(glob.glob("/etc/apt/sources.list.d/*.sources")) + \
         ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list"))
     for f in candidates:

@@ -1,0 +1,130 @@
+"""The command line through its real entry point (in-process and as a subprocess): exit codes,
+JSON shapes, error messages without tracebacks."""
+
+import json
+import subprocess
+
+from conftest import landscape_exe
+
+SH020 = "projects/lighthouse/seq010/sh020"
+SH010 = "projects/lighthouse/seq010/sh010"
+
+
+def test_help_and_version(cli):
+    r = cli("--help")
+    assert r.code == 0
+    for command in ("check", "resolve", "plan", "build", "up", "down", "ps", "launch", "base"):
+        assert command in r.out
+    assert cli("--version").out.startswith("landscape ")
+
+
+def test_resolve_json_shows_the_pinned_package_and_the_override(cli, example):
+    r = cli("resolve", example / SH020, "--tool", "blender", "--json")
+    assert r.code == 0, r
+    data = json.loads(r.out)
+    assert {"name": "studio_pipeline", "version": "1.0.0", "variant": None,
+            "repository": str(example / "packages")} in data["packages"]
+    assert data["metadata"]["resolution"] == [640, 272]
+
+
+def test_resolve_text_summary(cli, example):
+    r = cli("resolve", example / SH020, "--tool", "blender")
+    assert r.code == 0, r
+    assert "studio_pipeline  1.0.0" in r.out
+    assert "landscape/lighthouse:" in r.out
+
+
+def test_resolve_explain_json(cli, example):
+    r = cli("resolve", example / SH020, "--tool", "blender", "--json", "--explain")
+    data = json.loads(r.out)
+    assert data["metadata"]["resolution"]["from"].endswith("sh020/landscape.yaml:6")
+    assert data["layers"] == ["manifest vfx2024", "context", "tool blender"]
+
+
+def test_check_passes_on_the_example(cli, example):
+    r = cli("check", example)
+    assert r.code == 0, r
+    assert "0 error" not in r.err and "ok" in r.err
+
+
+def test_broken_shot_fails_check_but_not_its_sibling(cli, example):
+    (example / SH010 / "landscape.yaml").write_text("level: shot\nmetadata: {frames: [1, 2\n")
+    r = cli("check", example)
+    assert r.code == 1
+    assert f"{example / SH010}/landscape.yaml:3:1: YAML syntax error" in r.err
+    assert "Traceback" not in r.err
+    ok = cli("resolve", example / SH020, "--json")
+    assert ok.code == 0, ok
+    bad = cli("resolve", example / SH010)
+    assert bad.code == 1 and "YAML syntax error" in bad.err
+
+
+def test_check_reports_all_errors_with_did_you_mean(cli, example):
+    (example / SH010 / "landscape.yaml").write_text(
+        "level: shot\nmetdata: {}\ntools:\n  blender: {pakages: [x]}\n")
+    (example / "projects/lighthouse/seq020/sh030/landscape.yaml").write_text(
+        "level: shot\npackages: !unset [x]\n")
+    r = cli("check", example, "--json")
+    assert r.code == 1
+    texts = [e["text"] for e in json.loads(r.out)["errors"]]
+    assert any("sh010/landscape.yaml:2:1: metdata: unknown key 'metdata' (did you mean "
+               "'metadata'?)" in t for t in texts)
+    assert any("sh010/landscape.yaml:4:13: tools.blender.pakages: unknown key" in t
+               and "did you mean 'packages'" in t for t in texts)
+    assert any("sh030/landscape.yaml:2:11: packages: !unset cannot be used" in t for t in texts)
+
+
+def test_unknown_template_field_is_an_error_at_check(cli, example):
+    (example / "projects/lighthouse/landscape.yaml").write_text(
+        "level: project\ntemplates: {publish: '{root}/{shto}/publish'}\n")
+    r = cli("check", example)
+    assert r.code == 1
+    assert "templates.publish: unknown template field {shto}" in r.err
+
+
+def test_unsolvable_request_exits_1_with_rezs_reason(cli, example):
+    r = cli("resolve", example / SH010, "--tool", "python", "-a", "studio_pipeline-7")
+    assert r.code == 1
+    assert "Package could not be found: studio_pipeline-7" in r.err
+    assert "Traceback" not in r.err
+
+
+def test_usage_error_exits_2(cli, example):
+    assert cli("resolve").code == 2
+    assert cli("resolve", example / SH010, "--bogus").code == 2
+
+
+def test_unknown_tool_is_a_user_error(cli, example):
+    r = cli("resolve", example / SH010, "--tool", "maya")
+    assert r.code == 1 and "unknown tool 'maya'" in r.err and "blender" in r.err
+
+
+def test_schema_is_json(cli):
+    r = cli("schema")
+    schema = json.loads(r.out)
+    assert "tools" in schema["properties"]
+
+
+def test_plan_without_engine_lists_images_and_contexts(example):
+    from landscape.plan import make_plan
+
+    p = make_plan(example / "projects/lighthouse")
+    assert len(p.images) == 2 and not p.failed
+    counts = sorted(len(im.contexts) for im in p.images.values())
+    assert counts == [2, 16]  # sh020 (with and without the lighting variant) vs the rest
+
+
+def test_init_scaffolds_a_studio_that_checks(cli, tmp_path):
+    r = cli("init", tmp_path / "new")
+    assert r.code == 0, r
+    assert (tmp_path / "new/landscape.yaml").is_file()
+    again = cli("init", tmp_path / "new")
+    assert again.code == 1 and "already exists" in again.err
+
+
+def test_subprocess_entry_point_prints_no_traceback(example):
+    (example / SH010 / "landscape.yaml").write_text("level: [\n")
+    r = subprocess.run([*landscape_exe(), "resolve", str(example / SH010)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "YAML syntax error" in r.stderr and "Traceback" not in r.stderr

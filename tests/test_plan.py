@@ -1,0 +1,61 @@
+"""The build plan without the engine: contexts, Dockerfile, build context, compose file."""
+
+import yaml
+
+from landscape.cascade import build_cascade
+from landscape.context import resolve
+from landscape.engine.stack import compose_document
+from landscape.plan import enumerate_contexts, make_plan, prepare_build_context, render_dockerfile
+
+SH020 = "projects/lighthouse/seq010/sh020"
+
+
+def test_enumerate_contexts_with_variants(example):
+    ctxs = enumerate_contexts(example / "projects/lighthouse")
+    rel = {(str(p.relative_to(example)), v) for p, v in ctxs}
+    assert ("projects/lighthouse/seq010/sh020", ()) in rel
+    assert ("projects/lighthouse/seq010/sh020", ("lighting",)) in rel
+    assert len(ctxs) == 18
+
+
+def test_dockerfile_layers_from_most_shared(example):
+    spec = resolve(example / SH020).image
+    text = render_dockerfile(spec)
+    lines = [line.split()[0] for line in text.splitlines() if line and line[0].isupper()]
+    assert lines == ["FROM", "ENV", "RUN", "COPY", "RUN", "COPY", "COPY", "RUN", "LABEL"]
+    assert "FROM landscape/base:bookworm" in text
+    assert "blender" in text and "io.landscape.key=" in text
+    assert "--mount" not in text and "<<" not in text  # no BuildKit-only syntax
+
+
+def test_build_context_layout(example, tmp_path):
+    spec = resolve(example / SH020).image
+    d = prepare_build_context(spec, log=lambda s: None)
+    assert (d / "Dockerfile").is_file()
+    assert list((d / "rez").glob("rez-3.4.0-*.whl"))
+    assert (d / "packages/0/studio_pipeline/1.0.0/blender/startup/studio_scene.py").is_file()
+    assert not (d / "packages/0/studio_pipeline/1.1.0").exists()
+    assert (d / "packages/0/python/3.11/bin/python").is_symlink()
+    assert (d / "landscape/bin/landscape-enter").stat().st_mode & 0o111
+
+
+def test_compose_document_has_a_workspace_per_image(example):
+    plan = make_plan(example / "projects/lighthouse")
+    doc = compose_document(plan, build_cascade(example / "projects/lighthouse"))
+    assert doc["version"] == "3.8"
+    workspaces = [s for s in doc["services"] if s.startswith("workspace-")]
+    assert len(workspaces) == 2
+    ws = doc["services"][workspaces[0]]
+    assert ws["init"] is True
+    assert ws["volumes"][0]["source"] == ws["volumes"][0]["target"] == str(example / "projects")
+    yaml.safe_dump(doc)  # serialisable
+
+
+def test_features_from_the_catalog_and_declared_services(example):
+    (example / "projects/lighthouse/landscape.yaml").write_text(
+        "level: project\npackages: [studio_pipeline-1.1]\nfeatures: {dailies: {port: 8099}}\n"
+        "services: {notes: {image: landscape/base:bookworm, command: [sleep, infinity]}}\n")
+    plan = make_plan(example / "projects/lighthouse")
+    doc = compose_document(plan, build_cascade(example / "projects/lighthouse"))
+    assert doc["services"]["dailies"]["ports"] == ["8099:8080"]
+    assert doc["services"]["notes"]["image"] == "landscape/base:bookworm"
