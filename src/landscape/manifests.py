@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .errors import ConfigError, ErrorGroup, LandscapeError, Location
+from .errors import ConfigError, ErrorGroup, Location
 from .merge import MANIFEST_STRATEGIES, merge_maps
 from .nodes import Node, load_text
 from .schema import MANIFEST_SCHEMA, validate
@@ -75,14 +75,3 @@ def load_manifest(name: str, search: Sequence[str], requested_at: Location | Non
     ErrorGroup.raise_if_any(errors)
     return Manifest(name, [p for p, _ in reversed(chain)], values)
 
-
-def check_manifest_errors(name: str, search: Sequence[str], at: Location | None
-                          ) -> list[LandscapeError]:
-    """Every error loading manifest ``name`` (empty when it loads)."""
-    try:
-        load_manifest(name, search, at)
-    except ErrorGroup as e:
-        return list(e.errors)
-    except LandscapeError as e:
-        return [e]
-    return []

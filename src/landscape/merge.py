@@ -285,17 +285,26 @@ class Deep(Strategy):
             return new.with_value(items)
         if not new.is_map or old is None or not old.is_map:
             return _strip(new, path)
-        merged = dict(old.value)
-        key_locs = dict(old.key_locs or {})
-        for key, child in new.items():
-            result = self.merge(merged.get(key), child, path + (key,))
-            if result is None:
-                merged.pop(key, None)
-                key_locs.pop(key, None)
-            else:
-                merged[key] = result
-                key_locs[key] = new.key_loc(key)
-        return Node(merged, new.loc, None, key_locs)
+        return merge_entries(old, new, path, lambda key, o, n, p: self.merge(o, n, p))
+
+
+def merge_entries(old: Node | None, new: Node, path: KeyPath,
+                  merge_one: Callable[[str, Node | None, Node, KeyPath], Node | None]) -> Node:
+    """Merge the entries of map node ``new`` onto map node ``old`` one key at a time:
+    ``merge_one(key, inherited child or None, new child, key path)`` returns the merged child,
+    or ``None`` to drop the key. Keys keep their order of first appearance and the location
+    of the file that last set them."""
+    merged = dict(old.value) if old is not None and old.is_map else {}
+    key_locs = dict(old.key_locs or {}) if old is not None and old.is_map else {}
+    for key, child in new.items():
+        result = merge_one(key, merged.get(key), child, path + (key,))
+        if result is None:
+            merged.pop(key, None)
+            key_locs.pop(key, None)
+        else:
+            merged[key] = result
+            key_locs[key] = new.key_loc(key)
+    return Node(merged, new.loc, None, key_locs)
 
 
 def _strip(node: Node, path: KeyPath) -> Node | None:
@@ -323,17 +332,7 @@ class MapOf(Strategy):
         self.entry = entry
 
     def combine(self, old, new, path):
-        merged = dict(old.value) if old is not None else {}
-        key_locs = dict(old.key_locs or {}) if old is not None else {}
-        for name, child in new.items():
-            result = self.entry.merge(merged.get(name), child, path + (name,))
-            if result is None:
-                merged.pop(name, None)
-                key_locs.pop(name, None)
-            else:
-                merged[name] = result
-                key_locs[name] = new.key_loc(name)
-        return Node(merged, new.loc, None, key_locs)
+        return merge_entries(old, new, path, lambda key, o, n, p: self.entry.merge(o, n, p))
 
 
 class Fields(Strategy):
@@ -349,18 +348,8 @@ class Fields(Strategy):
     def combine(self, old, new, path):
         if not new.is_map:
             return new
-        merged = dict(old.value) if old is not None and old.is_map else {}
-        key_locs = dict(old.key_locs or {}) if old is not None and old.is_map else {}
-        for key, child in new.items():
-            strategy = self.table.get(key, REPLACE)
-            result = strategy.merge(merged.get(key), child, path + (key,))
-            if result is None:
-                merged.pop(key, None)
-                key_locs.pop(key, None)
-            else:
-                merged[key] = result
-                key_locs[key] = new.key_loc(key)
-        return Node(merged, new.loc, None, key_locs)
+        return merge_entries(old, new, path,
+                             lambda key, o, n, p: self.table.get(key, REPLACE).merge(o, n, p))
 
 
 class Narrow(Strategy):
@@ -374,21 +363,18 @@ class Narrow(Strategy):
     def combine(self, old, new, path):
         if not new.is_map:
             return new
-        merged = dict(old.value) if old is not None else {}
-        key_locs = dict(old.key_locs or {}) if old is not None else {}
-        for key, child in new.items():
-            kpath = path + (key,)
-            if child.tag is not None:
-                raise _tag_error(child, kpath, (), "policy")
-            prev = merged.get(key)
-            if key == "allowed_mounts":
-                child = child.with_value([n.with_value(_abs_path(n.value, n, kpath))
-                                          for n in child.value])
-            if prev is not None:
-                _check_narrows(key, prev, child, kpath)
-            merged[key] = child
-            key_locs[key] = new.key_loc(key)
-        return Node(merged, new.loc, None, key_locs)
+        return merge_entries(old, new, path, self._narrow)
+
+    @staticmethod
+    def _narrow(key: str, prev: Node | None, child: Node, kpath: KeyPath) -> Node:
+        if child.tag is not None:
+            raise _tag_error(child, kpath, (), "policy")
+        if key == "allowed_mounts":
+            child = child.with_value([n.with_value(_abs_path(n.value, n, kpath))
+                                      for n in child.value])
+        if prev is not None:
+            _check_narrows(key, prev, child, kpath)
+        return child
 
 
 def _check_narrows(key: str, prev: Node, new: Node, path: KeyPath) -> None:

@@ -26,8 +26,7 @@ from .cascade import CONFIG_NAME, VARIANT_NAME, absolute, find_config_files, loa
 from .context import ResolvedContext, resolve
 from .errors import LandscapeError, flatten
 from .imagekey import ImageSpec
-from .resources import data_dir
-from .schema import _cache_dir
+from .resources import cache_dir, data_dir
 
 
 @dataclass
@@ -204,7 +203,7 @@ def rez_wheel(version: str, log: Callable[[str], None] = print) -> Path:
     downloaded once with ``pip download`` (the host's pip config: index, proxy, CA bundle).
     Raises :class:`LandscapeError` telling where to put the wheel on an air-gapped host."""
     dirs = [Path(p) for p in os.environ.get("LANDSCAPE_WHEELHOUSE", "").split(":") if p]
-    cache = _cache_dir() / "wheels"
+    cache = cache_dir() / "wheels"
     for d in dirs + [cache]:
         found = sorted(d.glob(f"rez-{version}-*.whl")) if d.is_dir() else []
         if found:
@@ -224,7 +223,7 @@ def rez_wheel(version: str, log: Callable[[str], None] = print) -> Path:
 
 def build_dir(spec: ImageSpec) -> Path:
     """Where the build context of ``spec`` is laid out (under the user cache)."""
-    return _cache_dir() / "build" / spec.short
+    return cache_dir() / "build" / spec.short
 
 
 def prepare_build_context(spec: ImageSpec, log: Callable[[str], None] = print) -> Path:

@@ -7,9 +7,19 @@ installed wheel carries them as ``landscape/_data/<name>`` (see ``pyproject.toml
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
+
+
+def cache_dir() -> Path:
+    """Landscape's per-user cache: ``$LANDSCAPE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/landscape`` (``~/.cache/landscape``). Holds validation markers, the
+    rez wheel and build contexts; safe to delete."""
+    base = os.environ.get("LANDSCAPE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "landscape")
+    return Path(base)
 
 
 def data_dir(name: str) -> Path:

@@ -19,12 +19,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 from .nodes import Node
+from .resources import cache_dir
 
 SCHEMA_ID = "landscape/v1"
 
@@ -178,12 +177,6 @@ def _validation_view(node: Node) -> Any:
     return v
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("LANDSCAPE_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "landscape")
-    return Path(base)
-
-
 _SCHEMA_DIGESTS: dict[int, str] = {}
 
 
@@ -206,7 +199,7 @@ def validate(node: Node | None, schema: dict, text: bytes | None = None) -> list
         return []
     marker = None
     if text is not None:
-        marker = _cache_dir() / "valid" / _digest(schema, text)
+        marker = cache_dir() / "valid" / _digest(schema, text)
         if marker.exists():
             return []
     import jsonschema  # deferred: ~100 ms to import

@@ -15,7 +15,7 @@ carrying the file and line that set it.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from .cascade import Cascade
@@ -57,7 +57,6 @@ class ToolSetup:
     env: Node | None
     manifest: str | None
     workflow: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -156,14 +156,15 @@ def build(
     json: JsonOpt = False,
 ) -> None:
     """Build the missing images of every context below TARGET (progress shown)."""
-    results, failed = _build(target, root, no_cache)
+    plan, results = _build(target, root, no_cache)
     if json:
-        print_json({"images": results, "failed_contexts": failed})
-    raise typer.Exit(1 if failed else 0)
+        print_json({"images": results, "failed_contexts": [c.label for c in plan.failed]})
+    raise typer.Exit(1 if plan.failed else 0)
 
 
-def _build(target: Path, root: Optional[Path], no_cache: bool = False
-           ) -> tuple[list[dict], list[str]]:
+def _build(target: Path, root: Optional[Path], no_cache: bool = False):
+    """Plan ``target`` and build its missing images with progress; returns
+    ``(plan, build results)``. Contexts that fail are reported and skipped."""
     import time as _t
 
     from ..engine.images import build_image
@@ -191,7 +192,7 @@ def _build(target: Path, root: Optional[Path], no_cache: bool = False
     note(f"{len(p.images)} images for {len(p.contexts)} contexts: {built} built, "
          f"{len(results) - built} up to date, {len(p.failed)} contexts failed "
          f"({_t.monotonic() - started:.1f} s)")
-    return results, [c.label for c in p.failed]
+    return p, results
 
 
 @base_app.command("build")
@@ -224,13 +225,12 @@ def up(project: Annotated[Path, typer.Argument(help="Project folder.")],
     """Build what is missing, write the project's compose file and start its stack."""
     from ..cascade import build_cascade
     from ..engine.stack import compose, compose_document, stack_lock, write_compose
-    from ..plan import make_plan
 
-    _build(project, root)
+    plan, _results = _build(project, root)
     cascade = build_cascade(project, (), root)
     name = cascade.level_value("project") or cascade.root.name
     with stack_lock(cascade.root, name):
-        doc = compose_document(make_plan(project, root=root), cascade)
+        doc = compose_document(plan, cascade)
         path = write_compose(cascade.root, name, doc)
         note(f"compose file: {path}")
         compose(path, name, "up", "-d", "--remove-orphans")
@@ -346,7 +346,9 @@ def shell(
         with BuildProgress(f"building {rc.image.tag}") as progress:
             build_image(rc.image, log=progress)
     argv, cleanup = docker_run_argv(spec, interactive=sys.stdin.isatty())
-    code = __import__("subprocess").call(argv)
+    import subprocess
+
+    code = subprocess.call(argv)
     cleanup()
     raise typer.Exit(code)
 
