@@ -187,3 +187,12 @@ def test_stack_up_ps_down(built, cli):
         down = cli("down", project)
     assert down.code == 0, down
     assert json.loads(cli("ps", project, "--json").out) == []
+
+
+def test_shell_runs_piped_commands_in_the_context_environment(built):
+    studio, _ = built
+    r = subprocess.run([*landscape_exe(), "shell", str(studio / SH020), "--tool", "python"],
+                       input='echo "shot=$LANDSCAPE_SHOT pipeline=$STUDIO_PIPELINE_VERSION"\n'
+                             "exit 4\n", capture_output=True, text=True, timeout=300)
+    assert r.returncode == 4, r.stderr
+    assert "shot=sh020 pipeline=1.0.0" in r.stdout

@@ -313,7 +313,7 @@ def launch(
     """Run a tool of CONTEXT in a fresh container; its exit code is the tool's."""
     from ..context import Extras, resolve as run_resolve
     from ..engine.images import build_image, find_image
-    from ..engine.launch import launch_spec, run
+    from ..engine.launch import launch_spec, run, run_in_terminal
     from ..errors import LandscapeError
 
     if not tool:
@@ -323,6 +323,8 @@ def launch(
     if find_image(rc.image) is None:
         with BuildProgress(f"building {rc.image.tag}") as progress:
             build_image(rc.image, log=progress)
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        raise typer.Exit(run_in_terminal(spec))  # an interactive tool gets the terminal
     raise typer.Exit(run(spec))
 
 
@@ -336,7 +338,7 @@ def shell(
     """An interactive shell in the context's environment (a fresh container)."""
     from ..context import resolve as run_resolve
     from ..engine.images import build_image, find_image
-    from ..engine.launch import docker_run_argv, launch_spec
+    from ..engine.launch import launch_spec, run_in_terminal
 
     rc = run_resolve(context, tool=tool or _first_tool(context, variant, root), variants=variant,
                      root=root)
@@ -345,12 +347,7 @@ def shell(
     if find_image(rc.image) is None:
         with BuildProgress(f"building {rc.image.tag}") as progress:
             build_image(rc.image, log=progress)
-    argv, cleanup = docker_run_argv(spec, interactive=sys.stdin.isatty())
-    import subprocess
-
-    code = subprocess.call(argv)
-    cleanup()
-    raise typer.Exit(code)
+    raise typer.Exit(run_in_terminal(spec, tty=sys.stdin.isatty()))
 
 
 def _first_tool(context: Path, variants: list[str], root: Optional[Path]) -> str:

@@ -53,7 +53,7 @@ class LaunchSpec:
     labels: dict[str, str]
     devices: list[str] = field(default_factory=list)
     gpus: bool = False
-    files: dict[str, str] = field(default_factory=dict)  # container path → content
+    files: dict[str, str | bytes] = field(default_factory=dict)  # container path → content
 
 
 def _user_entries(uid: int, gid: int, user: str, home: str) -> tuple[str, str]:
@@ -101,10 +101,22 @@ def launch_spec(rc: ResolvedContext, args: list[str]) -> LaunchSpec:
     context_json = json.dumps(rc.to_json(), indent=1, default=str)
     binds = [(m["source"], m["target"], m["mode"]) for m in rc.storage]
     devices: list[str] = []
+    files: dict[str, str | bytes] = {"/etc/passwd": passwd, "/etc/group": group,
+                                     CONTEXT_FILE: context_json}
     if gui and os.environ.get("DISPLAY"):
         env["DISPLAY"] = os.environ["DISPLAY"]
         if os.path.isdir("/tmp/.X11-unix"):
             binds.append(("/tmp/.X11-unix", "/tmp/.X11-unix", "ro"))
+        xauth = Path(os.environ.get("XAUTHORITY") or Path.home() / ".Xauthority")
+        if xauth.is_file():  # a per-launch copy: the container never sees the user's file
+            files["/tmp/.landscape-xauthority"] = xauth.read_bytes()
+            env["XAUTHORITY"] = "/tmp/.landscape-xauthority"
+        wayland = os.environ.get("WAYLAND_DISPLAY")
+        runtime = os.environ.get("XDG_RUNTIME_DIR")
+        if wayland and runtime and os.path.exists(os.path.join(runtime, wayland)):
+            sock = os.path.join(runtime, wayland)
+            binds.append((sock, f"/tmp/{wayland}", "rw"))
+            env.update(WAYLAND_DISPLAY=wayland, XDG_RUNTIME_DIR="/tmp")
     if gpu and os.path.exists("/dev/dri"):
         devices.append("/dev/dri:/dev/dri")
     argv = [ENTRY, rc.workdir, *rc.dirs, "--", *setup.command, *args]
@@ -114,8 +126,7 @@ def launch_spec(rc: ResolvedContext, args: list[str]) -> LaunchSpec:
         tmpfs={home: f"uid={uid},gid={gid},mode=0700"} if uid != 0 else {},
         labels={"io.landscape.context": str(rc.cascade.context), "io.landscape.tool": rc.tool,
                 "io.landscape.project": rc.project, "io.landscape.key": rc.image.key},
-        devices=devices, gpus=gpu and shutil.which("nvidia-smi") is not None,
-        files={"/etc/passwd": passwd, "/etc/group": group, CONTEXT_FILE: context_json})
+        devices=devices, gpus=gpu and shutil.which("nvidia-smi") is not None, files=files)
 
 
 def _write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
@@ -123,19 +134,20 @@ def _write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
     written = []
     for i, (target, content) in enumerate(sorted(spec.files.items())):
         f = scratch / f"f{i}"
-        f.write_text(content)
+        f.write_bytes(content if isinstance(content, bytes) else content.encode())
         f.chmod(0o644)
         written.append((str(f), target))
     return written
 
 
 def docker_run_argv(spec: LaunchSpec, interactive: bool = True) -> tuple[list[str], Any]:
-    """``docker run`` argv for ``spec`` (for interactive ``shell``, which needs a real TTY),
-    and a cleanup function that deletes the generated files after the run."""
+    """``docker run`` argv for ``spec`` and a cleanup function that deletes the generated
+    files after the run. For terminals: ``shell``, and launches from a TTY, need the docker
+    CLI's real terminal (stdin kept open; ``-t`` when ``interactive``)."""
     scratch = Path(tempfile.mkdtemp(prefix="landscape-shell-"))
-    argv = ["docker", "run", "--rm", "--init", "--user", spec.user, "--shm-size", "1g"]
+    argv = ["docker", "run", "--rm", "--init", "-i", "--user", spec.user, "--shm-size", "1g"]
     if interactive:
-        argv.append("-it")
+        argv.append("-t")
     for g in spec.group_add:
         argv += ["--group-add", g]
     for k, v in sorted(spec.environment.items()):
@@ -154,6 +166,18 @@ def docker_run_argv(spec: LaunchSpec, interactive: bool = True) -> tuple[list[st
         argv += ["--gpus", "all"]
     argv += [spec.image, *spec.argv]
     return argv, lambda: shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_in_terminal(spec: LaunchSpec, tty: bool = True) -> int:
+    """Run ``spec`` with the docker CLI, stdin attached (``-i``) and, with ``tty``, the user's
+    terminal (``-t``: keys, Ctrl-C, window size); return the tool's exit code."""
+    import subprocess
+
+    argv, cleanup = docker_run_argv(spec, interactive=tty)
+    try:
+        return subprocess.call(argv)
+    finally:
+        cleanup()
 
 
 def run(spec: LaunchSpec) -> int:
