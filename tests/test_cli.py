@@ -122,6 +122,16 @@ def test_init_scaffolds_a_studio_that_checks(cli, tmp_path):
     assert again.code == 1 and "already exists" in again.err
 
 
+def test_root_option_takes_relative_contexts_from_the_studio_root(cli, example, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = cli("resolve", SH020, "--root", example, "--json")
+    assert r.code == 0, r
+    assert json.loads(r.out)["context"] == str(example / SH020)
+    monkeypatch.setenv("LANDSCAPE_ROOT", str(example))
+    assert json.loads(cli("resolve", SH020, "--json").out)["levels"]["shot"] == "sh020"
+
+
 def test_subprocess_entry_point_prints_no_traceback(example):
     (example / SH010 / "landscape.yaml").write_text("level: [\n")
     r = subprocess.run([*landscape_exe(), "resolve", str(example / SH010)],

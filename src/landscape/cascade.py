@@ -128,17 +128,28 @@ def absolute(path: str | Path) -> Path:
     return Path(os.path.normpath(os.path.abspath(os.path.expanduser(str(path)))))
 
 
+def context_path(path: str | Path, root: Path | None = None) -> Path:
+    """The absolute path a command-line ``path`` names. With ``root`` (``--root`` /
+    ``LANDSCAPE_ROOT``), a relative path that does not lie below the root from the working
+    directory is taken relative to the root instead (``projects/x/sh010`` from anywhere)."""
+    p = absolute(path)
+    if root is None or Path(path).is_absolute():
+        return p
+    root = absolute(root)
+    if p == root or root in p.parents:
+        return p
+    return absolute(root / path)
+
+
 def discover(context: Path, variants: Iterable[str] = (), root: Path | None = None
              ) -> tuple[Path, list[ConfigFile]]:
     """The studio root and the config files that apply to ``context``, root first.
 
-    ``root`` (``--root`` / ``LANDSCAPE_ROOT``) names the studio root when ``context`` is
-    relative to it rather than below the working directory. Raises :class:`ConfigError`
+    ``root`` (``--root`` / ``LANDSCAPE_ROOT``): see :func:`context_path`. Raises :class:`ConfigError`
     for "no studio root above C", a ``parent:`` that does not exist or loops.
     """
     variants = tuple(variants)
-    context = absolute(root / context if root is not None and not Path(context).is_absolute()
-                       else context)
+    context = context_path(context, root)
     chain: list[list[ConfigFile]] = []
     visited: dict[Path, Path | None] = {}
     directory = context
@@ -266,6 +277,5 @@ def build_cascade(context: str | Path, variants: Iterable[str] = (),
             levels[level] = Level(level, f.dir.name, display if isinstance(display, str)
                                   else f.dir.name, f.dir, f.node.get("level").loc)
     ErrorGroup.raise_if_any(merge_errors)
-    ctx = absolute(root / context if root is not None and not Path(context).is_absolute()
-                   else context)
-    return Cascade(ctx, variants, studio_root, files, list(levels.values()), values)
+    return Cascade(context_path(context, root), variants, studio_root, files,
+                   list(levels.values()), values)

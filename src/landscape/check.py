@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cascade import absolute, discover, find_config_files, load_config
+from .cascade import context_path, discover, find_config_files, load_config
 from .errors import ConfigError, LandscapeError, flatten
 from .plan import enumerate_contexts
 from .templates import BUILTIN_FIELDS, template_fields
@@ -76,7 +76,7 @@ def _template_errors(files: list[Path], levels: set[str]) -> list[LandscapeError
 
 def check(path: str | Path, root: Path | None = None) -> CheckReport:
     """Check every file and context below ``path``; never raises for config problems."""
-    top = absolute(root / path if root is not None and not Path(path).is_absolute() else path)
+    top = context_path(path, root)
     report = CheckReport()
     report.files = find_config_files(top)
     try:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .cascade import CONFIG_NAME, VARIANT_NAME, absolute, find_config_files, load_config
+from .cascade import (CONFIG_NAME, VARIANT_NAME, absolute, context_path, find_config_files,
+                      load_config)
 from .context import ResolvedContext, resolve
 from .errors import LandscapeError, flatten
 from .imagekey import ImageSpec
@@ -121,7 +122,7 @@ def make_plan(top: str | Path, *, root: Path | None = None, check_engine: bool =
     ``on_context`` is called after each context (progress). Never raises for a broken
     context: its errors are kept on it.
     """
-    top = absolute(root / top if root is not None and not Path(top).is_absolute() else top)
+    top = context_path(top, root)
     contexts: list[PlannedContext] = []
     images: dict[str, PlannedImage] = {}
     for path, variants in enumerate_contexts(top):

@@ -16,10 +16,14 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_error(e: LandscapeError) -> None:
-    """Every error inside ``e`` on stderr, one ``file:line:col: key: message`` per line."""
+    """Every error inside ``e`` on stderr, one ``file:line:col: key.path: message`` per line
+    (SPEC §3); an error that has no place in a file reads ``error: message``."""
     errors = sorted(flatten(e), key=LandscapeError.sort_key)
     for item in errors:
-        err.print(f"[bold red]error[/]: {escape(str(item))}")
+        if item.location is not None:
+            err.print(f"[red]{escape(str(item))}[/]")
+        else:
+            err.print(f"[bold red]error[/]: {escape(str(item))}")
     if len(errors) > 1:
         err.print(f"[red]{len(errors)} errors[/]")
 
