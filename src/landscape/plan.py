@@ -66,6 +66,7 @@ class BuildPlan:
     top: Path
     contexts: list[PlannedContext]
     images: dict[str, PlannedImage]
+    engine_error: str | None = None
 
     @property
     def failed(self) -> list[PlannedContext]:
@@ -76,6 +77,7 @@ class BuildPlan:
         tag, whether they exist, and their contexts."""
         return {
             "top": str(self.top),
+            "engine": self.engine_error or "ok",
             "contexts": [{"context": str(c.path), "variants": list(c.variants), "image": c.key,
                           "errors": [str(e) for e in c.errors]} for c in self.contexts],
             "images": [{"key": k, "tag": im.spec.tag, "base": im.spec.base, "exists": im.exists,
@@ -118,7 +120,8 @@ def make_plan(top: str | Path, *, root: Path | None = None, check_engine: bool =
               on_context: Callable[[PlannedContext], None] | None = None) -> BuildPlan:
     """Resolve every context below ``top`` and group them by image key.
 
-    ``check_engine`` asks the Docker engine which images exist (else ``exists`` is ``None``).
+    ``check_engine`` asks the Docker engine which images exist (else, or when no engine
+    answers — see ``engine_error`` — ``exists`` is ``None``).
     ``on_context`` is called after each context (progress). Never raises for a broken
     context: its errors are kept on it.
     """
@@ -140,9 +143,13 @@ def make_plan(top: str | Path, *, root: Path | None = None, check_engine: bool =
     plan = BuildPlan(top, contexts, images)
     if check_engine:
         from .engine.images import find_image  # deferred: imports the Docker SDK
+        from .errors import EngineError
 
-        for im in images.values():
-            im.exists = find_image(im.spec) is not None
+        try:
+            for im in images.values():
+                im.exists = find_image(im.spec) is not None
+        except EngineError as e:  # the plan stands without the engine; existence is unknown
+            plan.engine_error = str(e)
     return plan
 
 

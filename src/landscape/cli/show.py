@@ -79,6 +79,8 @@ def show_plan(p: BuildPlan) -> None:
         out.print(f"[red]✗ {escape(c.label)}[/]")
         for e in c.errors:
             out.print("    " + escape(str(e)))
+    if p.engine_error:
+        out.print(f"[yellow]which images exist is unknown: {escape(p.engine_error)}[/]")
     todo = sum(1 for im in p.images.values() if im.exists is False)
     out.print(f"{len(p.contexts)} contexts → {len(p.images)} images ({todo} to build), "
               f"{len(p.failed)} contexts failed")
