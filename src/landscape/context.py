@@ -263,17 +263,17 @@ def storage_mounts(cascade: Cascade) -> list[dict]:
     policy = cascade.plain("policy", {}) or {}
     allowed = [str(p) for p in policy.get("allowed_mounts", [])]
     out, errors = [], []
-    for i, m in enumerate(node.value if node is not None else []):
+    for m in (node.value if node is not None else []):
         mount = {k: str(v.value) for k, v in m.items()}
         src = mount["source"]
         loc = m.get("source").loc
         named = src in allowed
         if (src == "/" or src.endswith("docker.sock")) and not named:
             errors.append(ConfigError(f"mounting {src} needs the studio policy to name it in "
-                                      "allowed_mounts", loc, ("storage", i, "source")))
+                                      "allowed_mounts", loc, ("storage",)))
         elif allowed and not any(src == a or src.startswith(a.rstrip("/") + "/") for a in allowed):
             errors.append(ConfigError(f"{src} is outside policy.allowed_mounts ("
-                                      + ", ".join(allowed) + ")", loc, ("storage", i, "source")))
+                                      + ", ".join(allowed) + ")", loc, ("storage",)))
         out.append({"source": src, "target": mount.get("target", src),
                     "mode": mount.get("mode", "rw")})
     ErrorGroup.raise_if_any(errors)
