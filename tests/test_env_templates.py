@@ -50,7 +50,9 @@ def test_template_fields_and_nested_templates():
     out = expand_template(str(t["work"].value), {"root": "/r", "project": "p", "shot": "s",
                                                  "tool": "maya"}, t, t["work"])
     assert out == "/r/p/s/work/maya"
-    assert template_fields("{a}/{b.c}/{d[0]}") == ["a", "b", "d"]
+    assert template_fields("{a}/{b}") == ["a", "b"]
+    with pytest.raises(ValueError, match="not a field name"):
+        template_fields("{root.upper}")
 
 
 def test_missing_field_names_the_template_location():
@@ -60,7 +62,7 @@ def test_missing_field_names_the_template_location():
     assert "/s/landscape.yaml:1:7" in str(e.value) and "{shot}" in str(e.value)
 
 
-def test_template_cycle_is_an_error():
+def test_template_cycle_is_an_error_named_from_its_start():
     t = templates("a: '{b}'\nb: '{a}'\n")
-    with pytest.raises(ConfigError, match="template cycle"):
-        expand_template("{a}", {}, t)
+    with pytest.raises(ConfigError, match="template cycle: a -> b -> a"):
+        expand_template(str(t["a"].value), {}, t, t["a"], ("templates", "a"), ("a",))

@@ -222,3 +222,29 @@ def test_a_bad_tag_loses_only_that_key():
         values = merge_maps(values, load_text(doc, f"/s/{i}.yaml"), CONFIG_STRATEGIES, errors)
     assert len(errors) == 1
     assert values["packages"].plain() == ["a"] and values["manifest"].plain() == "n"
+
+
+def test_remove_with_one_name_or_none():
+    assert cascade("packages: [a-1, b-1]", "packages: !remove a")["packages"] == ["b-1"]
+    assert "packages" not in cascade("packages: [a-1]", "packages: !remove")
+    assert cascade("storage: [{source: /p}, {source: /q}]",
+                   "storage: !remove /p")["storage"][0]["target"] == "/q"
+    assert "manifests_path" not in cascade("manifests_path: [m]", "manifests_path: !remove")
+
+
+def test_a_tag_on_one_list_item_is_an_error():
+    with pytest.raises(ConfigError, match="applies to a whole value"):
+        cascade("packages: [maya]", "packages: [!remove maya]")
+
+
+def test_every_bad_entry_is_reported_and_the_rest_merges():
+    values, errors = {}, []
+    docs = ["tools: {a: {packages: [x]}, b: {dirs: [y]}, c: {label: C}}\nmetadata: {m: 1}",
+            "tools: {a: {packages: !unset [x]}, b: {dirs: !unset [y]}, c: {label: D}}\n"
+            "env: {A: !append , B: ok}"]
+    for i, doc in enumerate(docs):
+        values = merge_maps(values, load_text(doc, f"/s/{i}.yaml"), CONFIG_STRATEGIES, errors)
+    assert sorted(str(e).split(": ")[1] for e in errors) == [
+        "env.A", "tools.a.packages", "tools.b.dirs"]
+    assert values["tools"].plain()["c"] == {"label": "D"}
+    assert values["env"].plain() == {"B": ["ok"]}

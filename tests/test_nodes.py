@@ -31,11 +31,11 @@ def test_tagged_scalars_keep_their_implicit_type():
 def test_unknown_tag_is_an_error_with_location():
     with pytest.raises(ConfigError) as e:
         load_text("a: 1\nb: !merge [x]\n", "f.yaml")
-    assert str(e.value).startswith("f.yaml:2:4: unknown tag !merge")
+    assert str(e.value).startswith("f.yaml:2:4: b: unknown tag !merge")
 
 
 def test_duplicate_key_is_an_error():
-    with pytest.raises(ConfigError, match=r"f.yaml:2:1: duplicate key 'a' \(first at line 1\)"):
+    with pytest.raises(ConfigError, match=r"f.yaml:2:1: a: duplicate key \(first at line 1\)"):
         load_text("a: 1\na: 2\n", "f.yaml")
 
 
@@ -49,3 +49,23 @@ def test_syntax_error_names_line_and_where_the_construct_starts():
 
 def test_empty_document_is_none():
     assert load_text("# only a comment\n", "f.yaml") is None
+
+
+def test_recursive_alias_is_an_error():
+    with pytest.raises(ConfigError, match="recursive YAML"):
+        load_text("metadata: &x {a: *x}\n", "f.yaml")
+
+
+def test_unreadable_or_non_utf8_file(tmp_path):
+    from landscape.nodes import load_file
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b'env: {A: "\xe9"}\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_file(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_file(tmp_path / "missing.yaml")
+    lst = tmp_path / "list.yaml"
+    lst.write_text("- a\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_file(lst)

@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location
-from .merge import CONFIG_STRATEGIES, merge_maps
-from .nodes import Node, load_text
+from .merge import CONFIG_STRATEGIES, expand_host_vars, merge_maps
+from .nodes import Node, load_file
 from .schema import CONFIG_SCHEMA, validate
 
 CONFIG_NAME = "landscape.yaml"
 VARIANT_NAME = re.compile(r"^landscape\.([A-Za-z0-9_-]+)\.yaml$")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass
@@ -50,15 +49,16 @@ class ConfigFile:
         return n.value if n is not None else None
 
 
-_FILE_CACHE: dict[str, tuple[tuple[int, int], ConfigFile]] = {}
+_FILE_CACHE: dict[tuple[str, str | None], tuple[tuple[int, int], ConfigFile]] = {}
 
 
 def load_config(path: Path, variant: str | None = None) -> ConfigFile:
-    """Load and validate the config file at ``path`` (memoised by path, mtime and size).
+    """Load and validate the config file at ``path``, a variant file when ``variant`` is
+    given (memoised by path, variant, mtime and size).
 
     Never raises for content problems: they land in :attr:`ConfigFile.errors`.
     """
-    key = str(path)
+    key = (str(path), variant)
     try:
         st = path.stat()
         stamp = (st.st_mtime_ns, st.st_size)
@@ -74,52 +74,40 @@ def load_config(path: Path, variant: str | None = None) -> ConfigFile:
 
 def _load_config(path: Path, variant: str | None) -> ConfigFile:
     try:
-        data = path.read_bytes()
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return ConfigFile(path, variant, None, [ConfigError(f"not UTF-8 ({e.reason})",
-                                                            Location(str(path)))])
-    except OSError as e:
-        return ConfigFile(path, variant, None, [ConfigError(f"cannot read: {e.strerror}",
-                                                            Location(str(path)))])
-    try:
-        node = load_text(text, str(path))
+        node, data = load_file(path)
     except ConfigError as e:
         return ConfigFile(path, variant, None, [e])
-    if node is not None and not node.is_map:
-        return ConfigFile(path, variant, None,
-                          [ConfigError("a config file must be a mapping of keys", node.loc)])
     errors: list[LandscapeError] = list(validate(node, CONFIG_SCHEMA, data))
-    if node is not None and variant is not None and node.get("root") is not None:
-        errors.append(ConfigError("root: may only be set in a plain landscape.yaml",
-                                  node.key_loc("root"), ("root",)))
+    for key in ("root", "parent"):
+        if node is not None and variant is not None and node.get(key) is not None:
+            errors.append(ConfigError("may only be set in a plain landscape.yaml, not in a "
+                                      "variant file", node.key_loc(key), (key,)))
     return ConfigFile(path, variant, node, errors)
 
 
-def variant_files(directory: Path) -> dict[str, Path]:
-    """Variant name → path of every ``landscape.<variant>.yaml`` in ``directory``."""
-    out: dict[str, Path] = {}
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return out
-    for name in sorted(names):
-        m = VARIANT_NAME.match(name)
-        if m:
-            out[m.group(1)] = directory / name
-    return out
-
-
-def find_config_files(top: Path) -> list[Path]:
+def find_config_files(top: Path, errors: list[LandscapeError] | None = None) -> list[Path]:
     """Every ``landscape.yaml`` and ``landscape.<variant>.yaml`` below ``top`` (sorted),
-    skipping hidden directories (``.landscape``, ``.git``)."""
+    skipping hidden directories (``.landscape``, ``.git``). Folders that cannot be read are
+    reported into ``errors`` (when given) rather than skipped silently."""
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(top):
+
+    def unreadable(e: OSError) -> None:
+        if errors is not None:
+            errors.append(ConfigError(f"cannot search this folder for config files: "
+                                      f"{e.strerror}", Location(str(e.filename))))
+
+    for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name == CONFIG_NAME or VARIANT_NAME.match(name):
                 found.append(Path(dirpath) / name)
     return found
+
+
+def variant_of(path: Path) -> str | None:
+    """The variant a config file is for (``anim`` for ``landscape.anim.yaml``), else ``None``."""
+    m = VARIANT_NAME.match(path.name)
+    return m.group(1) if m else None
 
 
 def absolute(path: str | Path) -> Path:
@@ -161,6 +149,9 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
             vpath = directory / f"landscape.{v}.yaml"
             if _is_file(vpath):
                 files.append(load_config(vpath, v))
+        if plain is not None and plain.node is None and plain.errors:
+            # unreadable: it may have been the studio root; its own error is the one to show
+            ErrorGroup.raise_if_any(plain.errors)
         visited[directory] = plain_path if plain is not None else None
         chain.append(files)
         if plain is not None and plain.get("root") is True:
@@ -179,7 +170,7 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
                                   "'root: true'", Location(str(context)))
         if nxt in visited:
             loop = [str(p) for p in visited.values() if p is not None]
-            raise ConfigError("parent: redirects loop through " + " -> ".join(loop),
+            raise ConfigError("redirects loop through " + " -> ".join(loop),
                               plain.node.get("parent").loc if plain else Location(str(nxt)),
                               ("parent",))
         directory = nxt
@@ -197,12 +188,22 @@ def _is_file(path: Path) -> bool:
 
 
 def _expand(text: str, loc: Location) -> str:
-    def sub(m: re.Match) -> str:
-        if m.group(1) not in os.environ:
-            raise ConfigError(f"${{{m.group(1)}}} is not set in the environment", loc, ("parent",))
-        return os.environ[m.group(1)]
+    return os.path.expanduser(expand_host_vars(text, loc, ("parent",)))
 
-    return os.path.expanduser(_VAR.sub(sub, text))
+
+#: Policy switches that default to false: only the studio root may turn them on (SPEC §7).
+ROOT_ONLY_POLICY = ("allow_privileged", "allow_host_network")
+
+
+def _widened_defaults(policy: Node | None, root_file: Path | None) -> list[ConfigError]:
+    errors = []
+    for key in ROOT_ONLY_POLICY:
+        n = policy.get(key) if policy is not None else None
+        if n is not None and n.value is True and n.loc.file != str(root_file):
+            errors.append(ConfigError(f"policy may only narrow: {key} defaults to false and "
+                                      "only the studio root may allow it", n.loc,
+                                      ("policy", key)))
+    return errors
 
 
 @dataclass
@@ -249,6 +250,12 @@ class Cascade:
     def level_value(self, level: str) -> str | None:
         return self.level_values.get(level)
 
+    @property
+    def project(self) -> str:
+        """The context's project: the ``project`` level's folder name, else the studio root's
+        (names the image repository and the stack)."""
+        return self.level_value("project") or self.root.name
+
 
 def build_cascade(context: str | Path, variants: Iterable[str] = (),
                   root: Path | None = None) -> Cascade:
@@ -276,6 +283,7 @@ def build_cascade(context: str | Path, variants: Iterable[str] = (),
             display = f.get("name")
             levels[level] = Level(level, f.dir.name, display if isinstance(display, str)
                                   else f.dir.name, f.dir, f.node.get("level").loc)
+    merge_errors += _widened_defaults(values.get("policy"), files[0].path if files else None)
     ErrorGroup.raise_if_any(merge_errors)
     return Cascade(context_path(context, root), variants, studio_root, files,
                    list(levels.values()), values)

@@ -1,9 +1,10 @@
 """``landscape check``: validate every config file and every context below a path.
 
 Reports **all** errors, each ``file:line:col: key.path: message`` (SPEC §3): YAML syntax,
-schema (unknown keys with "did you mean"), merge tags, template fields unknown to the
-studio, policy violations, and each context's resolution (manifests, tools, rez). A broken
-file breaks only the contexts beneath it; the others are still resolved and checked.
+schema (unknown keys with "did you mean"), merge tags, template fields unknown to the studio
+(in ``templates`` and tools' ``workdir``), features missing from the catalog, policy
+violations, and each context's resolution (manifests, tools, rez, working directories). A
+broken file breaks only the contexts beneath it; the others are still resolved and checked.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cascade import context_path, discover, find_config_files, load_config
+from .cascade import (ConfigFile, context_path, discover, find_config_files, load_config,
+                      variant_of)
 from .errors import ConfigError, LandscapeError, flatten
+from .nodes import Node
 from .plan import enumerate_contexts
-from .templates import BUILTIN_FIELDS, template_fields
+from .resources import data_dir
+from .templates import BUILTIN_FIELDS, MissingField, template_fields
 from .tools import CONTEXT_TOOL
 
 
@@ -50,27 +54,66 @@ class CheckReport:
                            for e in sorted(self.errors, key=LandscapeError.sort_key)]}
 
 
-def _template_errors(files: list[Path], levels: set[str]) -> list[LandscapeError]:
-    errors: list[LandscapeError] = []
-    for path in files:
-        cfg = load_config(path)
-        node = cfg.node.get("templates") if cfg.node is not None else None
-        if node is None or not node.is_map:
+@dataclass
+class _Known:
+    """What the whole studio defines: levels, template names, catalog features."""
+
+    fields: set[str]
+    features: set[str]
+
+
+def _known(studio_files: list[ConfigFile]) -> _Known:
+    fields = set(BUILTIN_FIELDS)
+    for cfg in studio_files:
+        if isinstance(cfg.get("level"), str):
+            fields.add(cfg.get("level"))
+        templates = cfg.node.get("templates") if cfg.node is not None else None
+        if templates is not None and templates.is_map:
+            fields |= set(templates.value)
+    features = {p.stem for p in data_dir("compose").glob("*.yaml")}
+    return _Known(fields, features)
+
+
+def _template_error(text: object, node: Node, path: tuple, known: _Known) -> list[ConfigError]:
+    if not isinstance(text, str) or not isinstance(node, Node):
+        return []
+    try:
+        used = template_fields(text)
+    except ValueError as e:
+        return [ConfigError(f"bad template: {e}", node.loc, path)]
+    return [ConfigError(f"unknown template field {{{f}}}", node.loc, path,
+                        hint="fields: " + ", ".join(sorted(known.fields)))
+            for f in used if f not in known.fields]
+
+
+def _tool_workdirs(tools: Node | None, prefix: tuple) -> list[tuple[Node, tuple]]:
+    out = []
+    for name, tool in (tools.items() if tools is not None and tools.is_map else ()):
+        if not tool.is_map:
             continue
-        known = set(BUILTIN_FIELDS) | levels | set(node.value)
-        for name, t in node.items():
-            if not isinstance(t.value, str):
-                continue
-            try:
-                used = template_fields(t.value)
-            except ValueError as e:
-                errors.append(ConfigError(f"bad template: {e}", t.loc, ("templates", name)))
-                continue
-            for f in used:
-                if f not in known:
-                    errors.append(ConfigError(
-                        f"unknown template field {{{f}}}", t.loc, ("templates", name),
-                        hint="fields: " + ", ".join(sorted(known))))
+        if tool.get("workdir") is not None:
+            out.append((tool.get("workdir"), prefix + (name, "workdir")))
+        out += _tool_workdirs(tool.get("variants"), prefix + (name, "variants"))
+    return out
+
+
+def _file_errors(cfg: ConfigFile, known: _Known) -> list[ConfigError]:
+    """Errors of one file that need the whole studio to see: template fields, features."""
+    node = cfg.node
+    if node is None:
+        return []
+    errors: list[ConfigError] = []
+    templates = node.get("templates")
+    for name, t in (templates.items() if templates is not None else ()):
+        errors += _template_error(t.value, t, ("templates", name), known)
+    for wd, path in _tool_workdirs(node.get("tools"), ("tools",)):
+        errors += _template_error(wd.value, wd, path, known)
+    features = node.get("features")
+    for name, f in (features.items() if features is not None else ()):
+        if f.tag != "remove" and name not in known.features:
+            errors.append(ConfigError(f"unknown feature {name!r}", features.key_loc(name),
+                                      ("features", name),
+                                      hint="catalog: " + ", ".join(sorted(known.features))))
     return errors
 
 
@@ -78,31 +121,39 @@ def check(path: str | Path, root: Path | None = None) -> CheckReport:
     """Check every file and context below ``path``; never raises for config problems."""
     top = context_path(path, root)
     report = CheckReport()
-    report.files = find_config_files(top)
+    scan_errors: list[LandscapeError] = []
+    report.files = find_config_files(top, scan_errors)
+    report.add(scan_errors)
     try:
-        _, chain = discover(top, (), root)
+        studio_root, chain = discover(top, (), root)
     except LandscapeError as e:
         report.add(flatten(e))
-        chain = []
-    all_files = list(dict.fromkeys([c.path for c in chain] + report.files))
-    levels: set[str] = set()
-    for p in all_files:
-        cfg = load_config(p)
+        studio_root, chain = None, []
+    studio = [load_config(p, variant_of(p))
+              for p in (find_config_files(studio_root) if studio_root is not None else [])]
+    known = _known(studio) if studio_root is not None else None
+    for p in dict.fromkeys([c.path for c in chain] + report.files):
+        cfg = load_config(p, variant_of(p))
         report.add(cfg.errors)
-        if isinstance(cfg.get("level"), str):
-            levels.add(cfg.get("level"))
-    report.add(_template_errors(all_files, levels))
+        if known is not None:  # without the studio root, what is known cannot be told
+            report.add(_file_errors(cfg, known))
 
-    from .context import resolve  # deferred: imports rez
+    from .context import resolve, workdir_of  # deferred: imports rez
 
     for ctx_path, variants in enumerate_contexts(top):
         report.contexts += 1
         try:
             rc = resolve(ctx_path, variants=variants, root=root)
+            errors = _policy_errors(rc)
+            for setup in rc.setups.values():
+                try:
+                    workdir_of(rc.cascade, setup)
+                except MissingField:
+                    pass  # a template for deeper levels (a shot's work area at a project)
+                except LandscapeError as e:
+                    errors.append(e)
         except LandscapeError as e:
-            report.add(flatten(e))
-            continue
-        errors = _policy_errors(rc)
+            errors = flatten(e)
         report.add(errors)
         if not errors:
             report.contexts_ok += 1
@@ -110,6 +161,7 @@ def check(path: str | Path, root: Path | None = None) -> CheckReport:
 
 
 def _policy_errors(rc) -> list[LandscapeError]:
+    """Tools and services of a resolved context that ask for what its policy forbids."""
     policy = rc.cascade.plain("policy", {}) or {}
     errors: list[LandscapeError] = []
     for path, setup in rc.setups.items():
@@ -121,4 +173,15 @@ def _policy_errors(rc) -> list[LandscapeError]:
                 errors.append(ConfigError(f"tool {path!r} asks for {flag} but policy.{allow} is "
                                           f"false for {rc.cascade.context}", n.loc,
                                           ("tools", *path.split("/"), flag)))
+    services = rc.cascade.node("services")
+    for name, svc in (services.items() if services is not None else ()):
+        privileged, net = svc.get("privileged"), svc.get("network_mode")
+        if privileged is not None and privileged.value is True \
+                and not policy.get("allow_privileged"):
+            errors.append(ConfigError("a privileged service needs policy.allow_privileged at "
+                                      "the studio root", privileged.loc,
+                                      ("services", name, "privileged")))
+        if net is not None and net.value == "host" and not policy.get("allow_host_network"):
+            errors.append(ConfigError("host networking needs policy.allow_host_network at the "
+                                      "studio root", net.loc, ("services", name, "network_mode")))
     return errors

@@ -15,7 +15,7 @@ import getpass
 import os
 import re
 import time as _time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -95,9 +95,10 @@ class Extras:
             return None
         env: dict[str, str] = {}
         for item in self.env:
-            if "=" not in item:
-                raise LandscapeError(f"--env {item!r}: expected KEY=VALUE")
-            k, v = item.split("=", 1)
+            k, eq, v = item.partition("=")
+            if not eq or not k.isidentifier():
+                raise LandscapeError(f"--env {item!r}: expected NAME=VALUE, NAME made of "
+                                     "letters, digits and _")
             env[k] = v
         return Layer("command line",
                      from_plain(list(self.packages), CLI) if self.packages else None,
@@ -125,7 +126,6 @@ class ResolvedContext:
     dirs: list[str]
     storage: list[dict]
     timestamp: int | None
-    warnings: list[str] = field(default_factory=list)
 
     @property
     def selected(self) -> ToolSetup:
@@ -137,7 +137,7 @@ class ResolvedContext:
 
     @property
     def project(self) -> str:
-        return project_name(self.cascade)
+        return self.cascade.project
 
     @property
     def metadata(self) -> dict:
@@ -232,11 +232,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def project_name(cascade: Cascade) -> str:
-    """The context's project: the ``project`` level's directory name, else the studio root's."""
-    return cascade.level_value("project") or cascade.root.name
-
-
 def package_paths(cascade: Cascade, staging: bool = False, dev: bool = False) -> list[str]:
     """The rez packages path of a context: ``rez.dev_path`` (with ``dev``), then
     ``rez.staging_path`` (with ``staging``), then ``rez.packages_path``; deeper files'
@@ -280,7 +275,7 @@ def storage_mounts(cascade: Cascade) -> list[dict]:
     return out
 
 
-def template_fields(cascade: Cascade, tool: str | None) -> dict[str, str]:
+def context_fields(cascade: Cascade, tool: str | None) -> dict[str, str]:
     """Template fields of a context (SPEC §2.7): root, each level, user, tool."""
     fields = {"root": str(cascade.root), "user": _user()}
     fields.update(cascade.level_values)
@@ -296,17 +291,22 @@ def workdir_of(cascade: Cascade, setup: ToolSetup) -> str | None:
     templates_node = cascade.node("templates")
     templates = dict(templates_node.items()) if templates_node is not None else {}
     wd = setup.field_node("workdir")
-    if wd is not None:
-        text, node = str(wd.value), wd
-        if text in templates:
-            text, node = str(templates[text].value), templates[text]
-    elif "work" in templates and setup.path != CONTEXT_TOOL:
-        text, node = str(templates["work"].value), templates["work"]
+    name = None
+    if wd is not None and str(wd.value) in templates:
+        name = str(wd.value)
+    elif wd is None and "work" in templates and setup.path != CONTEXT_TOOL:
+        name = "work"
+    if name is not None:
+        text, node, path, stack = str(templates[name].value), templates[name], \
+            ("templates", name), (name,)
+    elif wd is not None:
+        text, node, path, stack = str(wd.value), wd, \
+            ("tools", *setup.path.split("/"), "workdir"), ()
     else:
         return str(cascade.context)
-    fields = template_fields(cascade, setup.path if setup.path != CONTEXT_TOOL else None)
+    fields = context_fields(cascade, setup.path if setup.path != CONTEXT_TOOL else None)
     try:
-        return os.path.normpath(expand_template(text, fields, templates, node))
+        return os.path.normpath(expand_template(text, fields, templates, node, path, stack))
     except MissingField:
         return None
 
@@ -370,7 +370,7 @@ def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[
             _also(item, names) for item, names in failures.values())
 
     image = ImageSpec(
-        project=project_name(cascade),
+        project=cascade.project,
         base=str((cascade.plain("image", {}) or {}).get("base") or DEFAULT_BASE),
         system_packages=system_packages(cascade, setups.values()),
         rez_version=str(rez_cfg.get("version") or DEFAULT_REZ_VERSION),

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from .errors import ConfigError, ErrorGroup, Location
 from .merge import MANIFEST_STRATEGIES, merge_maps
-from .nodes import Node, load_text
+from .nodes import Node, load_file
 from .schema import MANIFEST_SCHEMA, validate
 
 
@@ -59,10 +59,7 @@ def load_manifest(name: str, search: Sequence[str], requested_at: Location | Non
         if path is None:
             where = ", ".join(str(d) for d in search) or "(manifests_path is empty)"
             raise ConfigError(f"manifest {current!r} not found in {where}", loc, ("manifest",))
-        data = path.read_bytes()
-        node = load_text(data.decode("utf-8"), str(path))
-        if node is not None and not node.is_map:
-            raise ConfigError("a manifest must be a mapping of keys", node.loc)
+        node, data = load_file(path)
         ErrorGroup.raise_if_any(validate(node, MANIFEST_SCHEMA, data))
         chain.append((path, node))
         ext = node.get("extends") if node is not None else None

@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import os
 import re
+from contextvars import ContextVar
 from typing import Callable, Mapping
 
 from .errors import ConfigError
 from .nodes import Node
 
 KeyPath = tuple
+
+#: While :func:`merge_maps` runs, errors of single entries are collected here (and the
+#: entry keeps its inherited value) so that one file reports all its problems at once.
+_COLLECT: ContextVar[list | None] = ContextVar("landscape_merge_errors", default=None)
 
 _REQ_NAME = re.compile(r"^[~!]?([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -50,7 +55,7 @@ def _abs_path(value: str, node: Node, path: KeyPath) -> str:
 
     ``${VAR}`` and ``~`` are expanded first (an unset variable is an error).
     """
-    text = _expand_host_vars(str(value), node, path)
+    text = expand_host_vars(str(value), node.loc, path)
     text = os.path.expanduser(text)
     base = os.path.dirname(node.loc.file) if node.loc.file and not node.loc.file.startswith("<") \
         else os.getcwd()
@@ -60,14 +65,28 @@ def _abs_path(value: str, node: Node, path: KeyPath) -> str:
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _expand_host_vars(text: str, node: Node, path: KeyPath) -> str:
+def expand_host_vars(text: str, loc, path: KeyPath) -> str:
+    """``text`` with ``${VAR}`` taken from the host environment (paths in config files:
+    ``parent``, ``rez.*_path``, ``storage``). An unset variable is a :class:`ConfigError` at
+    ``loc``."""
     def sub(m: re.Match) -> str:
         name = m.group(1)
         if name not in os.environ:
-            raise ConfigError(f"${{{name}}} is not set in the environment", node.loc, path)
+            raise ConfigError(f"${{{name}}} is not set in the environment", loc, path)
         return os.environ[name]
 
     return _VAR.sub(sub, text)
+
+
+def _list_items(new: Node, path: KeyPath) -> list[Node]:
+    """The items of a list value (a single scalar counts as a one-item list). A merge tag on
+    an item is an error: tags apply to a whole value."""
+    items = list(new.value) if new.is_list else [new.untagged()]
+    for i, n in enumerate(items):
+        if n.tag is not None:
+            raise ConfigError(f"!{n.tag} applies to a whole value, not to one list item; "
+                              f"write `key: !{n.tag} [...]`", n.loc, path + (i,))
+    return items
 
 
 class Strategy:
@@ -78,10 +97,8 @@ class Strategy:
     what = "this key"
 
     def merge(self, old: Node | None, new: Node, path: KeyPath) -> Node | None:
-        if new.tag == "remove" and "remove" not in self.tags:
-            # ``key: !remove`` (no value) drops an inherited entry of any kind.
-            if new.value in (None, ""):
-                return None
+        if new.tag == "remove" and new.value in (None, ""):
+            return None  # ``key: !remove`` (no value) drops the inherited entry, of any kind
         if new.tag is not None and new.tag not in self.tags:
             raise _tag_error(new, path, self.tags, self.what)
         if new.tag == "replace":
@@ -118,7 +135,7 @@ class Union(Strategy):
 
     def combine(self, old, new, path):
         items = list(old.value) if old is not None else []
-        incoming = [n for n in new.value] if new.is_list else [new.untagged()]
+        incoming = _list_items(new, path)
         values = {_hashable(n.value) for n in incoming}
         if new.tag == "remove":
             return (old or new).with_value([n for n in items if _hashable(n.value) not in values])
@@ -143,7 +160,7 @@ class DeeperFirst(Strategy):
 
     def combine(self, old, new, path):
         items = list(old.value) if old is not None else []
-        incoming = [n.with_value(_abs_path(n.value, n, path)) for n in new.value]
+        incoming = [n.with_value(_abs_path(n.value, n, path)) for n in _list_items(new, path)]
         names = {n.value for n in incoming}
         rest = [n for n in items if n.value not in names]
         if new.tag == "remove":
@@ -173,11 +190,11 @@ class ByName(Strategy):
     def combine(self, old, new, path):
         items = list(old.value) if old is not None else []
         if new.tag == "remove":
-            names = {str(n.value) for n in new.value}
+            names = {str(n.value) for n in _list_items(new, path)}
             if self.keys_are_paths:  # a relative name means the path it makes in that file
                 names |= {_abs_path(x, new, path) for x in names}
             return (old or new).with_value([n for n in items if self.key(n, path) not in names])
-        incoming = [self.normalize(n, path + (i,)) for i, n in enumerate(new.value)]
+        incoming = [self.normalize(n, path + (i,)) for i, n in enumerate(_list_items(new, path))]
         if new.tag in ("append", "prepend"):
             names = {self.key(n, path) for n in incoming}
             rest = [n for n in items if self.key(n, path) not in names]
@@ -243,10 +260,18 @@ class Env(Strategy):
                 merged.pop(var, None)
                 continue
             if action.tag not in (None, "replace", "append", "prepend", "unset"):
-                raise _tag_error(action, vpath, ("replace", "append", "prepend", "unset",
-                                                 "remove"), "an env variable")
-            if action.tag in (None, "replace") and action.value is None:
-                raise ConfigError("an env value is needed (use !unset to unset)", action.loc, vpath)
+                _fail(_tag_error(action, vpath, ("replace", "append", "prepend", "unset",
+                                                 "remove"), "an env variable"))
+                continue
+            if action.tag in (None, "replace", "append", "prepend") and action.value is None:
+                _fail(ConfigError("an env value is needed (use !unset to unset)", action.loc,
+                                  vpath))
+                continue
+            if action.is_map or (action.is_list and any(n.is_map or n.is_list
+                                                        for n in action.value)):
+                _fail(ConfigError("an env value is a string or a list of strings", action.loc,
+                                  vpath))
+                continue
             _accumulate(merged, var, action)
             key_locs[var] = new.key_loc(var)
         return Node(merged, new.loc, None, key_locs)
@@ -297,7 +322,11 @@ def merge_entries(old: Node | None, new: Node, path: KeyPath,
     merged = dict(old.value) if old is not None and old.is_map else {}
     key_locs = dict(old.key_locs or {}) if old is not None and old.is_map else {}
     for key, child in new.items():
-        result = merge_one(key, merged.get(key), child, path + (key,))
+        try:
+            result = merge_one(key, merged.get(key), child, path + (key,))
+        except ConfigError as e:
+            _fail(e)  # collected: the entry keeps what it inherited
+            continue
         if result is None:
             merged.pop(key, None)
             key_locs.pop(key, None)
@@ -305,6 +334,14 @@ def merge_entries(old: Node | None, new: Node, path: KeyPath,
             merged[key] = result
             key_locs[key] = new.key_loc(key)
     return Node(merged, new.loc, None, key_locs)
+
+
+def _fail(error: ConfigError) -> None:
+    """Record ``error`` when :func:`merge_maps` collects errors, else raise it."""
+    collected = _COLLECT.get()
+    if collected is None:
+        raise error
+    collected.append(error)
 
 
 def _strip(node: Node, path: KeyPath) -> Node | None:
@@ -417,6 +454,16 @@ class Local(Strategy):
         return new
 
 
+class MergedEnv(Strategy):
+    """Env nodes that are already merged (variable → list of actions): a variant's env over
+    its parent tool's, when the effective definition of a tool variant is built."""
+
+    what = "env"
+
+    def combine(self, old, new, path):
+        return ENV.extend(old, new)
+
+
 REPLACE = Replace()
 UNION = Union()
 ENV = Env()
@@ -430,6 +477,8 @@ TOOL_FIELDS: dict[str, Strategy] = {
 }
 TOOL = Fields(TOOL_FIELDS, "a tool")
 TOOL_FIELDS["variants"] = MapOf(TOOL)
+#: Merges a tool variant, already merged by the cascade, over its parent tool.
+VARIANT_OVER_TOOL = Fields({**TOOL_FIELDS, "env": MergedEnv(), "icon": REPLACE}, "a tool")
 
 WORKFLOW = Fields({"packages": PACKAGES, "env": ENV, "manifest": REPLACE, "override": REPLACE},
                   "a workflow")
@@ -470,17 +519,21 @@ def merge_maps(old: dict[str, Node], new: Node, table: Mapping[str, Strategy],
     with ``table``; :class:`Local` keys are skipped. Errors are appended to ``errors`` and
     the offending key keeps its inherited value, so one bad key loses nothing else."""
     out = dict(old)
-    for key, child in new.items():
-        strategy = table.get(key)
-        if strategy is None or isinstance(strategy, Local):
-            continue
-        try:
-            result = strategy.merge(out.get(key), child, (key,))
-        except ConfigError as e:
-            errors.append(e)
-            continue
-        if result is None:
-            out.pop(key, None)
-        else:
-            out[key] = result
+    token = _COLLECT.set(errors)
+    try:
+        for key, child in new.items():
+            strategy = table.get(key)
+            if strategy is None or isinstance(strategy, Local):
+                continue
+            try:
+                result = strategy.merge(out.get(key), child, (key,))
+            except ConfigError as e:
+                errors.append(e)
+                continue
+            if result is None:
+                out.pop(key, None)
+            else:
+                out[key] = result
+    finally:
+        _COLLECT.reset(token)
     return out

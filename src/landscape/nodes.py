@@ -129,8 +129,19 @@ class _Builder:
     def __init__(self, loader: Any, file: str) -> None:
         self.loader = loader
         self.file = file
+        self.active: set[int] = set()  # nodes being built: an alias back to one is a cycle
 
-    def build(self, ynode: Any) -> Node:
+    def build(self, ynode: Any, path: tuple = ()) -> Node:
+        if id(ynode) in self.active:
+            raise ConfigError("an alias refers to a node that contains it (recursive YAML)",
+                              _loc(self.file, ynode.start_mark), path)
+        self.active.add(id(ynode))
+        try:
+            return self._build(ynode, path)
+        finally:
+            self.active.discard(id(ynode))
+
+    def _build(self, ynode: Any, path: tuple) -> Node:
         tag = None
         raw_tag = ynode.tag or ""
         if raw_tag.startswith("!") and not raw_tag.startswith("!!"):
@@ -139,7 +150,7 @@ class _Builder:
                 raise ConfigError(
                     f"unknown tag !{name}; merge tags are "
                     + ", ".join("!" + t for t in MERGE_TAGS),
-                    _loc(self.file, ynode.start_mark),
+                    _loc(self.file, ynode.start_mark), path,
                 )
             tag = name
         loc = _loc(self.file, ynode.start_mark)
@@ -151,17 +162,17 @@ class _Builder:
                 key = self.scalar(knode) if isinstance(knode, yaml.ScalarNode) else None
                 kloc = _loc(self.file, knode.start_mark)
                 if not isinstance(key, (str, int, float, bool)) or isinstance(key, bool):
-                    raise ConfigError("keys must be strings", kloc)
+                    raise ConfigError("keys must be strings", kloc, path)
                 key = str(key)
                 if key in out:
                     raise ConfigError(
-                        f"duplicate key {key!r} (first at line {key_locs[key].line})", kloc
+                        f"duplicate key (first at line {key_locs[key].line})", kloc, path + (key,)
                     )
-                out[key] = self.build(vnode)
+                out[key] = self.build(vnode, path + (key,))
                 key_locs[key] = kloc
             return Node(out, loc, tag, key_locs)
         if isinstance(ynode, yaml.SequenceNode):
-            return Node([self.build(n) for n in ynode.value], loc, tag)
+            return Node([self.build(n, path + (i,)) for i, n in enumerate(ynode.value)], loc, tag)
         return Node(self.scalar(ynode), loc, tag)
 
     def scalar(self, ynode: Any) -> Any:
@@ -200,19 +211,36 @@ def load_text(text: str, file: str) -> Node | None:
         loader.dispose()
     if ynode is None:
         return None
-    return _Builder(loader, file).build(ynode)
+    try:
+        return _Builder(loader, file).build(ynode)
+    except RecursionError:
+        raise ConfigError("the document nests too deeply", Location(file)) from None
 
 
-def load_file(path: str | Path) -> Node | None:
-    """Read and parse the YAML file at ``path`` (see :func:`load_text`).
+def read_file(path: str | Path) -> tuple[str, bytes]:
+    """The text (UTF-8) and bytes of the file at ``path``.
 
-    Raises :class:`ConfigError` if the file cannot be read or is not UTF-8.
+    Raises :class:`ConfigError` naming the file when it cannot be read or is not UTF-8.
     """
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"not UTF-8 text ({e.reason})", Location(file)) from None
+        data = Path(path).read_bytes()
     except OSError as e:
         raise ConfigError(f"cannot read: {e.strerror}", Location(file)) from None
-    return load_text(text, file)
+    try:
+        return data.decode("utf-8"), data
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"not UTF-8 text (byte {e.start}: {e.reason})", Location(file)) from None
+
+
+def load_file(path: str | Path) -> tuple[Node | None, bytes]:
+    """Read and parse the YAML file at ``path``: ``(node, the file's bytes)``.
+
+    Raises :class:`ConfigError` (see :func:`read_file` and :func:`load_text`); a file whose
+    top level is not a mapping is an error too.
+    """
+    text, data = read_file(path)
+    node = load_text(text, str(path))
+    if node is not None and not node.is_map:
+        raise ConfigError("the file must be a mapping of keys", node.loc)
+    return node, data

@@ -16,6 +16,7 @@ its digest is remembered under the user cache directory (``$LANDSCAPE_CACHE_DIR`
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import hashlib
 import json
@@ -42,6 +43,35 @@ _ENV = {
     "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
 }
 _NAME_MAP_KEYS = {"pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"}
+
+#: Service keys of the Compose file format 3.8 (the compose spec), with types for the common ones.
+_COMPOSE_SERVICE_KEYS = (
+    "blkio_config build cap_add cap_drop cgroup_parent command configs container_name "
+    "cpu_count cpu_percent cpu_period cpu_quota cpu_rt_period cpu_rt_runtime cpu_shares cpus "
+    "cpuset credential_spec depends_on deploy device_cgroup_rules devices dns dns_opt "
+    "dns_search domainname entrypoint env_file environment expose extends external_links "
+    "extra_hosts group_add healthcheck hostname image init ipc isolation labels links logging "
+    "mac_address mem_limit mem_reservation mem_swappiness memswap_limit network_mode networks "
+    "oom_kill_disable oom_score_adj pid pids_limit platform ports privileged profiles "
+    "pull_policy read_only restart runtime scale secrets security_opt shm_size stdin_open "
+    "stop_grace_period stop_signal storage_opt sysctls tmpfs tty ulimits user userns_mode "
+    "volumes volumes_from working_dir").split()
+_COMPOSE_TYPES: dict[str, Any] = {
+    "image": {"type": "string"}, "build": {"type": ["string", "object"]},
+    "command": {"type": ["string", "array"]}, "entrypoint": {"type": ["string", "array"]},
+    "environment": {"type": ["object", "array"]}, "labels": {"type": ["object", "array"]},
+    "ports": {"type": "array"}, "volumes": {"type": "array"}, "restart": {"type": "string"},
+    "privileged": {"type": "boolean"}, "init": {"type": "boolean"},
+    "network_mode": {"type": "string"}, "user": {"type": "string"},
+    "depends_on": {"type": ["array", "object"]}, "deploy": {"type": "object"},
+}
+_COMPOSE_SERVICE = {
+    "type": "object",
+    "description": "a Compose service (file format 3.8)",
+    "additionalProperties": False,
+    "properties": {k: _COMPOSE_TYPES.get(k, {}) for k in _COMPOSE_SERVICE_KEYS},
+    "anyOf": [{"required": ["image"]}, {"required": ["build"]}],
+}
 
 _TOOL: dict[str, Any] = {
     "type": "object",
@@ -127,7 +157,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "packages_path": _STR_LIST,
                 "staging_path": _STR_LIST,
                 "dev_path": _STR_LIST,
-                "time": {"type": ["string", "integer"]},
+                "time": {"type": ["string", "integer"],
+                         "description": "epoch, ISO date or date-time, or -10d/-6h/-30m"},
             },
         },
         "manifests_path": _STR_LIST,
@@ -136,7 +167,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "features": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
                      "additionalProperties": {"type": ["object", "null", "boolean"]}},
         "services": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
-                     "additionalProperties": {"type": "object"}},
+                     "additionalProperties": _COMPOSE_SERVICE},
         "policy": {
             "type": "object", "additionalProperties": False,
             "properties": {
@@ -168,12 +199,15 @@ MANIFEST_SCHEMA: dict[str, Any] = {
 
 
 def _validation_view(node: Node) -> Any:
-    """Plain value of ``node`` without ``!remove``/``!unset``-tagged values (merge-layer checks)."""
+    """Plain value of ``node`` without ``!remove``/``!unset``-tagged values (merge-layer checks);
+    YAML dates and times become ISO strings (JSON has no such type)."""
     v = node.value
     if isinstance(v, dict):
         return {k: _validation_view(n) for k, n in v.items() if n.tag not in ("remove", "unset")}
     if isinstance(v, list):
         return [_validation_view(n) for n in v]
+    if isinstance(v, (datetime.date, datetime.time)):
+        return v.isoformat()
     return v
 
 
@@ -249,7 +283,12 @@ def _explain(err: Any, root: Node, schema: dict) -> list[ConfigError]:
             if key in known:
                 continue
             guess = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            hint = f"did you mean {guess[0]!r}?" if guess else "known keys: " + ", ".join(known)
+            if guess:
+                hint = f"did you mean {guess[0]!r}?"
+            elif len(known) <= 20:
+                hint = "known keys: " + ", ".join(known)
+            else:
+                hint = None
             out.append(ConfigError(f"unknown key {key!r}", target.key_loc(key), path + [key],
                                    hint=hint))
         return out
@@ -269,6 +308,8 @@ def _explain(err: Any, root: Node, schema: dict) -> list[ConfigError]:
         msg = f"{err.instance!r} is not a valid value here"
     elif err.validator == "required":
         msg = err.message.replace("is a required property", "is required")
+    elif err.validator == "anyOf" and path and path[0] == "services":
+        msg = "a service needs an image (or a build)"
     else:
         msg = err.message
     return [ConfigError(msg, target.loc, path)]

@@ -29,7 +29,9 @@ def template_fields(text: str) -> list[str]:
         if fname is not None:
             if fname == "" or fname.isdigit():
                 raise ValueError("positional fields {} are not allowed; name the field")
-            names.append(fname.split(".")[0].split("[")[0])
+            if not fname.isidentifier():
+                raise ValueError(f"{{{fname}}} is not a field name (no attributes or indexes)")
+            names.append(fname)
     return names
 
 
@@ -40,6 +42,8 @@ class MissingField(ConfigError):
 def expand_template(text: str, fields: Mapping[str, str], templates: Mapping[str, Node],
                     node: Node | None = None, path: tuple = (), _stack: tuple = ()) -> str:
     """Expand the format string ``text`` with ``fields`` and other ``templates`` by name.
+    ``path`` is the key path of ``text`` (for errors); when ``text`` is the template
+    ``templates.NAME``, pass ``_stack=(NAME,)`` so that a cycle is named from its start.
 
     Raises :class:`MissingField` when a field is unknown to this context and
     :class:`ConfigError` on a template cycle or malformed string; both name the template's

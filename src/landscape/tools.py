@@ -22,7 +22,7 @@ from .cascade import Cascade
 from .envactions import EnvAction
 from .errors import ConfigError, LandscapeError, Location
 from .manifests import Manifest, load_manifest
-from .merge import ENV, PACKAGES, TOOL
+from .merge import ENV, PACKAGES, VARIANT_OVER_TOOL
 from .nodes import Node
 
 CONTEXT_TOOL = "_context"  #: setup name of the context's own environment (no tool)
@@ -141,7 +141,7 @@ def effective_tool(cascade: Cascade, path: str) -> tuple[Node, list[tuple[str, N
         raise LandscapeError(f"unknown tool {parts[0]!r} for {cascade.context}",
                              hint="known tools: " + (", ".join(known) or "none"))
     own = tools.value[parts[0]]
-    merged = TOOL.merge(None, _without_variants(own), ("tools", parts[0]))
+    merged = _without_variants(own)  # already merged by the cascade
     chain = [(f"tool {parts[0]}", own)]
     scope = own
     for i, v in enumerate(parts[1:], start=1):
@@ -151,7 +151,8 @@ def effective_tool(cascade: Cascade, path: str) -> tuple[Node, list[tuple[str, N
             raise LandscapeError(f"tool {'/'.join(parts[:i])!r} has no variant {v!r}",
                                  hint="variants: " + (", ".join(names) or "none"))
         vnode = variants.value[v]
-        merged = TOOL.merge(merged, _without_variants(vnode), ("tools", *parts[:i], v))
+        merged = VARIANT_OVER_TOOL.merge(merged, _without_variants(vnode),
+                                         ("tools", *parts[:i], v))
         chain.append((f"variant {'/'.join(parts[:i + 1])}", vnode))
         scope = vnode
     return merged, chain

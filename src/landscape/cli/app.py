@@ -228,7 +228,7 @@ def up(project: Annotated[Path, typer.Argument(help="Project folder.")],
 
     plan, _results = _build(project, root)
     cascade = build_cascade(project, (), root)
-    name = cascade.level_value("project") or cascade.root.name
+    name = cascade.project
     with stack_lock(cascade.root, name):
         doc = compose_document(plan, cascade)
         path = write_compose(cascade.root, name, doc)
@@ -244,7 +244,7 @@ def _stack(project: Path, root: Optional[Path]) -> tuple[Path, str, Path]:
     from ..errors import LandscapeError
 
     cascade = build_cascade(project, (), root)
-    name = cascade.level_value("project") or cascade.root.name
+    name = cascade.project
     path = stack_dir(cascade.root, name) / "compose.yaml"
     if not path.is_file():
         raise LandscapeError(f"project {name} has no stack yet ({path})",

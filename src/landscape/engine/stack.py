@@ -99,7 +99,7 @@ def compose_document(plan: BuildPlan, project: Cascade) -> dict:
     """
     services: dict[str, Any] = {}
     uid, gid = os.getuid(), os.getgid()
-    name = project.level_value("project") or project.root.name
+    name = project.project
     storage_all: list[dict] = []
     first_image = None
     for key, im in sorted(plan.images.items(), key=lambda kv: kv[1].spec.tag):
