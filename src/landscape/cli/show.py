@@ -27,6 +27,8 @@ def show_resolved(rc: ResolvedContext, explain: bool = False) -> None:
     setup = rc.selected
     _kv("tool", rc.tool or "- (the context's own environment; --tool T for a tool)")
     _kv("manifest", setup.manifest or "-")
+    if setup.workflow:
+        _kv("workflow", setup.workflow)
     _kv("layers", " → ".join(layer.name for layer in setup.layers))
     if explain:
         out.print("[bold]requests[/]")
