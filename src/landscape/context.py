@@ -344,9 +344,6 @@ def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[
     manifests = manifest_loader(cascade)
     if tool is not None:
         tool = "/".join(p for p in tool.split("/") if p)
-    all_paths = tool_paths(cascade.node("tools"))
-    if tool is not None and tool not in all_paths:
-        compose(cascade, tool, manifests=manifests)  # raises the unknown tool/variant error
     setups: dict[str, ToolSetup] = {}
     solutions: dict[str, Solution] = {}
     selected = tool or CONTEXT_TOOL
@@ -354,7 +351,7 @@ def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[
     setups[selected] = compose(cascade, tool, extras_layer, manifests)
     solutions[selected] = _solve(setups[selected], paths, timestamp, solve)
     failures: dict[str, tuple[LandscapeError, list[str]]] = {}
-    for path in [CONTEXT_TOOL] + all_paths:
+    for path in [CONTEXT_TOOL] + tool_paths(cascade.node("tools")):
         if path == selected:
             continue
         try:
@@ -369,26 +366,27 @@ def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[
         raise ErrorGroup(
             _also(item, names) for item, names in failures.values())
 
+    image_cfg = cascade.plain("image", {}) or {}
     image = ImageSpec(
         project=cascade.project,
-        base=str((cascade.plain("image", {}) or {}).get("base") or DEFAULT_BASE),
+        base=str(image_cfg.get("base") or DEFAULT_BASE),
         system_packages=system_packages(cascade, setups.values()),
         rez_version=str(rez_cfg.get("version") or DEFAULT_REZ_VERSION),
         packages=union_packages([s.packages for s in solutions.values()]),
         tools={p: [pkg.exact_request for pkg in s.packages] for p, s in solutions.items()},
         repositories=paths,
-        labels={str(k): str(v) for k, v in
-                ((cascade.plain("image", {}) or {}).get("labels") or {}).items()},
+        labels={str(k): str(v) for k, v in (image_cfg.get("labels") or {}).items()},
     )
     storage = storage_mounts(cascade)
-    setup = setups[tool or CONTEXT_TOOL]
+    setup = setups[selected]
     workdir = workdir_of(cascade, setup)
     env = image_base_environ()
-    env.update(solutions[tool or CONTEXT_TOOL].environ(env))
+    env.update(solutions[selected].environ(env))
     env.update(landscape_variables(cascade, tool, image, workdir))
     apply_actions(env, setup.env_actions())
+    # the tool's dirs, then the context's (created in the tool's working directory)
     dirs = [str(d) for d in setup.field("dirs", [])] + \
-        [str(d) for d in cascade.plain("dirs", []) if tool]
+        ([str(d) for d in cascade.plain("dirs", [])] if tool else [])
     return ResolvedContext(cascade, tool, setups, solutions, image, env, workdir,
                            list(dict.fromkeys(dirs)), storage, timestamp)
 
