@@ -235,6 +235,7 @@ class Cascade:
     values: dict[str, Node]
 
     def node(self, key: str) -> Node | None:
+        """Merged node of top-level ``key`` (``None`` when no file set it)."""
         return self.values.get(key)
 
     def plain(self, key: str, default: Any = None) -> Any:
@@ -248,6 +249,7 @@ class Cascade:
         return {lv.level: lv.value for lv in self.levels}
 
     def level_value(self, level: str) -> str | None:
+        """Folder name of ``level`` in this context (``None`` when not declared)."""
         return self.level_values.get(level)
 
     @property

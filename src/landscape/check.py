@@ -43,6 +43,7 @@ class CheckReport:
         return not self.errors
 
     def to_json(self) -> dict:
+        """``landscape check --json``: counts and every error (file, line, col, key, message)."""
         return {"ok": self.ok, "files": len(self.files), "contexts": self.contexts,
                 "contexts_ok": self.contexts_ok,
                 "errors": [{"file": e.location.file if e.location else None,

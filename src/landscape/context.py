@@ -91,6 +91,8 @@ class Extras:
     env: Sequence[str] = ()
 
     def layer(self) -> Layer | None:
+        """The command-line layer (``None`` without extras). Raises :class:`LandscapeError`
+        for an ``--env`` that is not ``NAME=VALUE``."""
         if not self.packages and not self.env:
             return None
         env: dict[str, str] = {}

@@ -122,6 +122,7 @@ class ImageSpec:
         }
 
     def compute_key(self) -> str:
+        """``sha256:<hex>`` of :meth:`canonical` as compact, key-sorted JSON."""
         blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 

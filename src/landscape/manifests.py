@@ -28,6 +28,7 @@ class Manifest:
     values: dict[str, Node]
 
     def node(self, key: str) -> Node | None:
+        """Merged node of ``key`` (``packages``, ``env``, ``workflows``), or ``None``."""
         return self.values.get(key)
 
 

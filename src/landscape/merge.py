@@ -97,6 +97,9 @@ class Strategy:
     what = "this key"
 
     def merge(self, old: Node | None, new: Node, path: KeyPath) -> Node | None:
+        """Merge ``new`` (one file's or layer's value at key ``path``) onto ``old``; handles
+        ``!replace`` and an empty ``!remove`` here, the rest in :meth:`combine`. Raises
+        :class:`ConfigError` for a tag this strategy does not take."""
         if new.tag == "remove" and new.value in (None, ""):
             return None  # ``key: !remove`` (no value) drops the inherited entry, of any kind
         if new.tag is not None and new.tag not in self.tags:
@@ -106,6 +109,7 @@ class Strategy:
         return self.combine(old, new, path)
 
     def combine(self, old: Node | None, new: Node, path: KeyPath) -> Node | None:
+        """The strategy proper: ``new`` (its tag, if any, one of :attr:`tags`) onto ``old``."""
         raise NotImplementedError
 
 

@@ -73,6 +73,7 @@ class ToolSetup:
         return n.plain() if n is not None else default
 
     def field_node(self, key: str) -> Node | None:
+        """The node of a field of the effective tool definition (for its location)."""
         return self.node.get(key) if self.node is not None else None
 
     @property
