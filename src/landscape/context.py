@@ -188,12 +188,19 @@ class ResolvedContext:
             data["requests"] = [{"value": str(n.value), "from": n.loc.short}
                                 for n in setup.requests]
             data["layers"] = [layer.name for layer in setup.layers]
-            actions: dict[str, list] = {}
+            actions = self.solution.env_actions(image_base_environ())
             for a in setup.env_actions():
                 actions.setdefault(a.var, []).append(a.to_json())
             data["env"] = {k: ({"value": v, "actions": actions[k]} if k in actions
                                else {"value": v, "from": _env_origin(k)})
                            for k, v in sorted(self.env.items())}
+            data["overrides"] = {
+                family: {"base": next({"version": p.version, "repository": p.repository}
+                                      for p in self.solution.packages if p.name == family),
+                         "stack": [layer.to_json() for layer in layers]}
+                for family, layers in self.solution.overrides.items()}
+            data["tools"] = {path: _explained(s.node, skip=("env", "variants"))
+                             for path, s in self.setups.items() if s.node is not None}
             md = c.node("metadata")
             data["metadata"] = _explained(md) if md is not None else {}
             st = c.node("storage")
@@ -211,17 +218,22 @@ def _env_origin(var: str) -> str:
         return "landscape"
     if var.startswith("REZ_"):
         return "rez"
-    return "rez (packages) or image"
+    return "image"  # the container's base environment (PATH, LANG, USER, HOME)
 
 
 def _origin(node: Node | None) -> str | None:
     return node.loc.short if node is not None else None
 
 
-def _explained(node: Node) -> Any:
+def _explained(node: Node, skip: tuple[str, ...] = ()) -> Any:
+    """``{"value", "from"}`` at each leaf of a map node (lists are leaves; a list merged from
+    several files also gives ``items_from``), keys in ``skip`` left out."""
     if node.is_map:
-        return {k: _explained(v) for k, v in node.items()}
-    return {"value": _jsonable(node.plain()), "from": node.loc.short}
+        return {k: _explained(v) for k, v in node.items() if k not in skip}
+    out = {"value": _jsonable(node.plain()), "from": node.loc.short}
+    if node.is_list and any(n.loc.file != node.loc.file for n in node.value):
+        out["items_from"] = [n.loc.short for n in node.value]  # merged from several files
+    return out
 
 
 def _jsonable(value: Any) -> Any:

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from .digest import _DIGESTS, tree_digest
 from .resources import data_dir
 from .rezsolve import ResolvedPackage
 
@@ -31,42 +30,6 @@ DEFAULT_BASE = "landscape/base:bookworm"
 DEFAULT_REZ_VERSION = "3.4.0"
 #: OS packages every image needs (rez runs in a venv of the image's Python).
 CORE_SYSTEM_PACKAGES = ("python3", "python3-venv")
-
-_DIGESTS: dict[str, str] = {}
-
-
-def tree_digest(path: str) -> str:
-    """sha256 over the relative paths, modes, contents and symlink targets of every file
-    below ``path`` (sorted), memoised per process. A missing path digests its name."""
-    hit = _DIGESTS.get(path)
-    if hit is not None:
-        return hit
-    h = hashlib.sha256()
-    root = Path(path)
-    if root.is_file():
-        h.update(root.read_bytes())
-    elif root.is_dir():
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for name in sorted(filenames + [d for d in dirnames if os.path.islink(
-                    os.path.join(dirpath, d))]):
-                full = os.path.join(dirpath, name)
-                relname = os.path.relpath(full, root)
-                h.update(relname.encode() + b"\0")
-                if os.path.islink(full):
-                    h.update(b"L" + os.readlink(full).encode() + b"\0")
-                elif os.path.isfile(full):
-                    h.update(b"X" if os.access(full, os.X_OK) else b"F")
-                    with open(full, "rb") as f:
-                        h.update(hashlib.sha256(f.read()).digest())
-            dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
-            dirnames.sort()
-    else:
-        h.update(b"missing:" + path.encode())
-    digest = h.hexdigest()
-    _DIGESTS[path] = digest
-    return digest
-
 
 def recipe_digest() -> str:
     """Digest of the image recipe: ``templates/Dockerfile.j2`` and ``templates/image/``."""

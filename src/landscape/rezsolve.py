@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from . import overrides
 from .errors import ResolveError
+from .overrides import Override
 
 #: PATH of a Debian-based image; rez appends these "system paths" (``standard_system_paths``)
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -87,15 +89,19 @@ class ResolvedPackage:
 
 
 class Solution:
-    """rez's answer for one request list: ``packages`` (in rez's resolve order) and the
-    underlying ``rez.resolved_context.ResolvedContext`` (``rez_context``)."""
+    """rez's answer for one request list: ``packages`` (in rez's resolve order, override
+    companions included), the underlying ``rez.resolved_context.ResolvedContext``
+    (``rez_context``) and the override stacks (``overrides``: family → layers, see
+    :mod:`landscape.overrides`)."""
 
     def __init__(self, requests: tuple[str, ...], package_paths: tuple[str, ...],
-                 timestamp: int | None, rez_context: Any) -> None:
+                 timestamp: int | None, rez_context: Any,
+                 overrides: dict[str, list[Override]] | None = None) -> None:
         self.requests = requests
         self.package_paths = package_paths
         self.timestamp = timestamp
         self.rez_context = rez_context
+        self.overrides = overrides or {}
         self.packages = [_package(v) for v in rez_context.resolved_packages or []]
 
     def environ(self, parent_environ: Mapping[str, str]) -> dict[str, str]:
@@ -106,17 +112,54 @@ class Solution:
         Uses ``ResolvedContext.get_environ`` (rez's Python rex interpreter; no shell).
         """
         env = self.rez_context.get_environ(parent_environ=dict(parent_environ))
-        mapping = sorted(((p.base, p.image_base) for p in self.packages),
-                         key=lambda kv: len(kv[0]), reverse=True)
         out: dict[str, str] = {}
         for key, value in env.items():
             if key.startswith("REZ_USED") and key not in ("REZ_USED_REQUEST", "REZ_USED_RESOLVE"):
                 continue  # host-specific: rez's install path and version, solve time
-            for host, image in mapping:
-                if host in value:
-                    value = value.replace(host, image)
-            out[key] = value
+            out[key] = self.to_image(value)
         out["REZ_USED_PACKAGES_PATH"] = IMAGE_PACKAGES
+        return out
+
+    def to_image(self, value: str) -> str:
+        """``value`` with each resolved package's host folder replaced by its image folder."""
+        for host, image in self._mapping:
+            if host in value:
+                value = value.replace(host, image)
+        return value
+
+    @property
+    def _mapping(self) -> list[tuple[str, str]]:
+        return sorted(((p.base, p.image_base) for p in self.packages),
+                      key=lambda kv: len(kv[0]), reverse=True)
+
+    def env_actions(self, parent_environ: Mapping[str, str]) -> dict[str, list[dict]]:
+        """What each package's ``commands`` did to each variable, in order:
+        ``{VAR: [{"op", "value", "from": "package NAME-VERSION"}]}`` (image paths), from rez's
+        own action list (``ResolvedContext.get_actions``) — provenance for ``--explain``."""
+        import re
+
+        from rez import rex
+
+        ops = {rex.Setenv: "set", rex.Prependenv: "prepend", rex.Appendenv: "append",
+               rex.Unsetenv: "unset"}
+        origin = "rez"
+        out: dict[str, list[dict]] = {}
+        for action in self.rez_context.get_actions(parent_environ=dict(parent_environ)):
+            if isinstance(action, rex.Comment):
+                text = str(action.args[0] if action.args else "").strip()
+                m = re.match(r"(?:commands|variables) (?:from|for) package (\S+?)\[", text)
+                if m:
+                    origin = f"package {m.group(1)}"
+                elif text.strip("#-"):
+                    origin = f"rez ({text})"  # a section of rez's own: system setup, …
+                continue
+            op = ops.get(type(action))
+            if op is None or action.key.startswith("REZ_USED"):
+                continue
+            entry = {"op": op, "from": origin}
+            if op != "unset":
+                entry["value"] = self.to_image(str(action.value))
+            out.setdefault(action.key, []).append(entry)
         return out
 
 
@@ -149,10 +192,34 @@ def check_request(request: str) -> str | None:
     return None
 
 
+def _rez_solve(requests: list[str], paths: list[str], timestamp: int | None) -> Any:
+    from rez.exceptions import RezError
+    from rez.resolved_context import ResolvedContext
+
+    try:
+        ctx = ResolvedContext(requests, package_paths=paths, timestamp=timestamp or 0,
+                              package_filter=overrides.override_filter(),
+                              add_implicit_packages=False)
+    except RezError as e:
+        reason = f"{type(e).__name__}: {e}"
+    else:
+        reason = None if ctx.success else (ctx.failure_description or "no solution").strip()
+    if reason is not None:
+        clear = overrides.family_error(requests, paths)
+        if clear is not None:
+            clear.reason = clear.message
+            raise clear
+        err = ResolveError(f"rez cannot resolve [{' '.join(requests)}]: {reason}")
+        err.reason = reason  # rez's own words, without the request list
+        raise err
+    return ctx
+
+
 def solve(requests: Sequence[str], package_paths: Sequence[str],
           timestamp: int | None = None) -> Solution:
     """Solve ``requests`` against ``package_paths`` (searched in order), ignoring packages
-    released after ``timestamp`` (epoch seconds; ``None`` for no limit).
+    released after ``timestamp`` (epoch seconds; ``None`` for no limit), with override
+    packages stacked onto the real ones (SPEC §2.8, :mod:`landscape.overrides`).
 
     Raises :class:`ResolveError` with rez's reason when rez cannot solve.
     """
@@ -161,20 +228,19 @@ def solve(requests: Sequence[str], package_paths: Sequence[str],
     if hit is not None:
         return hit
     _configure_rez()
-    from rez.exceptions import RezError
-    from rez.resolved_context import ResolvedContext
-
-    try:
-        ctx = ResolvedContext(list(requests), package_paths=list(package_paths),
-                              timestamp=timestamp or 0, add_implicit_packages=False)
-    except RezError as e:
-        reason = f"{type(e).__name__}: {e}"
+    paths = list(package_paths)
+    companions: list[str] = []
+    stacks: dict[str, list[Override]] = {}
+    for _ in range(8):  # an override's requires may pull in families with overrides of their own
+        search = ([overrides.generated_repository()] if companions else []) + paths
+        ctx = _rez_solve(list(requests) + companions, search, timestamp)
+        stacks = overrides.stacks(ctx.resolved_packages, paths, timestamp)
+        wanted = [layer.companion for layers in stacks.values() for layer in layers]
+        if wanted == companions:
+            break
+        companions = wanted
     else:
-        reason = None if ctx.success else (ctx.failure_description or "no solution").strip()
-    if reason is not None:
-        err = ResolveError(f"rez cannot resolve [{' '.join(requests)}]: {reason}")
-        err.reason = reason  # rez's own words, without the request list
-        raise err
-    solution = Solution(key[0], key[1], timestamp, ctx)
+        raise ResolveError(f"override packages of [{' '.join(requests)}] do not settle")
+    solution = Solution(key[0], key[1], timestamp, ctx, stacks)
     _MEMO[key] = solution
     return solution

@@ -8,8 +8,9 @@ import os
 from rich.markup import escape
 from rich.table import Table
 
-from ..context import ResolvedContext
+from ..context import ResolvedContext, image_base_environ
 from ..errors import rel
+from ..overrides import is_companion
 from ..plan import BuildPlan
 from .output import out
 
@@ -36,12 +37,22 @@ def show_resolved(rc: ResolvedContext, explain: bool = False) -> None:
             out.print(f"  {escape(str(n.value)):<28} [dim]{escape(n.loc.short)}[/]")
     else:
         _kv("requests", " ".join(setup.request_strings) or "-")
+    stacks = rc.solution.overrides
     table = Table("package", "version", "repository", box=None, padding=(0, 2, 0, 0))
     for p in rc.solution.packages:
-        table.add_row(p.name, p.version + (f"[{p.variant}]" if p.variant is not None else ""),
-                      rel(p.repository))
+        if is_companion(p.name):
+            continue  # shown with the package it overrides
+        version = p.version + (f"[{p.variant}]" if p.variant is not None else "")
+        if p.name in stacks:
+            version += f" + {len(stacks[p.name])} override(s)"
+        table.add_row(p.name, version, rel(p.repository))
     out.print("[bold]packages[/]")
     out.print(table)
+    for family, layers in stacks.items():
+        base = next(p for p in rc.solution.packages if p.name == family)
+        out.print(escape(f"  {family} {base.version} + overrides from "
+                         + " → ".join(rel(layer.repository) for layer in layers)
+                         + (" (deepest last)" if len(layers) > 1 else "")))
     _kv("image", f"{rc.image.tag}  ({rc.image.key[:19]}…, base {rc.image.base})")
     _kv("workdir", rc.workdir or "- (its template needs a level this context lacks)")
     for m in rc.storage:
@@ -54,15 +65,16 @@ def show_resolved(rc: ResolvedContext, explain: bool = False) -> None:
                             for n, t in tools.items()) or "-")
     shown = {k: v for k, v in rc.env.items() if not k.startswith("REZ_")}
     out.print(f"[bold]env[/]       [dim]({len(rc.env)} variables; REZ_* hidden; --json shows all)[/]")
-    actions: dict[str, list] = {}
-    for a in setup.env_actions():
-        actions.setdefault(a.var, []).append(a)
+    actions: dict[str, list[str]] = {}
+    if explain:
+        for var, items in rc.solution.env_actions(image_base_environ()).items():
+            actions[var] = [f"{a['op']} @ {a['from']}" for a in items]
+        for a in setup.env_actions():
+            actions.setdefault(a.var, []).append(f"{a.op} @ {a.origin}")
     for k in sorted(shown):
-        line = f"  {k}={shown[k]}"
-        out.print(escape(line), end="")
-        if explain and k in actions:
-            out.print("  [dim]" + escape("; ".join(f"{a.op} @ {a.origin}" for a in actions[k]))
-                      + "[/]")
+        out.print(escape(f"  {k}={shown[k]}"), end="")
+        if k in actions:
+            out.print("  [dim]" + escape("; ".join(actions[k])) + "[/]")
         else:
             out.print()
 

@@ -1,0 +1,231 @@
+"""Override packages on top of the real rez library (SPEC §2.8), without patching rez.
+
+A rez package whose definition says ``override = True`` does not hide the package of the
+same name further down the packages path: it augments it. rez has no such mechanism
+(``../shared/notes/rez-facts.md``), so Landscape builds it from rez's public API:
+
+1. Every solve runs with a package filter (:class:`OverrideRule`, a ``rez.package_filter``
+   rule) that hides override packages, so rez picks the first **real** match with its own
+   version rules — packages without ``override`` behave exactly as in rez.
+2. For each resolved family, override packages in the repositories searched *before* the
+   one the real package came from form its stack, nearest first, so the deepest repository
+   (the shot's) comes last.
+3. Each override becomes a generated **companion package** in Landscape's own repository
+   (``<cache>/overrides``): a copy of the override's folder whose ``package.py`` keeps the
+   override's ``commands`` but is renamed ``<family>__override_<digest>``, version ``1``, and
+   ``requires`` the package below it in the stack (the real one first) plus the override's
+   own requirements. Its payload is copied too, so ``{root}`` points at the companion.
+4. The companions are appended to the requests and rez solves again with the generated
+   repository first: rez orders packages by dependency, so the real package's commands run
+   first and each override's after it, deepest last.
+
+Versioned override packages are refused when they share a version with a real package
+further down: rez would let them shadow it before any filter applies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import ResolveError
+from .digest import tree_digest
+from .resources import cache_dir
+
+COMPANION_MARK = "__override_"
+COMPANION_VERSION = "1"
+
+
+def is_companion(name: str) -> bool:
+    """Whether a package name is a generated companion of an override package."""
+    return COMPANION_MARK in name
+
+
+def override_filter() -> Any:
+    """A ``rez.package_filter.PackageFilterList`` that hides override packages."""
+    from rez.package_filter import PackageFilter, PackageFilterList, Rule
+
+    class OverrideRule(Rule):
+        """Matches packages whose definition says ``override = True``."""
+
+        name = "landscape_override"
+
+        def __init__(self) -> None:
+            self._family = None
+
+        def match(self, package: Any) -> bool:
+            return getattr(package, "override", False) is True
+
+        def cost(self) -> int:
+            return 10
+
+        def __str__(self) -> str:
+            return "landscape_override()"
+
+    pf = PackageFilter()
+    pf.add_exclusion(OverrideRule())
+    pfl = PackageFilterList()
+    pfl.add_filter(pf)
+    return pfl
+
+
+@dataclass(frozen=True)
+class Override:
+    """One layer of an override stack: the override package (``uri``, ``repository``, its
+    ``requires``) and the companion generated for it (``companion``)."""
+
+    family: str
+    uri: str
+    repository: str
+    requires: tuple[str, ...]
+    companion: str
+
+    def to_json(self) -> dict:
+        return {"package": self.family, "repository": self.repository, "definition": self.uri,
+                "requires": list(self.requires), "companion": self.companion}
+
+
+def generated_repository() -> str:
+    """Landscape's repository of companion packages (created on first use)."""
+    path = cache_dir() / "overrides"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def _norm(path: str) -> str:
+    return os.path.normpath(str(path))
+
+
+def _overrides_in(family: str, repo: str, timestamp: int | None) -> list[Any]:
+    from rez.packages import iter_packages
+
+    found = [p for p in iter_packages(family, paths=[repo])
+             if getattr(p, "override", False) is True
+             and not (timestamp and p.timestamp and p.timestamp > timestamp)]
+    return sorted(found, key=lambda p: p.version)
+
+
+def _real_versions(family: str, repos: Sequence[str]) -> dict[str, str]:
+    from rez.packages import iter_packages
+
+    out: dict[str, str] = {}
+    for repo in repos:
+        for p in iter_packages(family, paths=[repo]):
+            if getattr(p, "override", False) is not True:
+                out.setdefault(str(p.version), repo)
+    return out
+
+
+def stacks(resolved: Sequence[Any], paths: Sequence[str], timestamp: int | None
+           ) -> dict[str, list[Override]]:
+    """Override stacks of the resolved variants: family → layers, nearest the real package
+    first. Generates the companions (idempotent: their names carry a content digest).
+
+    Raises :class:`ResolveError` for an override with variants, one that is not a
+    ``package.py``, or a versioned override that shadows a real package.
+    """
+    norm_paths = [_norm(p) for p in paths]
+    out: dict[str, list[Override]] = {}
+    for variant in resolved:
+        if is_companion(variant.name):
+            continue
+        repo = _norm(variant.repository.location)
+        if repo not in norm_paths:
+            continue
+        before = norm_paths[: norm_paths.index(repo)]
+        below = variant.name
+        layers: list[Override] = []
+        for override_repo in reversed(before):  # nearest the real package first
+            found = _overrides_in(variant.name, override_repo, timestamp)
+            if not found:
+                continue
+            pkg = found[-1]
+            shadowed = _real_versions(variant.name, norm_paths[norm_paths.index(override_repo)
+                                                               + 1:])
+            if str(pkg.version) and str(pkg.version) in shadowed:
+                raise ResolveError(
+                    f"override package {pkg.qualified_name} in {override_repo} has the version "
+                    f"of the real {variant.name}-{pkg.version} in {shadowed[str(pkg.version)]} "
+                    "and would hide it from rez; give the override no version")
+            layer = _companion(variant.name, pkg, override_repo, below)
+            layers.append(layer)
+            below = layer.companion
+        if layers:
+            out[variant.name] = layers
+    return out
+
+
+def _companion(family: str, pkg: Any, repo: str, below: str) -> Override:
+    """Generate (once) the companion of override package ``pkg`` stacked on ``below``."""
+    definition = Path(pkg.uri)
+    if definition.name != "package.py":
+        raise ResolveError(f"override package {pkg.uri}: only package.py definitions can be "
+                           "overrides")
+    if pkg.variants:
+        raise ResolveError(f"override package {pkg.uri} has variants; an override cannot")
+    requires = tuple(str(r) for r in (pkg.requires or []))
+    digest = hashlib.sha256("\0".join([tree_digest(str(pkg.base)), family, below,
+                                       *requires]).encode()).hexdigest()[:12]
+    name = f"{family}{COMPANION_MARK}{digest}"
+    target = Path(generated_repository()) / name / COMPANION_VERSION
+    if not target.exists():
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=generated_repository()))
+        try:
+            work = tmp / COMPANION_VERSION
+            shutil.copytree(pkg.base, work, symlinks=True,
+                            ignore=shutil.ignore_patterns("package.py"))
+            source = definition.read_text()
+            (work / "package.py").write_text(
+                source + "\n\n# --- Landscape: companion of an override package (generated) ---\n"
+                f"name = {name!r}\nversion = {COMPANION_VERSION!r}\n"
+                f"requires = {[below, *requires]!r}\noverride = False\n"
+                f"landscape_override_of = {family!r}\n"
+                f"landscape_override_source = {str(definition)!r}\n")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(work, target)
+            except OSError:
+                if not target.exists():  # another process won the race: theirs is identical
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        from rez.package_repository import package_repository_manager
+
+        package_repository_manager.get_repository(generated_repository()).clear_caches()
+    return Override(family, str(definition), repo, requires, name)
+
+
+def family_error(requests: Sequence[str], paths: Sequence[str]) -> ResolveError | None:
+    """After rez failed: a clear error when a requested family has only override packages,
+    or a versioned override that hides the real package of that version from rez."""
+    from rez.packages import iter_packages
+
+    from .merge import request_name
+
+    for req in requests:
+        family = request_name(req)
+        if is_companion(family):
+            continue
+        seen: list[tuple[str, str, bool]] = []  # (repository, version, is override), in path order
+        for repo in paths:
+            seen += [(repo, str(p.version), getattr(p, "override", False) is True)
+                     for p in iter_packages(family, paths=[repo])]
+        if not seen:
+            continue
+        if all(is_override for _r, _v, is_override in seen):
+            return ResolveError(
+                f"{family}: only override packages were found; an override augments a real "
+                f"{family} package further down the packages path, and there is none")
+        for i, (repo, version, is_override) in enumerate(seen):
+            shadowed = [r for r, v, o in seen[i + 1:] if not o and v == version and r != repo]
+            if is_override and version and shadowed:
+                return ResolveError(
+                    f"override package {family}-{version} in {repo} has the version of the real "
+                    f"{family}-{version} in {shadowed[0]} and would hide it from rez; give the "
+                    "override no version")
+    return None
