@@ -37,7 +37,7 @@ def test_resolve_text_summary(cli, example):
 def test_resolve_explain_json(cli, example):
     r = cli("resolve", example / SH020, "--tool", "blender", "--json", "--explain")
     data = json.loads(r.out)
-    assert data["metadata"]["resolution"]["from"].endswith("sh020/landscape.yaml:6")
+    assert data["metadata"]["resolution"]["from"].endswith("sh020/landscape.yaml:7")
     assert data["layers"] == ["manifest vfx2024", "context", "tool blender"]
 
 
@@ -138,3 +138,17 @@ def test_subprocess_entry_point_prints_no_traceback(example):
                        capture_output=True, text=True)
     assert r.returncode == 1
     assert "YAML syntax error" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_committed_schemas_match_the_code_and_examples_point_at_them(cli):
+    import re
+
+    from conftest import EXAMPLE, REPO
+
+    for args, name in ((("schema",), "landscape"), (("schema", "--manifest"), "manifest")):
+        committed = json.loads((REPO / f"schema/{name}.schema.json").read_text())
+        assert json.loads(cli(*args).out) == committed, f"regenerate schema/{name}.schema.json"
+    for f in (f for f in EXAMPLE.rglob("*.yaml") if ".landscape" not in f.parts):
+        m = re.match(r"# yaml-language-server: \$schema=(\S+)", f.read_text())
+        assert m, f"{f} has no schema modeline"
+        assert (f.parent / m.group(1)).resolve().is_file(), f

@@ -151,7 +151,7 @@ def test_workdir_is_none_when_the_template_needs_a_missing_level(example):
 def test_explain_gives_origins(example):
     data = resolve(example / SH020, tool="blender").to_json(explain=True)
     req = {r["value"]: r["from"] for r in data["requests"]}
-    assert req["studio_pipeline-1.0"] == f"{example / SH020}/landscape.yaml:4"
-    assert data["metadata"]["resolution"]["from"] == f"{example / SH020}/landscape.yaml:6"
+    assert req["studio_pipeline-1.0"] == f"{example / SH020}/landscape.yaml:5"
+    assert data["metadata"]["resolution"]["from"] == f"{example / SH020}/landscape.yaml:7"
     assert data["env"]["PROJECT_CODE"]["actions"][0]["from"].endswith(
-        "lighthouse/landscape.yaml:9")
+        "lighthouse/landscape.yaml:10")

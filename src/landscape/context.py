@@ -178,7 +178,7 @@ class ResolvedContext:
             "requests": setup.request_strings,
             "packages": [p.to_json() for p in self.solution.packages],
             "env": dict(sorted(self.env.items())),
-            "metadata": _jsonable(self.metadata),
+            "metadata": jsonable(self.metadata),
             "tools": self.tools_json(),
             "storage": self.storage,
             "workdir": self.workdir,
@@ -230,17 +230,18 @@ def _explained(node: Node, skip: tuple[str, ...] = ()) -> Any:
     several files also gives ``items_from``), keys in ``skip`` left out."""
     if node.is_map:
         return {k: _explained(v) for k, v in node.items() if k not in skip}
-    out = {"value": _jsonable(node.plain()), "from": node.loc.short}
+    out = {"value": jsonable(node.plain()), "from": node.loc.short}
     if node.is_list and any(n.loc.file != node.loc.file for n in node.value):
         out["items_from"] = [n.loc.short for n in node.value]  # merged from several files
     return out
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with YAML dates and times as ISO strings (JSON has no such type)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     return value

@@ -122,7 +122,7 @@ _MOUNT = {
 CONFIG_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://landscape.dev/schema/landscape-v1.json",
-    "title": "landscape.yaml",
+    "title": "Landscape config (landscape.yaml, landscape.<variant>.yaml)",
     "type": "object",
     "additionalProperties": False,
     "$defs": {"tool": _TOOL, "workflow": _WORKFLOW, "env": _ENV},
@@ -184,7 +184,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
 
 MANIFEST_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "manifest",
+    "$id": "https://landscape.dev/schema/manifest-v1.json",
+    "title": "Landscape manifest",
     "type": "object",
     "additionalProperties": False,
     "$defs": {"env": _ENV},
@@ -326,6 +327,7 @@ def _json_type(value: Any) -> str:
             dict: "object"}.get(type(value), type(value).__name__)
 
 
-def schema_json() -> str:
-    """``landscape schema`` output: :data:`CONFIG_SCHEMA` as indented JSON."""
-    return json.dumps(CONFIG_SCHEMA, indent=2)
+def schema_json(manifest: bool = False) -> str:
+    """``landscape schema`` output: :data:`CONFIG_SCHEMA` (or :data:`MANIFEST_SCHEMA`) as
+    indented JSON. The repository keeps both under ``schema/`` for editors."""
+    return json.dumps(MANIFEST_SCHEMA if manifest else CONFIG_SCHEMA, indent=2)

@@ -92,11 +92,12 @@ def check(path: Annotated[Path, typer.Argument(help="Folder to check.")] = Path(
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of landscape.yaml (for editors)."""
+def schema(manifest: Annotated[bool, typer.Option(
+        "--manifest", help="The schema of manifest files instead.")] = False) -> None:
+    """Print the JSON Schema of landscape.yaml (for editors; also in schema/ of the repo)."""
     from ..schema import schema_json
 
-    sys.stdout.write(schema_json() + "\n")
+    sys.stdout.write(schema_json(manifest) + "\n")
 
 
 @app.command()
@@ -128,6 +129,29 @@ def resolve(
         from .show import show_resolved
 
         show_resolved(rc, explain)
+
+
+@app.command()
+def diff(
+    context_a: Annotated[Path, typer.Argument(help="First context.")],
+    context_b: Annotated[Path, typer.Argument(help="Second context.")],
+    tool: ToolOpt = None,
+    variant: VariantOpt = [],
+    root: RootOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """What differs between two resolved contexts: packages, env, metadata, tools, image."""
+    from ..context import resolve as run_resolve
+    from ..diff import diff as run_diff
+
+    result = run_diff(run_resolve(context_a, tool=tool, variants=variant, root=root),
+                      run_resolve(context_b, tool=tool, variants=variant, root=root))
+    if json:
+        print_json(result)
+    else:
+        from .show import show_diff
+
+        show_diff(result)
 
 
 # -- images ------------------------------------------------------------------------------

@@ -98,3 +98,24 @@ def show_plan(p: BuildPlan) -> None:
     todo = sum(1 for im in p.images.values() if im.exists is False)
     out.print(f"{len(p.contexts)} contexts → {len(p.images)} images ({todo} to build), "
               f"{len(p.failed)} contexts failed")
+
+
+def show_diff(d: dict) -> None:
+    """Print a diff: ``-`` lines for context A, ``+`` lines for context B, per section."""
+    out.print(f"[bold]a[/] {escape(d['a'])}\n[bold]b[/] {escape(d['b'])}"
+              + (f"\n[bold]tool[/] {escape(d['tool'])}" if d.get("tool") else ""))
+    if d["same"]:
+        out.print("no differences")
+        return
+    for section in ("packages", "requests", "manifest", "image", "workdir", "metadata",
+                    "tools", "storage", "env"):
+        changes = d.get(section)
+        if not changes:
+            continue
+        out.print(f"[bold]{section}[/]")
+        for key, change in changes.items():
+            for side, colour, mark in (("a", "red", "-"), ("b", "green", "+")):
+                if change[side] is not None:
+                    value = change[side] if isinstance(change[side], str) else \
+                        json.dumps(change[side], default=str)
+                    out.print(f"  [{colour}]{mark} {escape(key)}: {escape(value)}[/]")
