@@ -131,3 +131,34 @@ def test_unknown_tool_variant_workflow_and_manifest(studio):
 def test_tools_removed_at_a_deeper_level(studio):
     root = studio({**STUDIO, "shot/landscape.yaml": "tools: {nuke: !remove , houdini: !remove }\n"})
     assert tool_paths(build_cascade(root / "shot").node("tools")) == ["standalone", "look"]
+
+
+def test_manifest_workflow_with_override_replaces_the_manifests_own(studio):
+    root = studio({**STUDIO, "manifests/base.yaml": """
+        packages: [python-3.10, usd-22, ocio-2.1]
+        env: {M: base}
+        workflows:
+          comp: {override: true, packages: [nuke-13], env: {W: comp}}
+    """})
+    s = compose(build_cascade(root / "shot"), "nuke")
+    assert [layer.name for layer in s.layers][:2] == ["manifest base workflow comp", "context"]
+    # the manifest's own packages are gone; nuke keeps the place it took in the lowest layer
+    assert reqs(s) == ["nuke-15", "python-3.11", "usd-23", "ocio"]
+    assert not any(a[0] == "M" for a in env(s))
+
+
+def test_variant_inheritance_order_parent_fields_then_each_variant(studio):
+    root = studio({**STUDIO, "shot/landscape.yaml": """
+        tools:
+          houdini:
+            env: {LEVEL: !append tool-shot}
+            variants:
+              fx:
+                env: {LEVEL: !append fx-shot}
+                variants: {sim: {env: {LEVEL: !append sim-shot}}}
+    """, "landscape.yaml": STUDIO["landscape.yaml"].replace(
+        "houdini:\n            command", "houdini:\n            env: {LEVEL: tool}\n            command")})
+    s = compose(build_cascade(root / "shot"), "houdini/fx/sim")
+    assert [a for a in env(s) if a[0] == "LEVEL"] == [
+        ("LEVEL", "set", "tool"), ("LEVEL", "append", "tool-shot"),
+        ("LEVEL", "append", "fx-shot"), ("LEVEL", "append", "sim-shot")]

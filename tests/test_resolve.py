@@ -155,3 +155,31 @@ def test_explain_gives_origins(example):
     assert data["metadata"]["resolution"]["from"] == f"{example / SH020}/landscape.yaml:7"
     assert data["env"]["PROJECT_CODE"]["actions"][0]["from"].endswith(
         "lighthouse/landscape.yaml:10")
+
+
+def test_staging_and_dev_paths_are_searched_first_only_when_asked(studio):
+    root = studio({"p/landscape.yaml": """
+        level: project
+        packages: [tool]
+        rez: {staging_path: [staging], dev_path: [dev]}
+    """})
+    package(root / "packages", "tool", "1.0", commands="env.FROM = 'released'")
+    package(root / "p/staging", "tool", "1.0", commands="env.FROM = 'staging'")
+    package(root / "p/dev", "tool", "1.0", commands="env.FROM = 'dev'")
+    assert resolve(root / "p").env["FROM"] == "released"
+    assert resolve(root / "p", staging=True).env["FROM"] == "staging"
+    assert resolve(root / "p", staging=True, dev=True).env["FROM"] == "dev"
+
+
+def test_relative_time_excludes_a_package_released_after_it(studio):
+    import time as _time
+
+    now = int(_time.time())
+    root = studio({"p/landscape.yaml": "level: project\npackages: [tool]\n"})
+    package(root / "packages", "tool", "1.0", timestamp=now - 10 * 86400)
+    package(root / "packages", "tool", "2.0", timestamp=now - 3600)  # released an hour ago
+    assert [p.version for p in resolve(root / "p").solution.packages] == ["2.0"]
+    rc = resolve(root / "p", time="-1d")
+    assert [p.version for p in rc.solution.packages] == ["1.0"]
+    assert rc.timestamp is not None and now - 86400 - 5 <= rc.timestamp <= now - 86400 + 5
+    assert rc.solution.rez_context.timestamp == rc.timestamp  # really passed to rez
