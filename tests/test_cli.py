@@ -152,3 +152,20 @@ def test_committed_schemas_match_the_code_and_examples_point_at_them(cli):
         m = re.match(r"# yaml-language-server: \$schema=(\S+)", f.read_text())
         assert m, f"{f} has no schema modeline"
         assert (f.parent / m.group(1)).resolve().is_file(), f
+
+
+def test_diff_shows_what_differs_between_two_shots(cli, example):
+    r = cli("diff", example / SH010, example / SH020, "--tool", "blender", "--json")
+    assert r.code == 0, r
+    d = json.loads(r.out)
+    assert d["same"] is False
+    assert d["packages"]["studio_pipeline"]["a"].startswith("1.1.0")
+    assert d["packages"]["studio_pipeline"]["b"].startswith("1.0.0")
+    assert d["metadata"]["resolution"] == {"a": [960, 540], "b": [640, 272]}
+    assert d["image"]["key"]["a"] != d["image"]["key"]["b"]
+    assert d["env"]["LANDSCAPE_SHOT"] == {"a": "sh010", "b": "sh020"}
+    assert "python" not in d.get("packages", {})
+    same = json.loads(cli("diff", example / SH010, example / SH010, "--json").out)
+    assert same["same"] is True and "env" not in same
+    text = cli("diff", example / SH010, example / SH020).out
+    assert "- resolution: [960, 540]" in text and "+ resolution: [640, 272]" in text
