@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE, landscape_exe
+from test_overrides import OVERRIDE_STUDIO, override
 
 pytestmark = pytest.mark.docker
 
@@ -196,3 +197,24 @@ def test_shell_runs_piped_commands_in_the_context_environment(built):
                              "exit 4\n", capture_output=True, text=True, timeout=300)
     assert r.returncode == 4, r.stderr
     assert "shot=sh020 pipeline=1.0.0" in r.stdout
+
+
+def test_override_companions_are_baked_into_the_image(base_image, studio, docker_engine):
+    """The image of a context with override packages holds the companions; rez inside the
+    image solves the same stack and builds the same environment."""
+    from conftest import package
+    from landscape.context import resolve
+    from landscape.engine.images import build_image
+
+    root = studio(OVERRIDE_STUDIO)
+    package(root / "packages", "maya", "2024.2", commands="env.MAYA_STACK = 'maya-2024.2'")
+    package(root / "packages", "mgear", "4.2")
+    override(root / "proj/packages", "maya", (), "env.MAYA_STACK.append('project')")
+    override(root / "proj/shot/packages", "maya", ["mgear-4"], "env.MAYA_STACK.append('shot')")
+    rc = resolve(root / "proj/shot")
+    assert rc.env["MAYA_STACK"] == "maya-2024.2:project:shot"
+    build_image(rc.image, log=lambda line: None)
+    baked = json.loads(docker_engine.containers.run(
+        rc.image.tag, ["sh", "-c", "cat /landscape/tools/_context/environ.json; echo"],
+        remove=True))
+    assert baked["MAYA_STACK"] == "maya-2024.2:project:shot"
