@@ -169,3 +169,10 @@ def test_diff_shows_what_differs_between_two_shots(cli, example):
     assert same["same"] is True and "env" not in same
     text = cli("diff", example / SH010, example / SH020).out
     assert "- resolution: [960, 540]" in text and "+ resolution: [640, 272]" in text
+
+
+def test_diff_without_tool_still_sees_each_tools_env_and_packages(cli, example):
+    (example / SH020 / "landscape.yaml").write_text(
+        "level: shot\ntools: {python: {env: {FOO: bar}}}\n")
+    d = json.loads(cli("diff", example / SH010, example / SH020, "--json").out)
+    assert d["tools"]["python.env.FOO"] == {"a": None, "b": ["set bar"]}

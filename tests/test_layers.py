@@ -128,6 +128,29 @@ def test_unknown_tool_variant_workflow_and_manifest(studio):
         compose(c, None)
 
 
+def test_remove_in_a_higher_layer_drops_what_lower_layers_asked_for(studio):
+    root = studio({**STUDIO, "shot/landscape.yaml": """
+        env: {KEEP: k}
+        workflows: {comp: {packages: !remove [usd]}}
+        tools:
+          houdini:
+            env: {P: !remove , KEEP: !remove }
+            variants: {fx: {packages: !remove [houdini, python]}}
+          standalone: !remove
+    """})
+    c = build_cascade(root / "shot")
+    nuke = compose(c, "nuke")
+    assert "usd-23" not in reqs(nuke) and "python-3.11" in reqs(nuke)
+    fx = compose(c, "houdini/fx")
+    assert reqs(fx) == ["usd-23", "ocio-2.1", "fxlib"]  # houdini-20 and python removed
+    assert not any(a[0] in ("P", "KEEP") for a in env(fx))  # context actions forgotten
+    assert ("KEEP", "set", "k") in env(compose(c, "nuke"))
+    # named again in a deeper file: no longer removed
+    root2 = studio({**STUDIO, "shot/landscape.yaml": "workflows: {comp: {packages: !remove [usd]}}\n",
+                    "shot/deeper/landscape.yaml": "workflows: {comp: {packages: [usd-24]}}\n"})
+    assert "usd-24" in reqs(compose(build_cascade(root2 / "shot/deeper"), "nuke"))
+
+
 def test_tools_removed_at_a_deeper_level(studio):
     root = studio({**STUDIO, "shot/landscape.yaml": "tools: {nuke: !remove , houdini: !remove }\n"})
     assert tool_paths(build_cascade(root / "shot").node("tools")) == ["standalone", "look"]
@@ -162,3 +185,9 @@ def test_variant_inheritance_order_parent_fields_then_each_variant(studio):
     assert [a for a in env(s) if a[0] == "LEVEL"] == [
         ("LEVEL", "set", "tool"), ("LEVEL", "append", "tool-shot"),
         ("LEVEL", "append", "fx-shot"), ("LEVEL", "append", "sim-shot")]
+
+
+def test_a_switched_manifest_is_traced_to_the_workflow(cascade):
+    s = compose(cascade, "look")
+    assert s.manifest == "next"
+    assert s.manifest_from.line == 9  # `lookdev: {manifest: next, …}` in the root file

@@ -86,9 +86,12 @@ def test_env_set_drops_earlier_actions_and_prepend_append_accumulate():
 
 
 def test_env_unset_and_remove():
-    r = cascade("env: {A: x, B: y}", "env: {A: !unset , B: !remove }")
-    assert env_ops(r, "A") == [None]
-    assert "B" not in r["env"]
+    from landscape.tools import env_actions
+
+    values, errors = {}, []
+    for i, doc in enumerate(["env: {A: x, B: y}", "env: {A: !unset , B: !remove }"]):
+        values = merge_maps(values, load_text(doc, f"/s/{i}.yaml"), CONFIG_STRATEGIES, errors)
+    assert [(a.var, a.op) for a in env_actions(values["env"])] == [("A", "unset")]
 
 
 def test_env_replace_whole_map():

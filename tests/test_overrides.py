@@ -115,3 +115,59 @@ def test_explain_shows_the_override_stack(three_repos, cli):
     assert stack["stack"][1]["requires"] == ["mgear-4"]
     text = cli("resolve", three_repos / "proj/shot", "--explain").out
     assert "maya 2024.2 + overrides from" in text and "(deepest last)" in text
+
+
+def test_override_over_a_repository_reached_through_a_symlink(studio, tmp_path):
+    root = studio({"p/landscape.yaml": "rez: {packages_path: [pkgs]}\npackages: [maya]\n"})
+    real = tmp_path / "real-repo"
+    package(real, "maya", "2024.2", commands="env.MAYA_STACK = 'maya'")
+    (root / "packages").rename(tmp_path / "unused")
+    (root / "packages").symlink_to(real)
+    override(root / "p/pkgs", "maya", (), "env.MAYA_STACK.append('proj')")
+    assert resolve(root / "p").env["MAYA_STACK"] == "maya:proj"
+
+
+def test_override_only_family_pulled_in_as_a_dependency_is_a_clear_error(studio):
+    root = studio({"p/landscape.yaml": "rez: {packages_path: [pkgs]}\npackages: [app]\n"})
+    package(root / "packages", "app", "1.0", requires=("lonely",))
+    override(root / "p/pkgs", "lonely")
+    with pytest.raises(ResolveError, match="lonely: only override packages were found"):
+        resolve(root / "p")
+
+
+def test_weak_request_of_an_override_only_family_does_not_hide_the_real_error(studio):
+    root = studio({"p/landscape.yaml": "rez: {packages_path: [pkgs]}\n"
+                                       "packages: ['~lonely', nosuch]\n"})
+    override(root / "p/pkgs", "lonely")
+    with pytest.raises(ResolveError) as e:
+        resolve(root / "p")
+    assert "nosuch" in str(e.value) and "only override" not in str(e.value)
+
+
+def test_a_conflict_from_an_overrides_requires_names_the_override(three_repos):
+    (three_repos / "proj/shot/landscape.yaml").write_text(
+        "level: shot\nrez: {packages_path: [packages]}\npackages: [mgear-3]\n")
+    package(three_repos / "packages", "mgear", "3.0")
+    with pytest.raises(ResolveError) as e:
+        resolve(three_repos / "proj/shot")
+    assert "with the override packages maya from" in str(e.value)
+    assert str(three_repos / "proj/shot/packages/maya/package.py") in str(e.value)
+
+
+def test_env_actions_name_the_override_package(three_repos):
+    data = resolve(three_repos / "proj/shot").to_json(explain=True)
+    origins = [a["from"] for a in data["env"]["MAYA_STACK"]["actions"]]
+    assert origins == ["package maya-2024.2",
+                       f"override package {three_repos}/proj/packages/maya/package.py",
+                       f"override package {three_repos}/proj/shot/packages/maya/package.py"]
+
+
+def test_clear_caches_sees_an_override_removed_in_a_running_process(three_repos):
+    import shutil
+
+    from landscape.rezsolve import clear_caches
+
+    assert resolve(three_repos / "proj").env["MAYA_STACK"] == "maya-2024.2:project"
+    shutil.rmtree(three_repos / "proj/packages/maya")
+    clear_caches()
+    assert resolve(three_repos / "proj").env["MAYA_STACK"] == "maya-2024.2"

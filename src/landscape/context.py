@@ -145,21 +145,40 @@ class ResolvedContext:
     def metadata(self) -> dict:
         return self.cascade.plain("metadata", {})
 
+    def _tool_entry(self, path: str) -> dict:
+        setup = self.setups[path]
+        entry = {"label": setup.field("label", path), "command": setup.command,
+                 "gui": bool(setup.field("gui", False)), "gpu": bool(setup.field("gpu", False))}
+        for key in ("category", "icon", "workflow"):
+            if setup.field(key) is not None:
+                entry[key] = setup.field(key)
+        variants = sorted(p[len(path) + 1:] for p in self.setups if p.startswith(path + "/"))
+        if variants:
+            entry["variants"] = variants
+        return entry
+
     def tools_json(self) -> dict:
         """SPEC §4 ``tools``: presentation and launch fields of each top-level tool."""
+        return {path: self._tool_entry(path) for path in self.setups
+                if path != CONTEXT_TOOL and "/" not in path}
+
+    def tools_explained(self) -> dict:
+        """Every tool and variant, each field ``{"value", "from"}``: the values ``tools``
+        shows (``command`` is the argv with ``args``; ``from`` is ``default`` when no file
+        set the field), then every other field of its definition."""
         out = {}
         for path, setup in self.setups.items():
-            if path == CONTEXT_TOOL or "/" in path:
+            if setup.node is None:
                 continue
-            entry = {"label": setup.field("label", path), "command": setup.command,
-                     "gui": bool(setup.field("gui", False)), "gpu": bool(setup.field("gpu", False))}
-            for key in ("category", "icon", "workflow"):
-                if setup.field(key) is not None:
-                    entry[key] = setup.field(key)
-            variants = sorted(p.split("/", 1)[1] for p in self.setups if p.startswith(path + "/"))
-            if variants:
-                entry["variants"] = variants
-            out[path] = entry
+            fields = {}
+            for key, value in self._tool_entry(path).items():
+                node = setup.field_node(key)
+                fields[key] = {"value": value, "from": node.loc.short if node is not None
+                               else ("derived" if key == "variants" else "default")}
+            for key, node in setup.node.items():
+                if key not in fields and key not in ("env", "variants"):
+                    fields[key] = _explained(node)
+            out[path] = fields
         return out
 
     def to_json(self, explain: bool = False) -> dict:
@@ -199,8 +218,7 @@ class ResolvedContext:
                                       for p in self.solution.packages if p.name == family),
                          "stack": [layer.to_json() for layer in layers]}
                 for family, layers in self.solution.overrides.items()}
-            data["tools"] = {path: _explained(s.node, skip=("env", "variants"))
-                             for path, s in self.setups.items() if s.node is not None}
+            data["tools"] = self.tools_explained()
             md = c.node("metadata")
             data["metadata"] = _explained(md) if md is not None else {}
             st = c.node("storage")
@@ -209,7 +227,8 @@ class ResolvedContext:
             data["levels"] = {lv.level: {"value": lv.value, "from": lv.origin.short}
                               for lv in c.levels}
             data["manifest"] = {"value": setup.manifest,
-                                "from": _origin(c.node("manifest"))} if setup.manifest else None
+                                "from": setup.manifest_from.short if setup.manifest_from
+                                else None} if setup.manifest else None
         return data
 
 
@@ -221,15 +240,11 @@ def _env_origin(var: str) -> str:
     return "image"  # the container's base environment (PATH, LANG, USER, HOME)
 
 
-def _origin(node: Node | None) -> str | None:
-    return node.loc.short if node is not None else None
-
-
-def _explained(node: Node, skip: tuple[str, ...] = ()) -> Any:
+def _explained(node: Node) -> Any:
     """``{"value", "from"}`` at each leaf of a map node (lists are leaves; a list merged from
-    several files also gives ``items_from``), keys in ``skip`` left out."""
+    several files also gives ``items_from``)."""
     if node.is_map:
-        return {k: _explained(v) for k, v in node.items() if k not in skip}
+        return {k: _explained(v) for k, v in node.items()}
     out = {"value": jsonable(node.plain()), "from": node.loc.short}
     if node.is_list and any(n.loc.file != node.loc.file for n in node.value):
         out["items_from"] = [n.loc.short for n in node.value]  # merged from several files

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .context import ResolvedContext, jsonable
+from .overrides import is_companion
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -28,18 +29,34 @@ def _changes(a: dict, b: dict) -> dict[str, dict]:
             if a.get(k) != b.get(k)}
 
 
-def _packages(rc: ResolvedContext) -> dict[str, str]:
-    return {p.name: f"{p.version}" + (f"[{p.variant}]" if p.variant is not None else "")
-            + f" ({p.repository})" for p in rc.solution.packages}
+def _packages(solution) -> dict[str, str]:
+    """name → ``version[variant] (repository)``; override companions are folded into the
+    package they override (``+ overrides from …``)."""
+    out = {}
+    for p in solution.packages:
+        if is_companion(p.name):
+            continue
+        text = p.version + (f"[{p.variant}]" if p.variant is not None else "") + \
+            f" ({p.repository})"
+        if p.name in solution.overrides:
+            text += " + overrides from " + ", ".join(l.repository for l in solution.overrides[p.name])
+        out[p.name] = text
+    return out
 
 
 def _tools(rc: ResolvedContext) -> dict[str, Any]:
+    """Every tool's fields, requests, resolved packages and env actions as dotted keys."""
     out: dict[str, Any] = {}
     for path, setup in rc.setups.items():
         if setup.node is None:
             continue
         fields = {k: n.plain() for k, n in setup.node.items() if k not in ("env", "variants")}
         fields["requests"] = setup.request_strings
+        fields["packages"] = _packages(rc.solutions[path])
+        fields["env"] = {}
+        for a in setup.env_actions():
+            fields["env"].setdefault(a.var, []).append(
+                a.op if a.op == "unset" else f"{a.op} {a.value}")
         out.update(_flatten(jsonable(fields), path))
     return out
 
@@ -48,7 +65,7 @@ def diff(a: ResolvedContext, b: ResolvedContext) -> dict:
     """The differences between ``a`` and ``b`` by section; sections without a difference are
     left out. ``same`` says whether nothing differs."""
     sections = {
-        "packages": _changes(_packages(a), _packages(b)),
+        "packages": _changes(_packages(a.solution), _packages(b.solution)),
         "requests": _changes({"requests": a.selected.request_strings},
                              {"requests": b.selected.request_strings}),
         "env": _changes(a.env, b.env),

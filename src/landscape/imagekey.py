@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -102,11 +103,16 @@ class ImageSpec:
     def tiers(self) -> list[list[ResolvedPackage]]:
         """Packages grouped by repository, most shared first (studio before project and
         shot repositories): one ``COPY`` layer each."""
-        order = list(reversed(self.repositories))
+        order = [os.path.realpath(r) for r in reversed(self.repositories)]
+
+        def rank(repo: str) -> int:  # rez reports repositories with symlinks resolved
+            real = os.path.realpath(repo)
+            return order.index(real) if real in order else len(order)
+
         groups: dict[str, list[ResolvedPackage]] = {}
         for p in self.packages:
             groups.setdefault(p.repository, []).append(p)
-        ranked = sorted(groups, key=lambda r: order.index(r) if r in order else len(order))
+        ranked = sorted(groups, key=rank)
         return [sorted(groups[r], key=lambda p: (p.name, p.version)) for r in ranked]
 
     def to_json(self) -> dict:

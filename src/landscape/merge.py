@@ -193,25 +193,32 @@ class ByName(Strategy):
 
     def combine(self, old, new, path):
         items = list(old.value) if old is not None else []
+        removed = set(old.removed) if old is not None else set()
+        if new.removed:  # a merged layer dropping names of the layers below it
+            items = [n for n in items if self.key(n, path) not in new.removed]
+            removed |= new.removed
         if new.tag == "remove":
             names = {str(n.value) for n in _list_items(new, path)}
             if self.keys_are_paths:  # a relative name means the path it makes in that file
                 names |= {_abs_path(x, new, path) for x in names}
-            return (old or new).with_value([n for n in items if self.key(n, path) not in names])
+            kept = [n for n in items if self.key(n, path) not in names]
+            return Node(kept, (old or new).loc, removed=frozenset(removed | names))
         incoming = [self.normalize(n, path + (i,)) for i, n in enumerate(_list_items(new, path))]
+        names = {self.key(n, path) for n in incoming}
+        removed -= names  # named again: no longer removed
         if new.tag in ("append", "prepend"):
-            names = {self.key(n, path) for n in incoming}
             rest = [n for n in items if self.key(n, path) not in names]
-            return new.with_value(incoming + rest if new.tag == "prepend" else rest + incoming)
-        index = {self.key(n, path): i for i, n in enumerate(items)}
-        for n in incoming:
-            k = self.key(n, path)
-            if k in index:
-                items[index[k]] = n
-            else:
-                index[k] = len(items)
-                items.append(n)
-        return new.with_value(items)
+            items = incoming + rest if new.tag == "prepend" else rest + incoming
+        else:
+            index = {self.key(n, path): i for i, n in enumerate(items)}
+            for n in incoming:
+                k = self.key(n, path)
+                if k in index:
+                    items[index[k]] = n
+                else:
+                    index[k] = len(items)
+                    items.append(n)
+        return Node(items, new.loc, removed=frozenset(removed))
 
 
 def _package_key(n: Node, path: KeyPath) -> str:
@@ -248,7 +255,8 @@ class Env(Strategy):
 
     A plain value (string or list) **sets** and drops earlier actions on that variable;
     ``!prepend``/``!append`` add to the list; ``!unset`` unsets (dropping earlier actions);
-    ``VAR: !remove`` forgets every action on ``VAR`` so far. The merged node maps each
+    ``VAR: !remove`` forgets every action on ``VAR`` so far — in lower layers too (a marker
+    action that :func:`landscape.tools.env_actions` skips). The merged node maps each
     variable to a list node of action nodes (each keeps its tag and location); they are
     applied later by :func:`landscape.envactions.apply_actions`.
     """
@@ -260,10 +268,7 @@ class Env(Strategy):
         key_locs = dict(old.key_locs or {}) if old is not None else {}
         for var, action in new.items():
             vpath = path + (var,)
-            if action.tag == "remove":
-                merged.pop(var, None)
-                continue
-            if action.tag not in (None, "replace", "append", "prepend", "unset"):
+            if action.tag not in (None, "replace", "append", "prepend", "unset", "remove"):
                 _fail(_tag_error(action, vpath, ("replace", "append", "prepend", "unset",
                                                  "remove"), "an env variable"))
                 continue
@@ -291,7 +296,8 @@ class Env(Strategy):
 
 
 def _accumulate(merged: dict[str, Node], var: str, action: Node) -> None:
-    """Add one action node on ``var``: prepend/append add to its list, set/unset restart it."""
+    """Add one action node on ``var``: prepend/append add to its list; set, unset and the
+    ``!remove`` marker restart it."""
     previous = list(merged[var].value) if var in merged else []
     actions = previous + [action] if action.tag in ("append", "prepend") else [action]
     merged[var] = Node(actions, action.loc)

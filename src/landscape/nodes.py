@@ -36,17 +36,23 @@ class Node:
     ``value`` is ``dict[str, Node]`` for a mapping, ``list[Node]`` for a sequence, else a
     plain scalar (str, int, float, bool, None, date). ``tag`` is one of :data:`MERGE_TAGS`
     or ``None``. ``loc`` is where the value starts; mapping nodes also keep ``key_locs``
-    (key → location of the key itself), used for errors about keys.
+    (key → location of the key itself), used for errors about keys; merged lists keep the
+    names they ``removed``.
     """
 
-    __slots__ = ("value", "tag", "loc", "key_locs")
+    __slots__ = ("value", "tag", "loc", "key_locs", "removed")
 
     def __init__(self, value: Any, loc: Location, tag: str | None = None,
-                 key_locs: dict[str, Location] | None = None) -> None:
+                 key_locs: dict[str, Location] | None = None,
+                 removed: frozenset[str] = frozenset()) -> None:
         self.value = value
         self.tag = tag
         self.loc = loc
         self.key_locs = key_locs
+        #: names a merged list has dropped with ``!remove`` and not re-added: when the list
+        #: is layered over a lower layer (a tool's packages over the context's), they are
+        #: dropped from that layer too
+        self.removed = removed
 
     # -- shape ---------------------------------------------------------------------
     @property

@@ -98,7 +98,8 @@ def generated_repository() -> str:
 
 
 def _norm(path: str) -> str:
-    return os.path.normpath(str(path))
+    """A repository path as rez reports it: symlinks resolved (rez's ``location`` is real)."""
+    return os.path.realpath(str(path))
 
 
 def _overrides_in(family: str, repo: str, timestamp: int | None) -> list[Any]:
@@ -200,16 +201,21 @@ def _companion(family: str, pkg: Any, repo: str, below: str) -> Override:
     return Override(family, str(definition), repo, requires, name)
 
 
-def family_error(requests: Sequence[str], paths: Sequence[str]) -> ResolveError | None:
-    """After rez failed: a clear error when a requested family has only override packages,
-    or a versioned override that hides the real package of that version from rez."""
+def family_error(requests: Sequence[str], paths: Sequence[str], reason: str
+                 ) -> ResolveError | None:
+    """After rez failed with ``reason``: a clear error when a family rez names there (or a
+    plain request) has only override packages, or a versioned override that hides the real
+    package of that version from rez."""
+    import re
+
     from rez.packages import iter_packages
 
     from .merge import request_name
 
-    for req in requests:
-        family = request_name(req)
-        if is_companion(family):
+    named = re.findall(r"(?:not found|could not be found):\s*([A-Za-z_][A-Za-z0-9_]*)", reason)
+    families = [request_name(r) for r in requests if not str(r).startswith(("~", "!"))]
+    for family in dict.fromkeys(named + families):
+        if is_companion(family) or not re.search(rf"\b{re.escape(family)}\b", reason):
             continue
         seen: list[tuple[str, str, bool]] = []  # (repository, version, is override), in path order
         for repo in paths:

@@ -142,13 +142,17 @@ class Solution:
 
         ops = {rex.Setenv: "set", rex.Prependenv: "prepend", rex.Appendenv: "append",
                rex.Unsetenv: "unset"}
+        companions = {f"{layer.companion}-{overrides.COMPANION_VERSION}": layer
+                      for layers in self.overrides.values() for layer in layers}
         origin = "rez"
         out: dict[str, list[dict]] = {}
         for action in self.rez_context.get_actions(parent_environ=dict(parent_environ)):
             if isinstance(action, rex.Comment):
                 text = str(action.args[0] if action.args else "").strip()
                 m = re.match(r"(?:commands|variables) (?:from|for) package (\S+?)\[", text)
-                if m:
+                if m and m.group(1) in companions:
+                    origin = f"override package {companions[m.group(1)].uri}"
+                elif m:
                     origin = f"package {m.group(1)}"
                 elif text.strip("#-"):
                     origin = f"rez ({text})"  # a section of rez's own: system setup, …
@@ -180,6 +184,18 @@ def _package(variant: Any) -> ResolvedPackage:
 _MEMO: dict[tuple, Solution] = {}
 
 
+def clear_caches() -> None:
+    """Forget every memoised solution, package digest and rez repository listing: a
+    long-running process calls this to see packages released (or edited) since."""
+    from rez.packages import package_repository_manager
+
+    from .digest import _DIGESTS
+
+    _MEMO.clear()
+    _DIGESTS.clear()
+    package_repository_manager.clear_caches()
+
+
 def check_request(request: str) -> str | None:
     """rez's complaint about one request string, or ``None`` when it parses."""
     from rez.exceptions import RezError
@@ -205,7 +221,7 @@ def _rez_solve(requests: list[str], paths: list[str], timestamp: int | None) -> 
     else:
         reason = None if ctx.success else (ctx.failure_description or "no solution").strip()
     if reason is not None:
-        clear = overrides.family_error(requests, paths)
+        clear = overrides.family_error(requests, paths, reason)
         if clear is not None:
             clear.reason = clear.message
             raise clear
@@ -233,7 +249,17 @@ def solve(requests: Sequence[str], package_paths: Sequence[str],
     stacks: dict[str, list[Override]] = {}
     for _ in range(8):  # an override's requires may pull in families with overrides of their own
         search = ([overrides.generated_repository()] if companions else []) + paths
-        ctx = _rez_solve(list(requests) + companions, search, timestamp)
+        try:
+            ctx = _rez_solve(list(requests) + companions, search, timestamp)
+        except ResolveError as e:
+            if not companions:
+                raise
+            layers = [f"{layer.family} from {layer.uri} (requires "
+                      f"{', '.join(layer.requires) or 'nothing'})"
+                      for layers in stacks.values() for layer in layers]
+            e.message = (f"with the override packages {'; '.join(layers)} stacked: "
+                         f"{e.message}")
+            raise
         stacks = overrides.stacks(ctx.resolved_packages, paths, timestamp)
         wanted = [layer.companion for layers in stacks.values() for layer in layers]
         if wanted == companions:

@@ -57,6 +57,7 @@ class ToolSetup:
     env: Node | None
     manifest: str | None
     workflow: str | None = None
+    manifest_from: Location | None = None
 
     @property
     def name(self) -> str:
@@ -101,6 +102,8 @@ def env_actions(env: Node | None) -> list[EnvAction]:
         return out
     for var, actions in env.items():
         for a in actions.value:
+            if a.tag == "remove":
+                continue  # a marker: earlier actions on this variable were forgotten
             op = {None: "set", "replace": "set"}.get(a.tag, a.tag)
             value = a.plain() if op != "unset" else None
             out.append(EnvAction(var, op, value, a.loc.short))
@@ -250,4 +253,4 @@ def compose(cascade: Cascade, path: str | None, extras: Layer | None = None,
         path=path or CONTEXT_TOOL, node=node, layers=layers,
         requests=list(requests.value) if requests is not None else [],
         env=env, manifest=manifest_name if any(l.name.startswith("manifest") for l in layers)
-        else None, workflow=workflow_name)
+        else None, workflow=workflow_name, manifest_from=manifest_at)
