@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 
 from .cascade import Cascade, build_cascade
 from .envactions import apply_actions
-from .merge import ENV, request_name
+from .merge import ENV, path_under, request_name
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location, ResolveError, flatten
 from .imagekey import (CORE_SYSTEM_PACKAGES, DEFAULT_BASE, DEFAULT_REZ_VERSION, ImageSpec,
                        union_packages)
@@ -296,7 +296,7 @@ def storage_mounts(cascade: Cascade) -> list[dict]:
         if (src == "/" or src.endswith("docker.sock")) and not named:
             errors.append(ConfigError(f"mounting {src} needs the studio policy to name it in "
                                       "allowed_mounts", loc, ("storage",)))
-        elif allowed and not any(src == a or src.startswith(a.rstrip("/") + "/") for a in allowed):
+        elif allowed and not any(path_under(src, a) for a in allowed):
             errors.append(ConfigError(f"{src} is outside policy.allowed_mounts ("
                                       + ", ".join(allowed) + ")", loc, ("storage",)))
         out.append({"source": src, "target": mount.get("target", src),

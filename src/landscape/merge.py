@@ -432,7 +432,7 @@ def _check_narrows(key: str, prev: Node, new: Node, path: KeyPath) -> None:
     elif key == "allowed_mounts":
         allowed = [str(n.value) for n in prev.value]
         for n in new.value:
-            if not any(_under(str(n.value), a) for a in allowed):
+            if not any(path_under(str(n.value), a) for a in allowed):
                 raise ConfigError(
                     f"policy may only narrow: {n.value} is outside the allowed mounts "
                     f"set at {prev.loc.short}", n.loc, path)
@@ -445,7 +445,8 @@ def _check_narrows(key: str, prev: Node, new: Node, path: KeyPath) -> None:
                     f"{prev.loc.short}", n.loc, path)
 
 
-def _under(path: str, prefix: str) -> bool:
+def path_under(path: str, prefix: str) -> bool:
+    """Whether ``path`` is ``prefix`` or lies below it (``/`` holds everything)."""
     prefix = prefix.rstrip("/") or "/"
     return path == prefix or path.startswith(prefix + "/") or prefix == "/"
 

@@ -192,6 +192,7 @@ def _build(target: Path, root: Optional[Path], no_cache: bool = False):
     import time as _t
 
     from ..engine.images import build_image
+    from ..errors import ErrorGroup
     from ..plan import make_plan
     from .output import print_error
 
@@ -199,8 +200,6 @@ def _build(target: Path, root: Optional[Path], no_cache: bool = False):
     p = make_plan(target, root=root)
     for c in p.failed:
         note(f"[red]✗[/] {c.label}: not built")
-        from ..errors import ErrorGroup
-
         print_error(ErrorGroup(c.errors))
     results = []
     for key, im in p.images.items():
@@ -336,7 +335,6 @@ def launch(
 ) -> None:
     """Run a tool of CONTEXT in a fresh container; its exit code is the tool's."""
     from ..context import Extras, resolve as run_resolve
-    from ..engine.images import build_image, find_image
     from ..engine.launch import launch_spec, run, run_in_terminal
     from ..errors import LandscapeError
 
@@ -344,9 +342,7 @@ def launch(
         raise LandscapeError("launch needs --tool NAME (see `landscape resolve CONTEXT`)")
     rc = run_resolve(context, tool=tool, variants=variant, extras=Extras(add, env), root=root)
     spec = launch_spec(rc, list(args or []))
-    if find_image(rc.image) is None:
-        with BuildProgress(f"building {rc.image.tag}") as progress:
-            build_image(rc.image, log=progress)
+    _ensure_image(rc.image)
     if sys.stdin.isatty() and sys.stdout.isatty():
         raise typer.Exit(run_in_terminal(spec))  # an interactive tool gets the terminal
     raise typer.Exit(run(spec))
@@ -361,17 +357,23 @@ def shell(
 ) -> None:
     """An interactive shell in the context's environment (a fresh container)."""
     from ..context import resolve as run_resolve
-    from ..engine.images import build_image, find_image
     from ..engine.launch import launch_spec, run_in_terminal
 
     rc = run_resolve(context, tool=tool or _first_tool(context, variant, root), variants=variant,
                      root=root)
     spec = launch_spec(rc, [])
     spec.argv = spec.argv[: spec.argv.index("--") + 1] + ["/bin/bash"]
-    if find_image(rc.image) is None:
-        with BuildProgress(f"building {rc.image.tag}") as progress:
-            build_image(rc.image, log=progress)
+    _ensure_image(rc.image)
     raise typer.Exit(run_in_terminal(spec, tty=sys.stdin.isatty()))
+
+
+def _ensure_image(spec) -> None:
+    """Build the image of ``spec`` (with progress) unless the engine has it."""
+    from ..engine.images import build_image, find_image
+
+    if find_image(spec) is None:
+        with BuildProgress(f"building {spec.tag}") as progress:
+            build_image(spec, log=progress)
 
 
 def _first_tool(context: Path, variants: list[str], root: Optional[Path]) -> str:
