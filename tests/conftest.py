@@ -40,15 +40,36 @@ def write_tree(base: Path, files: dict[str, str]) -> Path:
 
 
 def package(repo: Path, name: str, version: str, *, requires: tuple[str, ...] = (),
-            commands: str = "", timestamp: int | None = None, extra: str = "") -> Path:
-    """Write a real rez package ``repo/name/version/package.py``; return its folder."""
-    d = repo / name / version
+            commands: str = "", timestamp: int | None = None, extra: str = "",
+            yaml: bool = False, override: bool = False) -> Path:
+    """Write a real rez package ``repo/name/version/package.py`` (or, with ``yaml``, a
+    declarative ``package.yaml`` — what repositories below the studio root may hold);
+    return its folder. ``version=""`` writes an unversioned package."""
+    d = repo / name / version if version else repo / name
     d.mkdir(parents=True, exist_ok=True)
-    body = [f'name = "{name}"', f'version = "{version}"']
+    if yaml:
+        import yaml as _yaml
+
+        data: dict = {"name": name}
+        if version:
+            data["version"] = version
+        if requires:
+            data["requires"] = list(requires)
+        if timestamp is not None:
+            data["timestamp"] = timestamp
+        if override:
+            data["override"] = True
+        if commands:
+            data["commands"] = textwrap.dedent(commands).strip() + "\n"
+        (d / "package.yaml").write_text(_yaml.safe_dump(data, sort_keys=False))
+        return d
+    body = [f'name = "{name}"'] + ([f'version = "{version}"'] if version else [])
     if requires:
         body.append(f"requires = {list(requires)!r}")
     if timestamp is not None:
         body.append(f"timestamp = {timestamp}")
+    if override:
+        body.append("override = True")
     if extra:
         body.append(textwrap.dedent(extra))
     if commands:

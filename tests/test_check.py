@@ -74,8 +74,12 @@ def test_privileged_service_and_widened_defaults(example):
     project.write_text("level: project\n"
                        "services: {agent: {image: x, privileged: true, network_mode: host}}\n")
     errs = texts(check(example))
-    assert any("services.agent.privileged: a privileged service needs" in e for e in errs), errs
-    assert any("services.agent.network_mode: host networking needs" in e for e in errs), errs
+    assert any("services.agent.privileged: service 'agent': privileged gives the container "
+               "every privilege of root; it needs policy.allow_privileged" in e
+               for e in errs), errs
+    assert any("services.agent.network_mode: service 'agent': network_mode 'host' puts the "
+               "service on the host network; it needs policy.allow_host_network" in e
+               for e in errs), errs
 
 
 def test_rez_time_may_be_a_yaml_date(example):

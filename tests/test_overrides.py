@@ -1,4 +1,8 @@
-"""Override packages (SPEC §2.8) with three real repositories and real rez solves."""
+"""Override packages (SPEC §2.8) with three real repositories and real rez solves.
+
+The studio repository is the root's (package.py, trusted); the project and shot
+repositories are added by deeper files inside ``policy.allowed_repositories``, so they hold
+declarative package.yaml definitions, as a studio's shot folders would."""
 
 import json
 
@@ -13,6 +17,7 @@ OVERRIDE_STUDIO = {
         root: true
         rez: {packages_path: [packages]}
         packages: [maya]
+        policy: {allowed_repositories: [proj]}
     """,
     "proj/landscape.yaml": "level: project\nrez: {packages_path: [packages]}\n",
     "proj/shot/landscape.yaml": "level: shot\nrez: {packages_path: [packages]}\n",
@@ -20,15 +25,19 @@ OVERRIDE_STUDIO = {
 
 
 def override(repo, name, requires=(), commands=""):
-    """An unversioned override package ``repo/name/package.py``."""
-    d = repo / name
-    d.mkdir(parents=True, exist_ok=True)
-    body = [f'name = "{name}"', "override = True", f"requires = {list(requires)!r}"]
-    if commands:
-        body.append("def commands():\n" + "\n".join("    " + c for c in commands.splitlines()))
-    (d / "package.py").write_text("\n".join(body) + "\n")
+    """An unversioned, declarative override package ``repo/name/package.yaml``."""
+    d = package(repo, name, "", requires=tuple(requires), commands=commands, yaml=True,
+                override=True)
     (d / "payload.txt").write_text(f"payload of {repo.parent.name}\n")
     return d
+
+
+#: A studio root letting its project ``p`` add declarative repositories.
+ALLOWING_ROOT = """
+    root: true
+    rez: {packages_path: [packages]}
+    policy: {allowed_repositories: [p]}
+"""
 
 
 @pytest.fixture
@@ -82,25 +91,27 @@ def test_only_the_project_override_applies_at_the_project(three_repos):
 
 
 def test_without_override_packages_rez_first_match_is_unchanged(studio):
-    root = studio({"p/landscape.yaml": "rez: {packages_path: [pkgs]}\npackages: [tool]\n"})
+    root = studio({"landscape.yaml": ALLOWING_ROOT,
+                   "p/landscape.yaml": "rez: {packages_path: [pkgs]}\npackages: [tool]\n"})
     package(root / "packages", "tool", "1.0", commands="env.FROM = 'studio'")
-    package(root / "p/pkgs", "tool", "1.0", commands="env.FROM = 'project'")
+    package(root / "p/pkgs", "tool", "1.0", commands="env.FROM = 'project'", yaml=True)
     rc = resolve(root / "p")
     assert rc.env["FROM"] == "project"  # first match wins, as in rez
     assert rc.solution.overrides == {}
 
 
 def test_override_without_a_real_package_is_a_clear_error(studio):
-    root = studio({"p/landscape.yaml": "rez: {packages_path: [pkgs]}\npackages: [lonely]\n"})
+    root = studio({"landscape.yaml": ALLOWING_ROOT, "p/landscape.yaml": "rez: {packages_path: [pkgs]}\npackages: [lonely]\n"})
     override(root / "p/pkgs", "lonely")
     with pytest.raises(ResolveError, match="lonely: only override packages were found"):
         resolve(root / "p")
 
 
 def test_versioned_override_that_shadows_a_real_package_is_refused(studio):
-    root = studio({"p/landscape.yaml": "rez: {packages_path: [pkgs]}\npackages: [tool]\n"})
+    root = studio({"landscape.yaml": ALLOWING_ROOT,
+                   "p/landscape.yaml": "rez: {packages_path: [pkgs]}\npackages: [tool]\n"})
     package(root / "packages", "tool", "1.0")
-    package(root / "p/pkgs", "tool", "1.0", extra="override = True")
+    package(root / "p/pkgs", "tool", "1.0", yaml=True, override=True)
     with pytest.raises(ResolveError, match="would hide it from rez; give the override no version"):
         resolve(root / "p")
 
@@ -118,7 +129,7 @@ def test_explain_shows_the_override_stack(three_repos, cli):
 
 
 def test_override_over_a_repository_reached_through_a_symlink(studio, tmp_path):
-    root = studio({"p/landscape.yaml": "rez: {packages_path: [pkgs]}\npackages: [maya]\n"})
+    root = studio({"landscape.yaml": ALLOWING_ROOT, "p/landscape.yaml": "rez: {packages_path: [pkgs]}\npackages: [maya]\n"})
     real = tmp_path / "real-repo"
     package(real, "maya", "2024.2", commands="env.MAYA_STACK = 'maya'")
     (root / "packages").rename(tmp_path / "unused")
@@ -128,7 +139,7 @@ def test_override_over_a_repository_reached_through_a_symlink(studio, tmp_path):
 
 
 def test_override_only_family_pulled_in_as_a_dependency_is_a_clear_error(studio):
-    root = studio({"p/landscape.yaml": "rez: {packages_path: [pkgs]}\npackages: [app]\n"})
+    root = studio({"landscape.yaml": ALLOWING_ROOT, "p/landscape.yaml": "rez: {packages_path: [pkgs]}\npackages: [app]\n"})
     package(root / "packages", "app", "1.0", requires=("lonely",))
     override(root / "p/pkgs", "lonely")
     with pytest.raises(ResolveError, match="lonely: only override packages were found"):
@@ -136,7 +147,7 @@ def test_override_only_family_pulled_in_as_a_dependency_is_a_clear_error(studio)
 
 
 def test_weak_request_of_an_override_only_family_does_not_hide_the_real_error(studio):
-    root = studio({"p/landscape.yaml": "rez: {packages_path: [pkgs]}\n"
+    root = studio({"landscape.yaml": ALLOWING_ROOT, "p/landscape.yaml": "rez: {packages_path: [pkgs]}\n"
                                        "packages: ['~lonely', nosuch]\n"})
     override(root / "p/pkgs", "lonely")
     with pytest.raises(ResolveError) as e:
@@ -151,15 +162,15 @@ def test_a_conflict_from_an_overrides_requires_names_the_override(three_repos):
     with pytest.raises(ResolveError) as e:
         resolve(three_repos / "proj/shot")
     assert "with the override packages maya from" in str(e.value)
-    assert str(three_repos / "proj/shot/packages/maya/package.py") in str(e.value)
+    assert str(three_repos / "proj/shot/packages/maya/package.yaml") in str(e.value)
 
 
 def test_env_actions_name_the_override_package(three_repos):
     data = resolve(three_repos / "proj/shot").to_json(explain=True)
     origins = [a["from"] for a in data["env"]["MAYA_STACK"]["actions"]]
     assert origins == ["package maya-2024.2",
-                       f"override package {three_repos}/proj/packages/maya/package.py",
-                       f"override package {three_repos}/proj/shot/packages/maya/package.py"]
+                       f"override package {three_repos}/proj/packages/maya/package.yaml",
+                       f"override package {three_repos}/proj/shot/packages/maya/package.yaml"]
 
 
 def test_clear_caches_sees_an_override_removed_in_a_running_process(three_repos):
@@ -171,3 +182,15 @@ def test_clear_caches_sees_an_override_removed_in_a_running_process(three_repos)
     shutil.rmtree(three_repos / "proj/packages/maya")
     clear_caches()
     assert resolve(three_repos / "proj").env["MAYA_STACK"] == "maya-2024.2"
+
+
+def test_package_py_overrides_work_in_a_repository_the_root_trusts(studio):
+    root = studio({"landscape.yaml": """
+        root: true
+        rez: {packages_path: [packages]}
+        policy: {trusted_repositories: [p]}
+    """, "p/landscape.yaml": "rez: {packages_path: [pkgs]}\npackages: [maya]\n"})
+    package(root / "packages", "maya", "2024.2", commands="env.MAYA_STACK = 'maya'")
+    package(root / "p/pkgs", "maya", "", override=True,
+            commands="env.MAYA_STACK.append('trusted')")
+    assert resolve(root / "p").env["MAYA_STACK"] == "maya:trusted"

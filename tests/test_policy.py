@@ -15,14 +15,14 @@ def test_mount_outside_allowed_mounts_is_an_error_at_check(studio):
         storage: [{source: /mnt/projects}]
     """, "p/landscape.yaml": "storage: [{source: /etc, target: /data}]\n"})
     errs = errors_of(root)
-    assert any("p/landscape.yaml:1:20: storage: /etc is outside "
-               "policy.allowed_mounts" in e for e in errs), errs
+    assert any("p/landscape.yaml:1:20: storage.source: /etc is outside "
+               "policy.allowed_mounts (/mnt/projects" in e for e in errs), errs
 
 
 def test_docker_socket_mount_needs_the_root_policy_to_name_it(studio):
     root = studio({"p/landscape.yaml": "storage: [{source: /var/run/docker.sock}]\n"})
-    assert any("mounting /var/run/docker.sock needs the studio policy" in e
-               for e in errors_of(root))
+    assert any("storage.source: /var/run/docker.sock (really /run/docker.sock) is outside "
+               "policy.allowed_mounts" in e for e in errors_of(root))
     named = studio({"landscape.yaml": """
         root: true
         rez: {packages_path: [packages]}

@@ -125,8 +125,17 @@ def test_env_actions_apply_over_rezs_environment(studio):
     assert rc.env["LANDSCAPE_PROJECT"] == "p"
 
 
+#: A studio root that trusts the package.py files of repositories its project ``p`` adds.
+TRUSTING_ROOT = """
+    root: true
+    rez: {packages_path: [packages]}
+    policy: {trusted_repositories: [p]}
+"""
+
+
 def test_deeper_repository_is_searched_first(studio):
-    root = studio({"p/landscape.yaml": "level: project\nrez: {packages_path: [pkgs]}\n"
+    root = studio({"landscape.yaml": TRUSTING_ROOT,
+                   "p/landscape.yaml": "level: project\nrez: {packages_path: [pkgs]}\n"
                                        "packages: [tool]\n"})
     package(root / "packages", "tool", "1.0")
     package(root / "p/pkgs", "tool", "1.0", commands="env.FROM = 'project'")
@@ -137,7 +146,7 @@ def test_deeper_repository_is_searched_first(studio):
 
 def test_mount_of_docker_socket_needs_the_policy(studio):
     root = studio({"p/landscape.yaml": "storage: [{source: /var/run/docker.sock}]\n"})
-    with pytest.raises(LandscapeError, match="needs the studio policy"):
+    with pytest.raises(LandscapeError, match="is outside policy.allowed_mounts"):
         resolve(root / "p")
 
 
@@ -158,7 +167,7 @@ def test_explain_gives_origins(example):
 
 
 def test_staging_and_dev_paths_are_searched_first_only_when_asked(studio):
-    root = studio({"p/landscape.yaml": """
+    root = studio({"landscape.yaml": TRUSTING_ROOT, "p/landscape.yaml": """
         level: project
         packages: [tool]
         rez: {staging_path: [staging], dev_path: [dev]}

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import ConfigError, ErrorGroup, LandscapeError, Location
+from .errors import ConfigError, ErrorGroup, LandscapeError, Location, flatten
 from .merge import CONFIG_STRATEGIES, expand_host_vars, merge_maps
 from .nodes import Node, load_file
+from .policy import Policy, seed_defaults
 from .schema import CONFIG_SCHEMA, validate
 
 CONFIG_NAME = "landscape.yaml"
@@ -75,8 +77,8 @@ def load_config(path: Path, variant: str | None = None) -> ConfigFile:
 def _load_config(path: Path, variant: str | None) -> ConfigFile:
     try:
         node, data = load_file(path)
-    except ConfigError as e:
-        return ConfigFile(path, variant, None, [e])
+    except LandscapeError as e:
+        return ConfigFile(path, variant, None, flatten(e))
     errors: list[LandscapeError] = list(validate(node, CONFIG_SCHEMA, data))
     for key in ("root", "parent"):
         if node is not None and variant is not None and node.get(key) is not None:
@@ -98,7 +100,9 @@ def find_config_files(top: Path, errors: list[LandscapeError] | None = None) -> 
 
     for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
+        # a folder named like a config file is reported (as unreadable), not skipped
+        for name in sorted(filenames + [d for d in dirnames
+                                        if d == CONFIG_NAME or VARIANT_NAME.match(d)]):
             if name == CONFIG_NAME or VARIANT_NAME.match(name):
                 found.append(Path(dirpath) / name)
     return found
@@ -129,15 +133,59 @@ def context_path(path: str | Path, root: Path | None = None) -> Path:
     return absolute(root / path)
 
 
+def find_studio_root(context: Path, root: Path | None = None) -> Path:
+    """The studio root of ``context``: ``root`` when given (``--root`` / ``LANDSCAPE_ROOT``;
+    its ``landscape.yaml`` must say ``root: true``), else the **outermost** folder on the way
+    from ``context`` up to ``/`` whose ``landscape.yaml`` says ``root: true``.
+
+    The outermost one, so that a file deeper down cannot make itself the root (and bring its
+    own policy and repositories): such a file is an error when the walk meets it. Raises
+    :class:`ConfigError` when there is no root, or ``context`` does not lie below ``root``.
+    """
+    if root is not None:
+        root = absolute(root)
+        plain = root / CONFIG_NAME
+        cfg = load_config(plain) if _is_file(plain) else None
+        if cfg is not None and cfg.node is None and cfg.errors:
+            ErrorGroup.raise_if_any(cfg.errors)
+        if cfg is None or cfg.get("root") is not True:
+            raise ConfigError(f"--root {root}: no landscape.yaml with 'root: true' there",
+                              Location(str(plain)))
+        if context != root and root not in context.parents:
+            raise ConfigError(f"{context} is not below the studio root {root}",
+                              Location(str(context)))
+        return root
+    found: Path | None = None
+    broken: ConfigFile | None = None  # the outermost unreadable file: it may be the root
+    for directory in (context, *context.parents):
+        plain = directory / CONFIG_NAME
+        if _is_file(plain):
+            cfg = load_config(plain)
+            if cfg.get("root") is True:
+                found = directory
+            elif cfg.node is None and cfg.errors:
+                broken = cfg
+    if broken is not None and (found is None or broken.dir in found.parents):
+        ErrorGroup.raise_if_any(broken.errors)  # above every root: it may be the real one
+    # (a broken file below the root is reported by the walk, with the contexts below it)
+    if found is None:
+        raise ConfigError(f"no studio root above {context}: no landscape.yaml with 'root: true'",
+                          Location(str(context)))
+    return found
+
+
 def discover(context: Path, variants: Iterable[str] = (), root: Path | None = None
              ) -> tuple[Path, list[ConfigFile]]:
     """The studio root and the config files that apply to ``context``, root first.
 
-    ``root`` (``--root`` / ``LANDSCAPE_ROOT``): see :func:`context_path`. Raises :class:`ConfigError`
-    for "no studio root above C", a ``parent:`` that does not exist or loops.
+    The studio root is fixed (:func:`find_studio_root`); ``root`` (``--root`` /
+    ``LANDSCAPE_ROOT``): see also :func:`context_path`. Raises :class:`ConfigError` for "no
+    studio root above C", a deeper file that says ``root: true``, a ``parent:`` that does not
+    exist, loops, or leaves the studio root.
     """
     variants = tuple(variants)
     context = context_path(context, root)
+    studio_root = find_studio_root(context, root)
     chain: list[list[ConfigFile]] = []
     visited: dict[Path, Path | None] = {}
     directory = context
@@ -154,20 +202,26 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
             ErrorGroup.raise_if_any(plain.errors)
         visited[directory] = plain_path if plain is not None else None
         chain.append(files)
-        if plain is not None and plain.get("root") is True:
+        if directory == studio_root:
             break
+        if plain is not None and plain.get("root") is True:
+            raise ConfigError(f"only the studio root ({studio_root}) may say 'root: true'",
+                              plain.node.key_loc("root"), ("root",),
+                              hint="a file below the root cannot start a cascade of its own")
         parent_value = plain.get("parent") if plain is not None else None
         if isinstance(parent_value, str) and not plain.errors:
             loc = plain.node.get("parent").loc
             nxt = absolute(directory / _expand(parent_value, loc))
+            if nxt != studio_root and studio_root not in nxt.parents:
+                raise ConfigError(f"parent {nxt} leaves the studio root {studio_root}", loc,
+                                  ("parent",))
             if not nxt.is_dir():
                 raise ConfigError(f"parent directory {nxt} does not exist", loc, ("parent",))
         else:
             nxt = directory.parent
-            if nxt == directory:
-                where = f"{context}" + (f" (or {root})" if root else "")
-                raise ConfigError(f"no studio root above {where}: no landscape.yaml with "
-                                  "'root: true'", Location(str(context)))
+            if nxt == directory:  # pragma: no cover - find_studio_root saw the root above
+                raise ConfigError(f"{context} is not below the studio root {studio_root}",
+                                  Location(str(context)))
         if nxt in visited:
             loop = [str(p) for p in visited.values() if p is not None]
             raise ConfigError("redirects loop through " + " -> ".join(loop),
@@ -175,35 +229,26 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
                               ("parent",))
         directory = nxt
     ordered = [f for files in reversed(chain) for f in files]
-    return directory, ordered
+    return studio_root, ordered
 
 
 def _is_file(path: Path) -> bool:
-    """Whether ``path`` is a file; a folder that cannot be searched is a :class:`ConfigError`."""
+    """Whether ``path`` is a file. A folder that cannot be searched, or a config file name
+    that is a folder, is a :class:`ConfigError` (never silently skipped)."""
     try:
-        return path.is_file()
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
     except OSError as e:
         raise ConfigError(f"cannot look for config files here: {e.strerror}",
                           Location(str(path))) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ConfigError("is a directory, not a config file", Location(str(path)))
+    return stat.S_ISREG(st.st_mode)
 
 
 def _expand(text: str, loc: Location) -> str:
     return os.path.expanduser(expand_host_vars(text, loc, ("parent",)))
-
-
-#: Policy switches that default to false: only the studio root may turn them on (SPEC §7).
-ROOT_ONLY_POLICY = ("allow_privileged", "allow_host_network")
-
-
-def _widened_defaults(policy: Node | None, root_file: Path | None) -> list[ConfigError]:
-    errors = []
-    for key in ROOT_ONLY_POLICY:
-        n = policy.get(key) if policy is not None else None
-        if n is not None and n.value is True and n.loc.file != str(root_file):
-            errors.append(ConfigError(f"policy may only narrow: {key} defaults to false and "
-                                      "only the studio root may allow it", n.loc,
-                                      ("policy", key)))
-    return errors
 
 
 @dataclass
@@ -233,6 +278,19 @@ class Cascade:
     files: list[ConfigFile]
     levels: list[Level]
     values: dict[str, Node]
+    #: the studio root's own ``policy`` (defaults filled in): what only the root may allow
+    root_policy: Node | None = None
+
+    @property
+    def root_file(self) -> Path:
+        """The studio root's ``landscape.yaml``."""
+        return self.root / CONFIG_NAME
+
+    @property
+    def policy(self) -> "Policy":
+        """The effective :class:`~landscape.policy.Policy` of this context."""
+        return Policy.from_nodes(self.values.get("policy"), self.root_policy, self.root,
+                                 self.root_file)
 
     def node(self, key: str) -> Node | None:
         """Merged node of top-level ``key`` (``None`` when no file set it)."""
@@ -275,17 +333,21 @@ def build_cascade(context: str | Path, variants: Iterable[str] = (),
     values: dict[str, Node] = {}
     levels: dict[str, Level] = {}
     merge_errors: list[ConfigError] = []
-    for f in files:
+    root_policy: Node | None = None
+    for i, f in enumerate(files):
+        if f.node is not None:
+            values = merge_maps(values, f.node, CONFIG_STRATEGIES, merge_errors)
+        if i == 0:  # the studio root: what it does not set, deeper files narrow from defaults
+            root_policy = values["policy"] = seed_defaults(values.get("policy"), f.path,
+                                                           values.get("storage"))
         if f.node is None:
             continue
-        values = merge_maps(values, f.node, CONFIG_STRATEGIES, merge_errors)
         level = f.get("level")
         if isinstance(level, str):
             levels.pop(level, None)  # a deeper directory of the same level wins
             display = f.get("name")
             levels[level] = Level(level, f.dir.name, display if isinstance(display, str)
                                   else f.dir.name, f.dir, f.node.get("level").loc)
-    merge_errors += _widened_defaults(values.get("policy"), files[0].path if files else None)
     ErrorGroup.raise_if_any(merge_errors)
     return Cascade(context_path(context, root), variants, studio_root, files,
-                   list(levels.values()), values)
+                   list(levels.values()), values, root_policy)

@@ -19,7 +19,6 @@ from .nodes import Node
 from .plan import enumerate_contexts
 from .resources import data_dir
 from .templates import BUILTIN_FIELDS, MissingField, template_fields
-from .tools import CONTEXT_TOOL
 
 
 @dataclass
@@ -144,7 +143,7 @@ def check(path: str | Path, root: Path | None = None) -> CheckReport:
     for ctx_path, variants in enumerate_contexts(top):
         report.contexts += 1
         try:
-            rc = resolve(ctx_path, variants=variants, root=root)
+            rc = resolve(ctx_path, variants=variants, root=root, enforce_policy=False)
             errors = _policy_errors(rc)
             for setup in rc.setups.values():
                 try:
@@ -162,27 +161,12 @@ def check(path: str | Path, root: Path | None = None) -> CheckReport:
 
 
 def _policy_errors(rc) -> list[LandscapeError]:
-    """Tools and services of a resolved context that ask for what its policy forbids."""
-    policy = rc.cascade.plain("policy", {}) or {}
-    errors: list[LandscapeError] = []
-    for path, setup in rc.setups.items():
-        if path == CONTEXT_TOOL:
-            continue
-        for flag, allow in (("gui", "allow_gui"), ("gpu", "allow_gpu")):
-            n = setup.field_node(flag)
-            if n is not None and n.value is True and policy.get(allow) is False:
-                errors.append(ConfigError(f"tool {path!r} asks for {flag} but policy.{allow} is "
-                                          f"false for {rc.cascade.context}", n.loc,
-                                          ("tools", *path.split("/"), flag)))
+    """What a resolved context asks for that its policy forbids: refused mounts, tools asking
+    for a display, GPUs or capabilities, and declared services (the same judgement ``up``
+    makes, :func:`landscape.policy.service_checks`)."""
+    errors: list[LandscapeError] = list(rc.policy_errors)
+    policy = rc.cascade.policy
     services = rc.cascade.node("services")
     for name, svc in (services.items() if services is not None else ()):
-        privileged, net = svc.get("privileged"), svc.get("network_mode")
-        if privileged is not None and privileged.value is True \
-                and not policy.get("allow_privileged"):
-            errors.append(ConfigError("a privileged service needs policy.allow_privileged at "
-                                      "the studio root", privileged.loc,
-                                      ("services", name, "privileged")))
-        if net is not None and net.value == "host" and not policy.get("allow_host_network"):
-            errors.append(ConfigError("host networking needs policy.allow_host_network at the "
-                                      "studio root", net.loc, ("services", name, "network_mode")))
+        errors += policy.service_errors(name, svc, str(Path(svc.loc.file).parent))
     return errors

@@ -15,14 +15,16 @@ import getpass
 import os
 import re
 import time as _time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from . import grammar
 from .cascade import Cascade, build_cascade
+from .merge import expand_host_vars
 from .envactions import apply_actions
-from .merge import ENV, path_under, request_name
+from .merge import ENV, request_name
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location, ResolveError, flatten
 from .imagekey import (CORE_SYSTEM_PACKAGES, DEFAULT_BASE, DEFAULT_REZ_VERSION, ImageSpec,
                        union_packages)
@@ -36,20 +38,41 @@ CONTEXT_FILE = "/landscape/context.json"
 CLI = Location("<command line>")
 
 
+#: Variables a launch sets itself from the launching user; config cannot change them.
+IDENTITY_VARIABLES = ("USER", "LOGNAME", "HOME")
+
+
 def image_base_environ(user: str | None = None) -> dict[str, str]:
     """The environment a container starts from, before rez: the image's PATH and locale,
     and the invoking user's names (``USER``, ``LOGNAME``, ``HOME``)."""
-    user = user or _user()
+    user = user or user_name()
     home = "/root" if os.getuid() == 0 else f"/home/{user}"
     return {"PATH": IMAGE_PATH, "LANG": "C.UTF-8", "USER": user, "LOGNAME": user,
             "HOME": home}
 
 
-def _user() -> str:
+def user_name() -> str:
+    """The launching user's name as containers see it: the host's name for this uid (user
+    database, then ``getpass``) when it is a safe ``/etc/passwd`` name
+    (:func:`landscape.grammar.is_user_name`), else ``uid<N>``."""
+    import pwd
+
+    candidates = []
     try:
-        return getpass.getuser()
+        candidates.append(pwd.getpwuid(os.getuid()).pw_name)
+    except KeyError:
+        pass
+    try:
+        candidates.append(getpass.getuser())
     except (KeyError, OSError):
-        return f"uid{os.getuid()}"
+        pass
+    for name in candidates:
+        if grammar.is_user_name(name):
+            return name
+    return f"uid{os.getuid()}"
+
+
+_user = user_name
 
 
 def parse_time(value: str | int | float | None, now: float | None = None) -> int | None:
@@ -128,6 +151,9 @@ class ResolvedContext:
     dirs: list[str]
     storage: list[dict]
     timestamp: int | None
+    #: what the context's policy refuses: mounts (left out of ``storage``) and tools asking
+    #: for a display, GPUs or capabilities it forbids (see :func:`policy_errors`)
+    policy_errors: list[LandscapeError] = field(default_factory=list)
 
     @property
     def selected(self) -> ToolSetup:
@@ -265,44 +291,113 @@ def jsonable(value: Any) -> Any:
 def package_paths(cascade: Cascade, staging: bool = False, dev: bool = False) -> list[str]:
     """The rez packages path of a context: ``rez.dev_path`` (with ``dev``), then
     ``rez.staging_path`` (with ``staging``), then ``rez.packages_path``; deeper files'
-    repositories first within each. Raises :class:`ConfigError` when it is empty."""
-    rez = cascade.plain("rez", {}) or {}
-    paths: list[str] = []
-    if dev:
-        paths += rez.get("dev_path", [])
-    if staging:
-        paths += rez.get("staging_path", [])
-    paths += rez.get("packages_path", [])
-    if not paths:
+    repositories first within each.
+
+    Every repository is put to the policy first (:meth:`landscape.policy.Policy.repository_trust`):
+    one the studio root does not name must lie in ``policy.allowed_repositories`` (then only
+    declarative ``package.yaml`` definitions are accepted, checked by
+    :func:`landscape.declarative.validate_repository` before rez may read it) or in
+    ``policy.trusted_repositories``. Raises :class:`~landscape.errors.ErrorGroup` /
+    :class:`ConfigError` naming the ``file:line:col`` of each refused entry and each refused
+    definition, or when the path is empty.
+    """
+    from .declarative import validate_repository
+
+    rez = cascade.node("rez")
+    keys = (["dev_path"] if dev else []) + (["staging_path"] if staging else []) + \
+        ["packages_path"]
+    entries: list[Node] = []
+    for key in keys:
+        n = rez.get(key) if rez is not None else None
+        entries += [(key, item) for item in (n.value if n is not None and n.is_list else [])]
+    if not entries:
         raise ConfigError("no package repositories: set rez.packages_path",
                           Location(str(cascade.files[0].path)) if cascade.files else None,
                           ("rez", "packages_path"))
-    return list(dict.fromkeys(paths))
+    policy = cascade.policy
+    root_named = _root_repositories(cascade)
+    errors: list[LandscapeError] = []
+    paths: list[str] = []
+    for key, item in entries:
+        path = str(item.value)
+        if path in paths:
+            continue
+        try:
+            trust = policy.repository_trust(path, root_named, item.loc, ("rez", key))
+        except ConfigError as e:
+            errors.append(e)
+            continue
+        if trust == "declarative":
+            errors += validate_repository(path)
+        paths.append(path)
+    ErrorGroup.raise_if_any(errors)
+    return paths
 
 
-def storage_mounts(cascade: Cascade) -> list[dict]:
-    """The context's storage mounts ``{"source", "target", "mode"}`` (absolute paths),
-    checked against ``policy`` (SPEC §7). Raises :class:`ConfigError` for a mount the
-    policy does not allow, for ``/`` and for the Docker socket unless the policy names it."""
+def _root_repositories(cascade: Cascade) -> list[str]:
+    """The repositories the studio root's own file names (absolute), of every kind."""
+    root = cascade.files[0] if cascade.files else None
+    rez = root.node.get("rez") if root is not None and root.node is not None else None
+    out = []
+    for key in ("packages_path", "staging_path", "dev_path"):
+        n = rez.get(key) if rez is not None else None
+        for item in (n.value if n is not None and n.is_list else []):
+            out.append(os.path.normpath(os.path.join(str(root.dir), os.path.expanduser(
+                expand_host_vars(str(item.value), item.loc, ("rez", key))))))
+    return out
+
+
+def storage_mounts(cascade: Cascade) -> tuple[list[dict], list[LandscapeError]]:
+    """The context's storage mounts ``{"source", "target", "mode"}`` and the errors of those
+    the policy refuses (SPEC §7, :meth:`landscape.policy.Policy.mount_source`).
+
+    ``source`` is the **real** path (symlinks resolved): what is mounted is what was judged.
+    ``target`` is the container path (by default the path as written, the one users see).
+    Refused mounts are left out of the list, so they can never be mounted.
+    """
     node = cascade.node("storage")
-    policy = cascade.plain("policy", {}) or {}
-    allowed = [str(p) for p in policy.get("allowed_mounts", [])]
-    out, errors = [], []
+    policy = cascade.policy
+    out: list[dict] = []
+    errors: list[LandscapeError] = []
     for m in (node.value if node is not None else []):
         mount = {k: str(v.value) for k, v in m.items()}
-        src = mount["source"]
         loc = m.get("source").loc
-        named = src in allowed
-        if (src == "/" or src.endswith("docker.sock")) and not named:
-            errors.append(ConfigError(f"mounting {src} needs the studio policy to name it in "
-                                      "allowed_mounts", loc, ("storage",)))
-        elif allowed and not any(path_under(src, a) for a in allowed):
-            errors.append(ConfigError(f"{src} is outside policy.allowed_mounts ("
-                                      + ", ".join(allowed) + ")", loc, ("storage",)))
-        out.append({"source": src, "target": mount.get("target", src),
-                    "mode": mount.get("mode", "rw")})
-    ErrorGroup.raise_if_any(errors)
-    return out
+        try:
+            source = policy.mount_source(mount["source"], loc, ("storage", "source"))
+            tnode = m.get("target")
+            target = policy.mount_target(mount.get("target", mount["source"]),
+                                         tnode.loc if tnode is not None else loc,
+                                         ("storage", "target"))
+        except ConfigError as e:
+            errors.append(e)
+            continue
+        out.append({"source": source, "target": target, "mode": mount.get("mode", "rw")})
+    return out, errors
+
+
+def policy_errors(cascade: Cascade, setups: Iterable[ToolSetup]) -> list[LandscapeError]:
+    """What the tools ``setups`` ask for that the context's policy forbids (gui, gpu,
+    capabilities), env actions on :data:`IDENTITY_VARIABLES`, and tool commands that cannot
+    be split (a string ``command`` with an unbalanced quote)."""
+    policy = cascade.policy
+    errors: list[LandscapeError] = []
+    for setup in setups:
+        for var, actions in (setup.env.items() if setup.env is not None else ()):
+            if var in IDENTITY_VARIABLES:
+                first = actions.value[0] if actions.is_list and actions.value else actions
+                errors.append(ConfigError(
+                    f"{var} is the launching user's own and cannot be set by config",
+                    first.loc, ("env", var)))
+        if setup.path == CONTEXT_TOOL:
+            continue
+        try:
+            setup.command
+        except ConfigError as e:
+            errors.append(e)
+        errors += policy.tool_errors(setup.path, {k: setup.field_node(k) for k in
+                                                  ("gui", "gpu", "capabilities")},
+                                     str(cascade.context))
+    return errors
 
 
 def context_fields(cascade: Cascade, tool: str | None) -> dict[str, str]:
@@ -353,13 +448,18 @@ def system_packages(cascade: Cascade, setups: Iterable[ToolSetup]) -> list[str]:
 def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[str] = (),
             extras: Extras | None = None, time: str | int | None = None,
             staging: bool = False, dev: bool = False, root: Path | None = None,
-            cascade: Cascade | None = None) -> ResolvedContext:
+            cascade: Cascade | None = None, enforce_policy: bool = True) -> ResolvedContext:
     """Resolve ``context`` (SPEC §3 ``resolve``); see the module doc.
 
     Every tool of the context is solved (the image holds them all); command-line
     ``extras`` apply to the selected tool only. Raises
     :class:`~landscape.errors.ErrorGroup` / :class:`ConfigError` for config problems and
     :class:`ResolveError` (rez's reason, naming the tool) when a request cannot be solved.
+
+    Policy (:mod:`landscape.policy`): every refused mount and every tool asking for what the
+    policy forbids is collected in :attr:`ResolvedContext.policy_errors`. With
+    ``enforce_policy`` (the default) those of the storage and of the selected tool are
+    raised; ``check`` passes ``False`` to report them all at once.
     """
     from .rezsolve import solve  # deferred: imports rez
 
@@ -407,7 +507,12 @@ def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[
         repositories=paths,
         labels={str(k): str(v) for k, v in (image_cfg.get("labels") or {}).items()},
     )
-    storage = storage_mounts(cascade)
+    storage, refused = storage_mounts(cascade)
+    selected_errors = refused + policy_errors(cascade, [setups[selected]])
+    if enforce_policy:
+        ErrorGroup.raise_if_any(selected_errors)
+    refused = selected_errors + policy_errors(
+        cascade, [s for p, s in setups.items() if p != selected])
     setup = setups[selected]
     workdir = workdir_of(cascade, setup)
     env = image_base_environ()
@@ -418,7 +523,7 @@ def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[
     dirs = [str(d) for d in setup.field("dirs", [])] + \
         ([str(d) for d in cascade.plain("dirs", [])] if tool else [])
     return ResolvedContext(cascade, tool, setups, solutions, image, env, workdir,
-                           list(dict.fromkeys(dirs)), storage, timestamp)
+                           list(dict.fromkeys(dirs)), storage, timestamp, refused)
 
 
 def landscape_variables(cascade: Cascade, tool: str | None, image: ImageSpec,

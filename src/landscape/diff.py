@@ -1,8 +1,8 @@
 """``landscape diff``: what differs between two resolved contexts (SPEC §3).
 
 Compares packages (name → version and repository, from rez's solutions — not rez's
-``get_resolve_diff``, which breaks when the contexts search different packages paths:
-``../shared/notes/rez-facts.md``), requests, environment, metadata (flattened to dotted
+``get_resolve_diff``, which breaks when the contexts search different packages paths),
+requests, environment, metadata (flattened to dotted
 keys), tool definitions, storage, working directory, manifest and image key. Every entry
 is ``{"a": value or None, "b": value or None}``; ``None`` means absent on that side.
 """

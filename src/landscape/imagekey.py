@@ -21,7 +21,9 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from . import grammar
 from .digest import _DIGESTS, tree_digest
+from .errors import LandscapeError
 from .resources import data_dir
 from .rezsolve import ResolvedPackage
 
@@ -66,8 +68,25 @@ class ImageSpec:
     key: str = ""
 
     def __post_init__(self) -> None:
+        self.validate()
         if not self.key:
             self.key = self.compute_key()
+
+    def validate(self) -> None:
+        """Refuse any value that would not stay a single token of the Dockerfile or a label
+        Landscape does not own — a second line of defence behind the schema, so that no
+        generator ever sees such a value. Raises :class:`LandscapeError`."""
+        if not grammar.is_image_reference(self.base):
+            raise LandscapeError(f"image.base {self.base!r} is not a Docker image reference")
+        bad = [p for p in self.system_packages if not grammar.is_debian_package(p)]
+        if bad:
+            raise LandscapeError(f"not Debian package names: {', '.join(map(repr, bad))}")
+        for key in self.labels:
+            why = grammar.check_label_key(key)
+            if why:
+                raise LandscapeError(f"image label {key!r}: {why}")
+        if not re.fullmatch(r"[0-9]+(\.[0-9]+)*", self.rez_version):
+            raise LandscapeError(f"rez version {self.rez_version!r} is not a version number")
 
     def canonical(self) -> dict:
         """The JSON-able content the key hashes."""

@@ -400,9 +400,11 @@ class Fields(Strategy):
 
 
 class Narrow(Strategy):
-    """``policy`` (SPEC §7): deeper files may only narrow. ``allow_*`` may turn ``true`` into
-    ``false``; ``allowed_mounts`` may only list prefixes inside inherited ones;
-    ``allowed_devices`` only a subset. Widening is a :class:`ConfigError`."""
+    """``policy`` (SPEC §7): deeper files may only narrow. Path lists are made absolute and
+    canonical (symlinks resolved) as they are read; whether a value narrows what it inherits
+    is decided by :func:`landscape.policy.narrow` — the one home of policy rules. The studio
+    root's values (and the defaults the cascade seeds after it) are what deeper files
+    narrow."""
 
     what = "policy"
     tags = ()
@@ -414,41 +416,16 @@ class Narrow(Strategy):
 
     @staticmethod
     def _narrow(key: str, prev: Node | None, child: Node, kpath: KeyPath) -> Node:
+        from .policy import PATH_KEYS, narrow, real  # policy builds on this module
+
         if child.tag is not None:
             raise _tag_error(child, kpath, (), "policy")
-        if key == "allowed_mounts":
-            child = child.with_value([n.with_value(_abs_path(n.value, n, kpath))
+        if key in PATH_KEYS and child.is_list:
+            child = child.with_value([n.with_value(real(_abs_path(n.value, n, kpath)))
                                       for n in child.value])
         if prev is not None:
-            _check_narrows(key, prev, child, kpath)
+            narrow(key, prev, child, kpath)
         return child
-
-
-def _check_narrows(key: str, prev: Node, new: Node, path: KeyPath) -> None:
-    if key.startswith("allow_"):
-        if new.value is True and prev.value is not True:
-            raise ConfigError(f"policy may only narrow: {key} is false at {prev.loc.short}",
-                              new.loc, path)
-    elif key == "allowed_mounts":
-        allowed = [str(n.value) for n in prev.value]
-        for n in new.value:
-            if not any(path_under(str(n.value), a) for a in allowed):
-                raise ConfigError(
-                    f"policy may only narrow: {n.value} is outside the allowed mounts "
-                    f"set at {prev.loc.short}", n.loc, path)
-    elif key == "allowed_devices":
-        allowed = {str(n.value) for n in prev.value}
-        for n in new.value:
-            if str(n.value) not in allowed:
-                raise ConfigError(
-                    f"policy may only narrow: device {n.value} is not allowed at "
-                    f"{prev.loc.short}", n.loc, path)
-
-
-def path_under(path: str, prefix: str) -> bool:
-    """Whether ``path`` is ``prefix`` or lies below it (``/`` holds everything)."""
-    prefix = prefix.rstrip("/") or "/"
-    return path == prefix or path.startswith(prefix + "/") or prefix == "/"
 
 
 def _hashable(value):
@@ -484,6 +461,7 @@ TOOL_FIELDS: dict[str, Strategy] = {
     "label": REPLACE, "icon": AbsPath(), "category": REPLACE, "command": REPLACE,
     "args": REPLACE, "workflow": REPLACE, "packages": PACKAGES, "env": ENV,
     "system_packages": UNION, "gui": REPLACE, "gpu": REPLACE, "override": REPLACE,
+    "capabilities": UNION,
     "workdir": REPLACE, "dirs": UNION,
 }
 TOOL = Fields(TOOL_FIELDS, "a tool")

@@ -6,8 +6,12 @@ its :class:`~landscape.errors.Location` and its merge tag (``!replace``, ``!appe
 ``!prepend``, ``!remove``, ``!unset`` — SPEC §2.2). Merges work on nodes, so every merged
 value still knows the file and line that set it (provenance for ``resolve --explain``).
 
-Errors: :func:`load_file` raises :class:`~landscape.errors.ConfigError` naming
-``file:line:col`` for YAML syntax errors, unknown tags, duplicate keys and non-string keys.
+Errors: :func:`load_file` raises :class:`~landscape.errors.ConfigError` (or an
+:class:`~landscape.errors.ErrorGroup` of all of them) naming ``file:line:col`` for YAML
+syntax errors, unknown tags, duplicate keys, non-string keys, impossible dates, files larger
+than :data:`MAX_FILE_BYTES` and documents that expand (through aliases) to more than
+:data:`MAX_NODES` values — config files are untrusted input, and a "billion laughs" alias
+bomb must not take a machine down.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from .errors import ConfigError, Location
+from .errors import ConfigError, ErrorGroup, Location
 
 try:  # libyaml is much faster; the pure-Python loader gives the same nodes and marks.
     from yaml import CSafeLoader as _Loader
@@ -28,6 +32,11 @@ except ImportError:  # pragma: no cover - wheels of PyYAML ship libyaml
 MERGE_TAGS = ("replace", "append", "prepend", "remove", "unset")
 
 _STD_PREFIX = "tag:yaml.org,2002:"
+#: A config file larger than this is refused before it is parsed.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+#: A document that expands to more values than this (aliases count each time they are used)
+#: is refused: YAML aliases can make a few hundred bytes expand exponentially.
+MAX_NODES = 200_000
 
 
 class Node:
@@ -136,11 +145,19 @@ class _Builder:
         self.loader = loader
         self.file = file
         self.active: set[int] = set()  # nodes being built: an alias back to one is a cycle
+        self.count = 0
+        #: problems that leave the rest of the document readable (duplicate keys, bad
+        #: scalars): collected so that one run reports them all
+        self.errors: list[ConfigError] = []
 
     def build(self, ynode: Any, path: tuple = ()) -> Node:
         if id(ynode) in self.active:
             raise ConfigError("an alias refers to a node that contains it (recursive YAML)",
                               _loc(self.file, ynode.start_mark), path)
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise ConfigError(f"the document expands to more than {MAX_NODES:,} values "
+                              "(YAML aliases used over and over?)", Location(self.file))
         self.active.add(id(ynode))
         try:
             return self._build(ynode, path)
@@ -153,35 +170,38 @@ class _Builder:
         if raw_tag.startswith("!") and not raw_tag.startswith("!!"):
             name = raw_tag[1:]
             if name not in MERGE_TAGS:
-                raise ConfigError(
+                self.errors.append(ConfigError(
                     f"unknown tag !{name}; merge tags are "
                     + ", ".join("!" + t for t in MERGE_TAGS),
                     _loc(self.file, ynode.start_mark), path,
-                )
-            tag = name
+                ))
+            else:
+                tag = name
         loc = _loc(self.file, ynode.start_mark)
         if isinstance(ynode, yaml.MappingNode):
             self.loader.flatten_mapping(ynode)  # merge keys (<<) as PyYAML does
             out: dict[str, Node] = {}
             key_locs: dict[str, Location] = {}
             for knode, vnode in ynode.value:
-                key = self.scalar(knode) if isinstance(knode, yaml.ScalarNode) else None
+                key = self.scalar(knode, path) if isinstance(knode, yaml.ScalarNode) else None
                 kloc = _loc(self.file, knode.start_mark)
                 if not isinstance(key, (str, int, float, bool)) or isinstance(key, bool):
-                    raise ConfigError("keys must be strings", kloc, path)
+                    self.errors.append(ConfigError("keys must be strings", kloc, path))
+                    continue
                 key = str(key)
                 if key in out:
-                    raise ConfigError(
+                    self.errors.append(ConfigError(
                         f"duplicate key (first at line {key_locs[key].line})", kloc, path + (key,)
-                    )
+                    ))
+                    continue
                 out[key] = self.build(vnode, path + (key,))
                 key_locs[key] = kloc
             return Node(out, loc, tag, key_locs)
         if isinstance(ynode, yaml.SequenceNode):
             return Node([self.build(n, path + (i,)) for i, n in enumerate(ynode.value)], loc, tag)
-        return Node(self.scalar(ynode), loc, tag)
+        return Node(self.scalar(ynode, path), loc, tag)
 
-    def scalar(self, ynode: Any) -> Any:
+    def scalar(self, ynode: Any, path: tuple = ()) -> Any:
         if ynode.tag.startswith("!") and not ynode.tag.startswith("!!"):
             # A merge-tagged scalar keeps the type it would have untagged.
             implicit = self.loader.resolve(yaml.ScalarNode, ynode.value, (not ynode.style, False))
@@ -190,14 +210,20 @@ class _Builder:
         try:
             return self.loader.construct_object(ynode, deep=True)
         except yaml.constructor.ConstructorError as e:
-            raise ConfigError(str(e.problem or e), _loc(self.file, ynode.start_mark)) from None
+            self.errors.append(ConfigError(str(e.problem or e), _loc(self.file, ynode.start_mark),
+                                           path))
+        except (ValueError, OverflowError) as e:  # an impossible date: 2026-02-30
+            self.errors.append(ConfigError(f"{ynode.value!r} is not a valid value: {e}",
+                                           _loc(self.file, ynode.start_mark), path))
+        return str(ynode.value)  # keeps the document readable; the error is reported
 
 
 def load_text(text: str, file: str) -> Node | None:
     """Parse YAML ``text`` (reported as ``file``) into a :class:`Node`; ``None`` if empty.
 
     Raises :class:`ConfigError` (with ``file:line:col``) on syntax errors, unknown
-    ``!tags``, duplicate or non-string keys, and multi-document files.
+    ``!tags``, duplicate or non-string keys, impossible dates, and multi-document files —
+    an :class:`ErrorGroup` when there are several.
     """
     loader = _Loader(text)
     try:
@@ -217,10 +243,13 @@ def load_text(text: str, file: str) -> Node | None:
         loader.dispose()
     if ynode is None:
         return None
+    builder = _Builder(loader, file)
     try:
-        return _Builder(loader, file).build(ynode)
+        node = builder.build(ynode)
     except RecursionError:
         raise ConfigError("the document nests too deeply", Location(file)) from None
+    ErrorGroup.raise_if_any(builder.errors)
+    return node
 
 
 def read_file(path: str | Path) -> tuple[str, bytes]:
@@ -230,9 +259,15 @@ def read_file(path: str | Path) -> tuple[str, bytes]:
     """
     file = str(path)
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a config file", Location(file)) from None
     except OSError as e:
         raise ConfigError(f"cannot read: {e.strerror}", Location(file)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: not read",
+                          Location(file))
     try:
         return data.decode("utf-8"), data
     except UnicodeDecodeError as e:

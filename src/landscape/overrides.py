@@ -2,7 +2,8 @@
 
 A rez package whose definition says ``override = True`` does not hide the package of the
 same name further down the packages path: it augments it. rez has no such mechanism
-(``../shared/notes/rez-facts.md``), so Landscape builds it from rez's public API:
+(repository order shadows, filters exclude, nothing merges), so Landscape builds it from
+rez's public API:
 
 1. Every solve runs with a package filter (:class:`OverrideRule`, a ``rez.package_filter``
    rule) that hides override packages, so rez picks the first **real** match with its own
@@ -11,7 +12,8 @@ same name further down the packages path: it augments it. rez has no such mechan
    one the real package came from form its stack, nearest first, so the deepest repository
    (the shot's) comes last.
 3. Each override becomes a generated **companion package** in Landscape's own repository
-   (``<cache>/overrides``): a copy of the override's folder whose ``package.py`` keeps the
+   (``<cache>/overrides``): a copy of the override's folder whose definition
+   (``package.py``, or ``package.yaml`` from a declarative repository) keeps the
    override's ``commands`` but is renamed ``<family>__override_<digest>``, version ``1``, and
    ``requires`` the package below it in the stack (the real one first) plus the override's
    own requirements. Its payload is copied too, so ``{root}`` points at the companion.
@@ -161,12 +163,31 @@ def stacks(resolved: Sequence[Any], paths: Sequence[str], timestamp: int | None
     return out
 
 
+def _companion_definition(definition: Path, name: str, requires: list[str], family: str
+                          ) -> tuple[str, str]:
+    """``(file name, text)`` of a companion's definition: a ``package.py`` override keeps its
+    source with the companion's identity appended; a ``package.yaml`` override (the only kind
+    a declarative repository holds) is re-serialised as data with the new identity."""
+    identity = {"name": name, "version": COMPANION_VERSION, "requires": requires,
+                "override": False, "landscape_override_of": family,
+                "landscape_override_source": str(definition)}
+    if definition.name == "package.py":
+        return "package.py", definition.read_text() + (
+            "\n\n# --- Landscape: companion of an override package (generated) ---\n"
+            + "".join(f"{k} = {v!r}\n" for k, v in identity.items()))
+    import yaml
+
+    data = yaml.safe_load(definition.read_text()) or {}
+    data.update(identity)
+    return "package.yaml", yaml.safe_dump(data, sort_keys=False)
+
+
 def _companion(family: str, pkg: Any, repo: str, below: str) -> Override:
     """Generate (once) the companion of override package ``pkg`` stacked on ``below``."""
     definition = Path(pkg.uri)
-    if definition.name != "package.py":
-        raise ResolveError(f"override package {pkg.uri}: only package.py definitions can be "
-                           "overrides")
+    if definition.name not in ("package.py", "package.yaml"):
+        raise ResolveError(f"override package {pkg.uri}: only package.py and package.yaml "
+                           "definitions can be overrides")
     if pkg.variants:
         raise ResolveError(f"override package {pkg.uri} has variants; an override cannot")
     requires = tuple(str(r) for r in (pkg.requires or []))
@@ -179,14 +200,9 @@ def _companion(family: str, pkg: Any, repo: str, below: str) -> Override:
         try:
             work = tmp / COMPANION_VERSION
             shutil.copytree(pkg.base, work, symlinks=True,
-                            ignore=shutil.ignore_patterns("package.py"))
-            source = definition.read_text()
-            (work / "package.py").write_text(
-                source + "\n\n# --- Landscape: companion of an override package (generated) ---\n"
-                f"name = {name!r}\nversion = {COMPANION_VERSION!r}\n"
-                f"requires = {[below, *requires]!r}\noverride = False\n"
-                f"landscape_override_of = {family!r}\n"
-                f"landscape_override_source = {str(definition)!r}\n")
+                            ignore=shutil.ignore_patterns("package.py", "package.yaml"))
+            filename, text = _companion_definition(definition, name, [below, *requires], family)
+            (work / filename).write_text(text)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.rename(work, target)

@@ -12,11 +12,13 @@ build sends to the engine (Dockerfile, rez wheel, package payloads, tool setups)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -26,6 +28,7 @@ from .cascade import (CONFIG_NAME, VARIANT_NAME, absolute, context_path, find_co
                       load_config)
 from .context import ResolvedContext, resolve
 from .errors import LandscapeError, flatten
+from .grammar import is_reserved_label
 from .imagekey import ImageSpec
 from .resources import cache_dir, data_dir
 
@@ -164,38 +167,63 @@ def _conflicts(spec: ImageSpec) -> None:
 
 
 def render_dockerfile(spec: ImageSpec) -> str:
-    """The Dockerfile of ``spec``, from ``templates/Dockerfile.j2`` (Jinja2)."""
+    """The Dockerfile of ``spec``, from ``templates/Dockerfile.j2`` (Jinja2).
+
+    Only values validated against their grammar reach it (:meth:`ImageSpec.validate`): the
+    base reference, Debian package names, the rez version, the key and tier numbers. Labels
+    are not written into it: see :func:`image_labels`."""
     import jinja2  # deferred: only builds render templates
 
+    spec.validate()
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              autoescape=False)
-    tiers = [{"repository": t[0].repository, "packages": [p.qualified for p in t]}
-             for t in spec.tiers()]
     return env.get_template("Dockerfile.j2").render(
         landscape_version=__version__, key=spec.key, base=spec.base,
         system_packages=sorted(spec.system_packages), rez_version=spec.rez_version,
-        tiers=tiers, labels=image_labels(spec))
+        tiers=len(spec.tiers()))
+
+
+def tools_json(spec: ImageSpec) -> str:
+    """``landscape/tools.json`` of the build context: ``{tool path: [exact requests]}``."""
+    return json.dumps(spec.tools, indent=1, sort_keys=True) + "\n"
+
+
+def inputs_digest(spec: ImageSpec) -> str:
+    """``sha256:<hex>`` over what a build of ``spec`` is made from — the rendered Dockerfile,
+    ``tools.json``, each package's content digest in its tier and the image's own files.
+    Recorded as label ``io.landscape.inputs``: an image is only reused when it carries both
+    the key and this digest (:func:`landscape.engine.images.find_image`)."""
+    from .digest import tree_digest
+    from .imagekey import recipe_digest
+
+    tiers = [[(p.qualified, tree_digest(p.base)) for p in tier] for tier in spec.tiers()]
+    blob = json.dumps({"dockerfile": render_dockerfile(spec), "tools": tools_json(spec),
+                       "tiers": tiers, "recipe": recipe_digest()}, sort_keys=True)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
 def image_labels(spec: ImageSpec) -> dict[str, str]:
-    """Labels of an image (SPEC §5): ``org.opencontainers.image.*`` and ``io.landscape.*``
-    (key, project, base, rez version, requests per tool, packages), then the config's
-    ``image.labels``."""
-    labels = {
+    """Labels of an image (SPEC §5): the config's ``image.labels``, then
+    ``org.opencontainers.image.*`` and ``io.landscape.*`` (key, inputs digest, project, base,
+    rez version, requests per tool, packages), which config can never set or overwrite.
+    Handed to the engine as data (the build API's ``labels``): no value is parsed by the
+    Dockerfile parser, so ``$VAR`` in a value stays as written."""
+    labels = {k: v for k, v in spec.labels.items() if not is_reserved_label(k)}
+    labels.update({
         "org.opencontainers.image.title": spec.tag,
         "org.opencontainers.image.description":
             f"Landscape image of project {spec.project}: " + " ".join(
                 p.qualified for p in spec.packages),
         "org.opencontainers.image.base.name": spec.base,
         "io.landscape.key": spec.key,
+        "io.landscape.inputs": inputs_digest(spec),
         "io.landscape.project": spec.project,
         "io.landscape.rez": spec.rez_version,
         "io.landscape.requests": json.dumps(spec.tools, sort_keys=True),
         "io.landscape.packages": " ".join(sorted(p.qualified for p in spec.packages)),
         "io.landscape.version": __version__,
-    }
-    labels.update(spec.labels)
+    })
     return labels
 
 
@@ -229,13 +257,10 @@ def rez_wheel(version: str, log: Callable[[str], None] = print) -> Path:
     return found[0]
 
 
-def build_dir(spec: ImageSpec) -> Path:
-    """Where the build context of ``spec`` is laid out (under the user cache)."""
-    return cache_dir() / "build" / spec.short
-
-
 def prepare_build_context(spec: ImageSpec, log: Callable[[str], None] = print) -> Path:
-    """Lay out the build context of ``spec`` and return its folder::
+    """Lay out the build context of ``spec`` in a folder of its own (private to this build,
+    under the user cache: concurrent builds never share one) and return it; the caller
+    removes it. Contents::
 
         Dockerfile
         rez/rez-<version>-*.whl
@@ -246,9 +271,8 @@ def prepare_build_context(spec: ImageSpec, log: Callable[[str], None] = print) -
     Raises :class:`LandscapeError` when a package would come from two repositories.
     """
     _conflicts(spec)
-    dest = build_dir(spec)
-    if dest.exists():
-        shutil.rmtree(dest)
+    (cache_dir() / "build").mkdir(parents=True, exist_ok=True)
+    dest = Path(tempfile.mkdtemp(prefix=f"{spec.short}-", dir=cache_dir() / "build"))
     (dest / "rez").mkdir(parents=True)
     wheel = rez_wheel(spec.rez_version, log)
     shutil.copy2(wheel, dest / "rez" / wheel.name)
@@ -266,7 +290,7 @@ def prepare_build_context(spec: ImageSpec, log: Callable[[str], None] = print) -
     image_files = data_dir("templates") / "image"
     shutil.copy2(image_files / "bake.py", own / "lib" / "bake.py")
     shutil.copy2(image_files / "landscape-enter", own / "bin" / "landscape-enter")
-    (own / "tools.json").write_text(json.dumps(spec.tools, indent=1, sort_keys=True) + "\n")
+    (own / "tools.json").write_text(tools_json(spec))
     (dest / "Dockerfile").write_text(render_dockerfile(spec))
     return dest
 

@@ -5,7 +5,7 @@ and requests of one tool of one context — passed per call, never through rez's
 config — and returns a :class:`Solution`: the exact packages (name, version, variant index,
 repository, payload directory) and a way to compute the environment rez builds for them.
 
-rez fails two ways (``../shared/notes/rez-facts.md``): a ``RezError`` for bad input (an
+rez fails two ways: a ``RezError`` for bad input (an
 unknown family, a broken ``package.py``), and a context with ``success == False`` and a
 ``failure_description`` for a conflict. Both become :class:`~landscape.errors.ResolveError`
 with rez's own words.

@@ -22,6 +22,7 @@ import hashlib
 import json
 from typing import Any
 
+from . import grammar
 from .errors import ConfigError
 from .nodes import Node
 from .resources import cache_dir
@@ -31,9 +32,27 @@ SCHEMA_ID = "landscape/v1"
 _STR_LIST = {"type": "array", "items": {"type": "string"}}
 _REQUESTS = {
     "type": "array",
-    "items": {"type": "string", "pattern": r"^[~!]?[A-Za-z_][A-Za-z0-9_]*"},
+    "items": {"type": "string",
+              "pattern": r"^[~!]?[A-Za-z_][A-Za-z0-9_]*([-@#=<>+~|,.][A-Za-z0-9_.<>=+~|,#@-]*)?$"},
     "description": "rez package requests, e.g. maya-2024+<2025, ~python-3.11, !foo",
 }
+_OS_PACKAGES = {
+    "type": "array",
+    "items": {"type": "string", "pattern": grammar.DEBIAN_PACKAGE.pattern},
+    "description": "Debian package names the image installs",
+}
+_CAPABILITIES = {
+    "type": "array",
+    "items": {"type": "string", "pattern": r"^(?i:(CAP_)?[A-Z_]+)$"},
+    "description": "Linux capabilities (capabilities(7)), e.g. SYS_PTRACE",
+}
+_DIRS = {
+    "type": "array",
+    "items": {"type": "string",
+              "pattern": r"^(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9_@+][^\x00\n\r]*$"},
+    "description": "folders created inside the working directory (relative, no '..')",
+}
+_PATHS = {"type": "array", "items": {"type": "string", "pattern": r"^[^\x00]*$"}}
 _ENV = {
     "type": "object",
     "description": "VAR -> value: a string (or list joined with ':') sets; tag !prepend, "
@@ -43,6 +62,9 @@ _ENV = {
     "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
 }
 _NAME_MAP_KEYS = {"pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"}
+_RESERVED_LABELS = "^(" + "|".join(
+    r.replace(".", r"\.") + ("" if r.endswith(".") else "$") for r in grammar.RESERVED_LABELS
+) + ")"
 
 #: Service keys of the Compose file format 3.8 (the compose spec), with types for the common ones.
 _COMPOSE_SERVICE_KEYS = (
@@ -86,12 +108,13 @@ _TOOL: dict[str, Any] = {
         "workflow": {"type": "string"},
         "packages": _REQUESTS,
         "env": _ENV,
-        "system_packages": _STR_LIST,
+        "system_packages": _OS_PACKAGES,
         "gui": {"type": "boolean"},
         "gpu": {"type": "boolean"},
+        "capabilities": _CAPABILITIES,
         "override": {"type": "boolean"},
         "workdir": {"type": "string", "description": "a template name or a template string"},
-        "dirs": _STR_LIST,
+        "dirs": _DIRS,
         "variants": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
                      "additionalProperties": {"$ref": "#/$defs/tool"}},
     },
@@ -145,9 +168,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "image": {
             "type": "object", "additionalProperties": False,
             "properties": {
-                "base": {"type": "string"},
-                "system_packages": _STR_LIST,
-                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "base": {"type": "string", "pattern": grammar.IMAGE_REFERENCE.pattern,
+                         "description": "a Docker image reference"},
+                "system_packages": _OS_PACKAGES,
+                "labels": {"type": "object", "additionalProperties": {"type": "string"},
+                           "propertyNames": {"pattern": grammar.LABEL_KEY.pattern,
+                                             "not": {"pattern": _RESERVED_LABELS}}},
             },
         },
         "rez": {
@@ -163,20 +189,27 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
         "manifests_path": _STR_LIST,
         "templates": {"type": "object", "additionalProperties": {"type": "string"}},
-        "dirs": _STR_LIST,
+        "dirs": _DIRS,
         "features": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
                      "additionalProperties": {"type": ["object", "null", "boolean"]}},
         "services": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
                      "additionalProperties": _COMPOSE_SERVICE},
         "policy": {
             "type": "object", "additionalProperties": False,
+            "description": "only the studio root sets it; deeper files may only narrow",
             "properties": {
-                "allowed_mounts": _STR_LIST,
+                "allowed_mounts": _PATHS,
+                "allowed_repositories": _PATHS,
+                "trusted_repositories": _PATHS,
                 "allow_gui": {"type": "boolean"},
                 "allow_gpu": {"type": "boolean"},
                 "allow_privileged": {"type": "boolean"},
                 "allow_host_network": {"type": "boolean"},
                 "allowed_devices": _STR_LIST,
+                "allowed_capabilities": _CAPABILITIES,
+                "allowed_binds": {"type": "array", "items": {
+                    "type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}},
+                "pids_limit": {"type": "integer", "minimum": 16},
             },
         },
     },
@@ -239,7 +272,8 @@ def validate(node: Node | None, schema: dict, text: bytes | None = None) -> list
             return []
     import jsonschema  # deferred: ~100 ms to import
 
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     errors: list[ConfigError] = []
     seen: set[tuple] = set()
     for err in validator.iter_errors(_validation_view(node)):
@@ -296,7 +330,9 @@ def _explain(err: Any, root: Node, schema: dict) -> list[ConfigError]:
     if err.validator == "propertyNames":
         bad = err.instance
         loc = target.key_loc(bad) if target.is_map else target.loc
-        return [ConfigError(f"invalid name {bad!r}", loc, path + [bad])]
+        why = grammar.check_label_key(bad) if path[-1:] == ["labels"] else None
+        return [ConfigError(f"invalid name {bad!r}" + (f": {why}" if why else ""), loc,
+                            path + [bad])]
     if err.validator == "const":
         msg = f"must be {err.validator_value!r}"
     elif err.validator == "enum":
@@ -307,6 +343,16 @@ def _explain(err: Any, root: Node, schema: dict) -> list[ConfigError]:
         msg = f"must be {_article(want)}{want}, not {_json_type(err.instance)}"
     elif err.validator == "pattern":
         msg = f"{err.instance!r} is not a valid value here"
+        if path[-2:-1] == ["system_packages"]:
+            msg = f"{err.instance!r} is not a Debian package name"
+        elif path[-1:] == ["base"]:
+            msg = f"{err.instance!r} is not a Docker image reference"
+        elif "packages" in path[-2:-1]:
+            msg = f"{err.instance!r} is not a rez package request"
+        elif "dirs" in path[-2:-1]:
+            msg = f"{err.instance!r}: a dir is a relative folder name without '..'"
+    elif err.validator == "anyOf" and path[-2:-1] == ["allowed_binds"]:
+        msg = f"{err.instance!r} is not an IP address"
     elif err.validator == "required":
         msg = err.message.replace("is a required property", "is required")
     elif err.validator == "anyOf" and path and path[0] == "services":

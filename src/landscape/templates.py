@@ -22,11 +22,17 @@ _FORMATTER = string.Formatter()
 def template_fields(text: str) -> list[str]:
     """The field names used by the format string ``text`` (``{shot}`` → ``shot``).
 
-    Raises ``ValueError`` for a malformed format string (unbalanced braces).
+    Raises ``ValueError`` for a malformed format string (unbalanced braces), a positional
+    field, an attribute or index, a conversion or a format spec (``{root:>3000000000}``
+    would ask for gigabytes).
     """
     names = []
-    for _literal, fname, _spec, _conv in _FORMATTER.parse(text):
+    for _literal, fname, spec, conv in _FORMATTER.parse(text):
         if fname is not None:
+            if spec or conv:
+                raise ValueError(f"{{{fname}{'!' + conv if conv else ''}"
+                                 f"{':' + spec if spec else ''}}}: templates take no "
+                                 "conversions or format specs")
             if fname == "" or fname.isdigit():
                 raise ValueError("positional fields {} are not allowed; name the field")
             if not fname.isidentifier():

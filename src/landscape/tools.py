@@ -25,7 +25,9 @@ from .manifests import Manifest, load_manifest
 from .merge import ENV, PACKAGES, VARIANT_OVER_TOOL
 from .nodes import Node
 
-CONTEXT_TOOL = "_context"  #: setup name of the context's own environment (no tool)
+#: Setup name of the context's own environment (no tool). Outside the grammar of tool names
+#: (which start with a letter, digit or ``_``), so no config can name a tool like it.
+CONTEXT_TOOL = ".context"
 
 
 @dataclass
@@ -79,12 +81,19 @@ class ToolSetup:
 
     @property
     def command(self) -> list[str]:
-        """The tool's argv: ``command`` (a string is split with shlex) then ``args``."""
+        """The tool's argv: ``command`` (a string is split with shlex) then ``args``.
+        Raises :class:`ConfigError` at the ``command`` when shlex cannot split it."""
         cmd = self.field("command")
         if cmd is None:
             argv = [self.name]
         elif isinstance(cmd, str):
-            argv = shlex.split(cmd)
+            try:
+                argv = shlex.split(cmd)
+            except ValueError as e:  # an unbalanced quote
+                n = self.field_node("command")
+                raise ConfigError(f"command {cmd!r} cannot be split into arguments: {e}",
+                                  n.loc if n is not None else None,
+                                  ("tools", *self.path.split("/"), "command")) from None
         else:
             argv = [str(c) for c in cmd]
         return argv + [str(a) for a in self.field("args", [])]

@@ -256,7 +256,7 @@ def up(project: Annotated[Path, typer.Argument(help="Project folder.")],
         doc = compose_document(plan, cascade)
         path = write_compose(cascade.root, name, doc)
         note(f"compose file: {path}")
-        compose(path, name, "up", "-d", "--remove-orphans")
+        compose(path, cascade.root, name, "up", "-d", "--remove-orphans")
     note(f"[green]✓[/] stack {name} is up ({len(doc['services'])} services)")
 
 
@@ -285,7 +285,8 @@ def down(project: Annotated[Path, typer.Argument(help="Project folder.")],
 
     path, name, studio_root = _stack(project, root)
     with stack_lock(studio_root, name):
-        compose(path, name, "down", "--remove-orphans", *(["--volumes"] if volumes else []))
+        compose(path, studio_root, name, "down", "--remove-orphans",
+                *(["--volumes"] if volumes else []))
     note(f"[green]✓[/] stack {name} is down")
 
 
@@ -295,8 +296,8 @@ def ps(project: Annotated[Path, typer.Argument(help="Project folder.")], root: R
     """The containers of the project's stack."""
     from ..engine.stack import stack_containers
 
-    _path, name, _root = _stack(project, root)
-    rows = stack_containers(name)
+    _path, name, studio_root = _stack(project, root)
+    rows = stack_containers(studio_root, name)
     if json:
         print_json(rows)
         return
@@ -316,8 +317,9 @@ def logs(project: Annotated[Path, typer.Argument(help="Project folder.")],
     """Logs of the project's stack (or one service)."""
     from ..engine.stack import compose
 
-    path, name, _root = _stack(project, root)
-    compose(path, name, "logs", *(["-f"] if follow else []), *([service] if service else []))
+    path, name, studio_root = _stack(project, root)
+    compose(path, studio_root, name, "logs", *(["-f"] if follow else []),
+            *([service] if service else []))
 
 
 # -- launch ------------------------------------------------------------------------------
@@ -361,8 +363,7 @@ def shell(
 
     rc = run_resolve(context, tool=tool or _first_tool(context, variant, root), variants=variant,
                      root=root)
-    spec = launch_spec(rc, [])
-    spec.argv = spec.argv[: spec.argv.index("--") + 1] + ["/bin/bash"]
+    spec = launch_spec(rc, [], command=["/bin/bash"])
     _ensure_image(rc.image)
     raise typer.Exit(run_in_terminal(spec, tty=sys.stdin.isatty()))
 

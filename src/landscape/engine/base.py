@@ -7,7 +7,7 @@ stream sorted by name with numeric owners, and hands it to ``docker import`` (Do
 ``APIClient.import_image``) with the recipe's ``ENV`` and labels.
 
 ``docker import`` of the same tree twice gives two image ids and debootstrap output is not
-byte-reproducible (``../shared/notes/docker-facts.md``), so the image carries a content
+byte-reproducible, so the image carries a content
 fingerprint: the sha256 of the tar stream, as label ``io.landscape.base.fingerprint``.
 """
 

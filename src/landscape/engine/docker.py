@@ -22,6 +22,12 @@ def client() -> Any:
         c = docker.from_env(timeout=600)
         c.ping()
     except DockerException as e:
+        text = str(e)
+        if "Permission denied" in text or "PermissionError" in text:
+            raise EngineError(
+                "the Docker engine refuses this user (permission denied on its socket)",
+                hint="join the `docker` group (which is root-equivalent on this machine) or "
+                "use rootless Docker; see docs/security.md") from None
         raise EngineError(f"no Docker engine answers ({e}); start it or set DOCKER_HOST") from None
     _client = c
     return c

@@ -2,34 +2,65 @@
 
 An image is found by its tag (``landscape/<project>:<key prefix>``) or, failing that, by
 its ``io.landscape.key`` label (another project built the same key: it is tagged, not
-rebuilt). A build sends the context from :func:`landscape.plan.prepare_build_context` to
-the engine through the Docker SDK's low-level ``APIClient.build`` and streams its events
-(steps, command output) to ``log``. The legacy builder is assumed: no BuildKit syntax.
+rebuilt) — and in both cases only when **every** label Landscape would write matches,
+the build-inputs digest ``io.landscape.inputs`` included (:func:`landscape.plan.image_labels`):
+a key label alone proves nothing. A build sends the context from
+:func:`landscape.plan.prepare_build_context` to the engine through the Docker SDK's
+low-level ``APIClient.build`` with the labels as data, and streams its events (steps,
+command output) to ``log``. The legacy builder is assumed: no BuildKit syntax.
+
+Concurrent builds of one key (two ``landscape build`` at once, parallel CI jobs) serialise
+on a per-key lock file (``filelock``) under the user cache; the second finds the image the
+first built. Each build lays out its own private build folder.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from typing import Any, Callable
 
 from ..errors import EngineError, LandscapeError
 from ..imagekey import ImageSpec
+from ..resources import cache_dir
 from . import docker as dk
 
 Log = Callable[[str], None]
 
 
+def _matches(image: Any, expected: dict[str, str], ignore: tuple[str, ...] = ()) -> bool:
+    labels = image.labels or {}
+    return all(labels.get(k) == v for k, v in expected.items() if k not in ignore)
+
+
 def find_image(spec: ImageSpec) -> Any | None:
-    """The engine's image for ``spec`` — by tag, else by key label (then tagged) — or ``None``."""
+    """The engine's image for ``spec`` — by tag, else by key label (then tagged) — or
+    ``None``. An image is only taken when it carries every label :func:`image_labels` gives
+    ``spec`` (another project's image of the same key differs only in its title/project)."""
+    from ..plan import image_labels
+
+    expected = image_labels(spec)
     image = dk.get_image(spec.tag)
-    if image is not None:
+    if image is not None and _matches(image, expected):
         return image
-    same = dk.client().images.list(filters={"label": f"io.landscape.key={spec.key}"})
-    if same:
-        repo, _, tag = spec.tag.rpartition(":")
-        same[0].tag(repo, tag)
-        return same[0]
+    # Another project's image with the same content: everything but the naming must match.
+    naming = ("org.opencontainers.image.title", "org.opencontainers.image.description",
+              "io.landscape.project")
+    for other in dk.client().images.list(filters={"label": f"io.landscape.key={spec.key}"}):
+        if _matches(other, expected, ignore=naming):
+            repo, _, tag = spec.tag.rpartition(":")
+            other.tag(repo, tag)
+            return other
     return None
+
+
+def build_lock(spec: ImageSpec) -> Any:
+    """The per-key lock file of builds of ``spec`` (a ``filelock.FileLock``)."""
+    from filelock import FileLock
+
+    path = cache_dir() / "locks" / f"build-{spec.short}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path))
 
 
 def require_base(spec: ImageSpec) -> None:
@@ -41,25 +72,56 @@ def require_base(spec: ImageSpec) -> None:
 
 
 def build_image(spec: ImageSpec, *, no_cache: bool = False, log: Log = print) -> dict:
-    """Build ``spec``'s image unless it exists. Returns ``{"tag", "key", "id", "built",
-    "seconds", "cached_steps", "steps"}``. Raises :class:`EngineError` with the failing
-    step's output when the build fails."""
-    from ..plan import prepare_build_context  # the plan lays out what the engine builds
-
+    """Build ``spec``'s image unless it exists (see the module doc: per-key lock, private
+    build folder). Returns ``{"tag", "key", "id", "built", "seconds", "cached_steps",
+    "steps"}``. Raises :class:`EngineError` with the failing step's output when the build
+    fails."""
     existing = None if no_cache else find_image(spec)
     if existing is not None:
-        return {"tag": spec.tag, "key": spec.key, "id": existing.id, "built": False,
-                "seconds": 0.0, "steps": 0, "cached_steps": 0}
+        return _exists(spec, existing)
     require_base(spec)
+    from filelock import Timeout
+
+    lock = build_lock(spec)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log(f"waiting for another build of {spec.tag}")
+        lock.acquire()
+    try:
+        existing = None if no_cache else find_image(spec)
+        if existing is not None:  # built by the process we waited for
+            return _exists(spec, existing)
+        return _build(spec, no_cache, log)
+    finally:
+        lock.release()
+
+
+def _exists(spec: ImageSpec, image: Any) -> dict:
+    return {"tag": spec.tag, "key": spec.key, "id": image.id, "built": False,
+            "seconds": 0.0, "steps": 0, "cached_steps": 0}
+
+
+def _build(spec: ImageSpec, no_cache: bool, log: Log) -> dict:
+    from ..plan import image_labels, prepare_build_context
+
     started = time.monotonic()
     path = prepare_build_context(spec, log)
+    try:
+        return _send(spec, path, image_labels(spec), no_cache, log, started)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _send(spec: ImageSpec, path: Any, labels: dict[str, str], no_cache: bool, log: Log,
+          started: float) -> dict:
     api = dk.client().api
     steps = cached = 0
     tail: list[str] = []
     image_id = None
     try:
         stream = api.build(path=str(path), tag=spec.tag, rm=True, forcerm=True, decode=True,
-                           nocache=no_cache, pull=False)
+                           nocache=no_cache, pull=False, labels=labels)
         for event in stream:
             if "error" in event:
                 detail = (event.get("errorDetail") or {}).get("message") or event["error"]

@@ -3,20 +3,30 @@
 A launch runs the context's image (built first when missing) with:
 
 - the invoking user's uid, gid and supplementary groups, and generated ``/etc/passwd`` and
-  ``/etc/group`` files mounted read-only so ``whoami`` and ``getpass`` work
-  (``../shared/notes/docker-facts.md``); ``HOME`` is a tmpfs owned by that user;
-- every storage mount at its target (the same path as on the host);
+  ``/etc/group`` files mounted read-only so ``whoami`` and ``getpass`` work; the names in
+  them come from the host's user database and are validated (:mod:`landscape.grammar`),
+  never from config; ``HOME`` is a private tmpfs at ``/home/<user>`` (``/root`` for root),
+  and ``USER``, ``LOGNAME`` and ``HOME`` are the launch's own;
+- every storage mount at its target, by the **real** path the policy judged;
 - the resolved environment (rez's, ``LANDSCAPE_*``, env actions) and the resolved context as
   ``/landscape/context.json`` (read-only);
 - ``/landscape/bin/landscape-enter`` as entry: it creates the working directory and its
   ``dirs`` as the user, enters it and ``exec``\\ s the tool, so exit code and signals are the
-  tool's; ``--init`` reaps children; a label names the context and tool;
+  tool's; ``--init`` reaps children; labels name the context and tool;
+- hardening by default: ``no-new-privileges``, every capability dropped (a tool's declared
+  ``capabilities`` are added back when policy allows them), a read-only root filesystem
+  (``/landscape`` included; ``/tmp``, ``/var/tmp``, ``/run`` and ``HOME`` are tmpfs) and a
+  process limit (``policy.pids_limit``);
 - ``gui: true``: the X11 socket, ``DISPLAY`` and a copy of the Xauthority file;
-  ``gpu: true``: all GPUs (``--gpus all``) or ``/dev/dri`` — each only if policy allows.
+  ``gpu: true``: all GPUs or ``/dev/dri`` — each only if policy allows.
 
-The container is created, started and attached through the Docker SDK; its output is
-streamed to this process's stdout/stderr; Ctrl-C (SIGINT) and SIGTERM are forwarded to the
-tool; the container is removed afterwards.
+There is **one** container configuration (:func:`container_config`), handed to the engine as
+data through the Docker SDK — no ``docker run`` command line is ever assembled. A launch from
+a terminal creates the same container with a TTY and lets the Docker CLI attach the user's
+terminal to it (``docker start --attach --interactive``: keys, Ctrl-C, window size).
+Otherwise the output is streamed through the SDK, attached **before** the container starts
+(with Docker 20.10, attaching after a short-lived container exits hangs forever). Ctrl-C and
+SIGTERM reach the tool; a second Ctrl-C kills it; the container is removed in every case.
 """
 
 from __future__ import annotations
@@ -26,78 +36,104 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from ..context import CONTEXT_FILE, ResolvedContext
-from ..errors import EngineError, LandscapeError
+from .. import grammar
+from ..context import CONTEXT_FILE, ResolvedContext, user_name
+from ..errors import ConfigError, EngineError, ErrorGroup, LandscapeError
 from . import docker as dk
 
 ENTRY = "/landscape/bin/landscape-enter"
+#: tmpfs options of the writable places of a read-only root filesystem
+TMPFS = "rw,nosuid,nodev"
 
 
 @dataclass
 class LaunchSpec:
-    """Everything a ``docker run`` of one launch needs, computed without the engine."""
+    """Everything the container of one launch needs, computed without the engine.
+
+    ``argv`` is the container's command (the entry, then the tool); ``binds`` are
+    ``(host source, container target, "ro"|"rw")``; ``files`` maps container paths to the
+    content of generated files mounted read-only; ``home`` is the tmpfs home folder.
+    """
 
     image: str
     argv: list[str]
-    user: str
+    uid: int
+    gid: int
     group_add: list[str]
     environment: dict[str, str]
-    binds: list[tuple[str, str, str]]  # (source, target, "ro"|"rw")
-    tmpfs: dict[str, str]
+    binds: list[tuple[str, str, str]]
+    home: str
     labels: dict[str, str]
     devices: list[str] = field(default_factory=list)
     gpus: bool = False
-    files: dict[str, str | bytes] = field(default_factory=dict)  # container path → content
+    files: dict[str, str | bytes] = field(default_factory=dict)
+    cap_add: list[str] = field(default_factory=list)
+    pids_limit: int = 4096
 
 
-def _user_entries(uid: int, gid: int, user: str, home: str) -> tuple[str, str]:
+def _group_name(gid: int) -> str:
+    try:
+        name = grp.getgrgid(gid).gr_name
+    except KeyError:
+        name = ""
+    return name if grammar.is_user_name(name) else f"g{gid}"
+
+
+def user_entries(uid: int, gid: int, user: str, home: str, groups: list[int]) -> tuple[str, str]:
+    """``/etc/passwd`` and ``/etc/group`` text for the launch: root, the user, and each of
+    its groups. ``user`` must pass :func:`landscape.grammar.is_user_name` (raises
+    ``ValueError`` otherwise); group names that do not are written ``g<gid>``."""
+    if not grammar.is_user_name(user) or any(c in home for c in ":\n"):
+        raise ValueError(f"unsafe user entry {user!r} {home!r}")
     passwd = "root:x:0:0:root:/root:/bin/sh\n"
     group = "root:x:0:\n"
     if uid != 0:
         passwd += f"{user}:x:{uid}:{gid}:{user}:{home}:/bin/sh\n"
     names = {0: "root"}
-    gids = [gid] + [g for g in os.getgroups() if g != gid]
-    for g in gids:
+    for g in [gid] + [g for g in groups if g != gid]:
         if g in names:
             continue
-        try:
-            names[g] = grp.getgrgid(g).gr_name
-        except KeyError:
-            names[g] = f"g{g}"
+        names[g] = _group_name(g)
         group += f"{names[g]}:x:{g}:{user if g != gid else ''}\n"
     return passwd, group
 
 
-def launch_spec(rc: ResolvedContext, args: list[str]) -> LaunchSpec:
-    """The :class:`LaunchSpec` of running ``rc``'s selected tool with launch ``args``.
+def home_of(uid: int, user: str) -> str:
+    """The container home of the launching user: ``/root`` for root, else ``/home/<user>``."""
+    return "/root" if uid == 0 else f"/home/{user}"
 
-    Raises :class:`LandscapeError` when the tool asks for what ``policy`` forbids, or when its
-    working-directory template needs a level this context does not have.
+
+def launch_spec(rc: ResolvedContext, args: list[str], command: list[str] | None = None
+                ) -> LaunchSpec:
+    """The :class:`LaunchSpec` of running ``rc``'s selected tool with launch ``args``
+    (``command`` replaces the tool's argv, for ``shell``).
+
+    Raises :class:`LandscapeError` when the tool asks for what ``policy`` forbids, or when
+    its working-directory template needs a level this context does not have.
     """
     setup = rc.selected
     if rc.tool is None:
         raise LandscapeError("launch needs a tool: --tool NAME")
+    ErrorGroup.raise_if_any([e for e in rc.policy_errors if _concerns(e, rc.tool)])
     if rc.workdir is None:
         raise LandscapeError(f"tool {rc.tool!r} has no working directory for {rc.cascade.context}"
                              ": its template needs a level this context does not have")
-    policy = rc.cascade.plain("policy", {}) or {}
+    policy = rc.cascade.policy
     gui, gpu = bool(setup.field("gui", False)), bool(setup.field("gpu", False))
-    if gui and policy.get("allow_gui") is False:
-        raise LandscapeError(f"tool {rc.tool!r} needs a display (gui: true) but policy.allow_gui "
-                             "is false")
-    if gpu and policy.get("allow_gpu") is False:
-        raise LandscapeError(f"tool {rc.tool!r} needs GPUs (gpu: true) but policy.allow_gpu is "
-                             "false")
     uid, gid = os.getuid(), os.getgid()
+    user = user_name()
+    home = home_of(uid, user)
+    groups = [g for g in os.getgroups() if g != gid]
+    passwd, group = user_entries(uid, gid, user, home, groups)
     env = dict(rc.env)
-    user, home = env.get("USER", f"uid{uid}"), env.get("HOME", "/tmp")
-    passwd, group = _user_entries(uid, gid, user, home)
+    env.update(USER=user, LOGNAME=user, HOME=home)
     context_json = json.dumps(rc.to_json(), indent=1, default=str)
     binds = [(m["source"], m["target"], m["mode"]) for m in rc.storage]
     devices: list[str] = []
@@ -113,23 +149,40 @@ def launch_spec(rc: ResolvedContext, args: list[str]) -> LaunchSpec:
             env["XAUTHORITY"] = "/tmp/.landscape-xauthority"
         wayland = os.environ.get("WAYLAND_DISPLAY")
         runtime = os.environ.get("XDG_RUNTIME_DIR")
-        if wayland and runtime and os.path.exists(os.path.join(runtime, wayland)):
+        if wayland and runtime and "/" not in wayland \
+                and os.path.exists(os.path.join(runtime, wayland)):
             sock = os.path.join(runtime, wayland)
             binds.append((sock, f"/tmp/{wayland}", "rw"))
             env.update(WAYLAND_DISPLAY=wayland, XDG_RUNTIME_DIR="/tmp")
     if gpu and os.path.exists("/dev/dri"):
-        devices.append("/dev/dri:/dev/dri")
-    argv = [ENTRY, rc.workdir, *rc.dirs, "--", *setup.command, *args]
+        devices.append("/dev/dri:/dev/dri:rwm")
+    argv = [ENTRY, rc.workdir, str(len(rc.dirs)), *rc.dirs,
+            *(command if command is not None else [*setup.command, *args])]
+    try:
+        caps = policy.tool_capabilities(setup.field("capabilities", []))
+    except ConfigError as e:
+        raise LandscapeError(f"tool {rc.tool!r}: {e.message}") from None
     return LaunchSpec(
-        image=rc.image.tag, argv=argv, user=f"{uid}:{gid}",
-        group_add=[str(g) for g in os.getgroups() if g != gid], environment=env, binds=binds,
-        tmpfs={home: f"uid={uid},gid={gid},mode=0700"} if uid != 0 else {},
+        image=rc.image.tag, argv=argv, uid=uid, gid=gid, group_add=[str(g) for g in groups],
+        environment=env, binds=binds, home=home,
         labels={"io.landscape.context": str(rc.cascade.context), "io.landscape.tool": rc.tool,
-                "io.landscape.project": rc.project, "io.landscape.key": rc.image.key},
-        devices=devices, gpus=gpu and shutil.which("nvidia-smi") is not None, files=files)
+                "io.landscape.project": rc.project, "io.landscape.key": rc.image.key,
+                "io.landscape.role": "launch"},
+        devices=devices, gpus=gpu and shutil.which("nvidia-smi") is not None, files=files,
+        cap_add=caps, pids_limit=policy.pids_limit)
 
 
-def _write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
+def _concerns(error: LandscapeError, tool: str) -> bool:
+    """Whether a policy error of the context stops launching ``tool``: refused mounts do,
+    and the tool's own (or its parents') requests do."""
+    path = error.key_path
+    if not path or path[0] != "tools":
+        return True
+    parts = tool.split("/")
+    return list(path[1:1 + len(parts)]) == parts
+
+
+def write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
     """Write the generated files of ``spec`` into ``scratch``; ``[(host path, target)]``."""
     written = []
     for i, (target, content) in enumerate(sorted(spec.files.items())):
@@ -140,99 +193,130 @@ def _write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
     return written
 
 
-def docker_run_argv(spec: LaunchSpec, interactive: bool = True) -> tuple[list[str], Any]:
-    """``docker run`` argv for ``spec`` and a cleanup function that deletes the generated
-    files after the run. For terminals: ``shell``, and launches from a TTY, need the docker
-    CLI's real terminal (stdin kept open; ``-t`` when ``interactive``)."""
-    scratch = Path(tempfile.mkdtemp(prefix="landscape-shell-"))
-    argv = ["docker", "run", "--rm", "--init", "-i", "--user", spec.user, "--shm-size", "1g"]
-    if interactive:
-        argv.append("-t")
-    for g in spec.group_add:
-        argv += ["--group-add", g]
-    for k, v in sorted(spec.environment.items()):
-        argv += ["-e", f"{k}={v}"]
-    for s, t, m in spec.binds:
-        argv += ["--mount", f"type=bind,source={s},target={t}" + (",readonly" if m == "ro" else "")]
-    for f, target in _write_files(spec, scratch):
-        argv += ["--mount", f"type=bind,source={f},target={target},readonly"]
-    for target, opts in spec.tmpfs.items():
-        argv += ["--tmpfs", f"{target}:{opts}"]
-    for k, v in spec.labels.items():
-        argv += ["--label", f"{k}={v}"]
-    for d in spec.devices:
-        argv += ["--device", d]
-    if spec.gpus:
-        argv += ["--gpus", "all"]
-    argv += [spec.image, *spec.argv]
-    return argv, lambda: shutil.rmtree(scratch, ignore_errors=True)
+def container_config(spec: LaunchSpec, files: list[tuple[str, str]], tty: bool = False
+                     ) -> dict[str, Any]:
+    """The keyword arguments of ``docker.DockerClient.containers.create`` for ``spec``
+    (``files``: the generated files as written by :func:`write_files`). With ``tty`` the
+    container gets a terminal and an open stdin — the only difference between a launch from
+    a terminal and one from a pipe."""
+    from docker.types import DeviceRequest, Mount
+
+    mounts = [Mount(target=t, source=s, type="bind", read_only=(m == "ro"))
+              for s, t, m in spec.binds]
+    mounts += [Mount(target=t, source=f, type="bind", read_only=True) for f, t in files]
+    tmpfs = {"/tmp": f"{TMPFS},mode=1777", "/var/tmp": f"{TMPFS},mode=1777",
+             "/run": f"{TMPFS},mode=755",
+             spec.home: f"{TMPFS},uid={spec.uid},gid={spec.gid},mode=0700"}
+    return dict(
+        image=spec.image, command=spec.argv, user=f"{spec.uid}:{spec.gid}",
+        group_add=spec.group_add or None, environment=spec.environment, mounts=mounts,
+        tmpfs=tmpfs, labels=spec.labels, init=True, shm_size="1g",
+        devices=spec.devices or None,
+        device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if spec.gpus else None,
+        read_only=True, security_opt=["no-new-privileges:true"], cap_drop=["ALL"],
+        cap_add=spec.cap_add or None, pids_limit=spec.pids_limit,
+        stdin_open=tty, tty=tty, detach=True)
+
+
+def _create(spec: LaunchSpec, scratch: Path, tty: bool) -> Any:
+    from docker.errors import DockerException
+
+    try:
+        return dk.client().containers.create(**container_config(
+            spec, write_files(spec, scratch), tty))
+    except DockerException as e:
+        raise EngineError(f"the engine refused the launch: {e}") from None
+
+
+def _remove(container: Any) -> None:
+    from docker.errors import DockerException
+
+    try:
+        container.remove(force=True)
+    except DockerException:
+        pass
 
 
 def run_in_terminal(spec: LaunchSpec, tty: bool = True) -> int:
-    """Run ``spec`` with the docker CLI, stdin attached (``-i``) and, with ``tty``, the user's
-    terminal (``-t``: keys, Ctrl-C, window size); return the tool's exit code."""
-    import subprocess
-
-    argv, cleanup = docker_run_argv(spec, interactive=tty)
-    try:
-        return subprocess.call(argv)
-    finally:
-        cleanup()
-
-
-def run(spec: LaunchSpec) -> int:
-    """Run ``spec`` in a fresh container; stream its output; return its exit code.
-
-    Raises :class:`EngineError` when the engine refuses to create or start the container.
-    """
-    from docker.errors import APIError, DockerException
-    from docker.types import DeviceRequest, Mount
-
-    client = dk.client()
+    """Run ``spec`` attached to this process's terminal: the container is created with
+    :func:`container_config` (``tty``) and the Docker CLI attaches stdin/stdout to it
+    (``docker start -ai``), so keys, Ctrl-C and the window size reach the tool. Returns the
+    tool's exit code; the container is removed afterwards, whatever happens."""
     scratch = Path(tempfile.mkdtemp(prefix="landscape-launch-"))
-    mounts = [Mount(target=t, source=s, type="bind", read_only=(m == "ro"))
-              for s, t, m in spec.binds]
-    mounts += [Mount(target=t, source=f, type="bind", read_only=True)
-               for f, t in _write_files(spec, scratch)]
     container = None
     previous: dict[int, Any] = {}
     try:
-        try:
-            container = client.containers.create(
-                spec.image, spec.argv, user=spec.user, group_add=spec.group_add or None,
-                environment=spec.environment, mounts=mounts, tmpfs=spec.tmpfs or None,
-                labels=spec.labels, init=True, shm_size="1g", devices=spec.devices or None,
-                device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])]
-                if spec.gpus else None, stdin_open=False, tty=False)
-            container.start()
-        except (APIError, DockerException) as e:
-            raise EngineError(f"the engine refused the launch: {e}") from None
+        container = _create(spec, scratch, tty)
+        # The CLI gets the signals (a Python handler is reset to the default in the child);
+        # this process only waits, and cleans up.
+        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, lambda *_: None)
+        subprocess.call(["docker", "start", "--attach", "--interactive", container.id])
+        return int(container.wait().get("StatusCode", 1))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if container is not None:
+            _remove(container)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(spec: LaunchSpec, out: Callable[[bytes], None] | None = None,
+        err: Callable[[bytes], None] | None = None) -> int:
+    """Run ``spec`` in a fresh container; stream its output (to this process's stdout and
+    stderr unless ``out``/``err`` are given); return its exit code.
+
+    Attaches before starting (see the module doc). SIGINT, SIGTERM and SIGHUP are forwarded
+    to the tool; a second SIGINT kills it; a signal that finds the container already gone
+    ends the launch (exit 130). Raises :class:`EngineError` when the engine refuses to create
+    or start the container. The container is removed in every case.
+    """
+    from docker.errors import DockerException
+
+    out = out or _writer(sys.stdout)
+    err = err or _writer(sys.stderr)
+    client = dk.client()
+    scratch = Path(tempfile.mkdtemp(prefix="landscape-launch-"))
+    container = None
+    previous: dict[int, Any] = {}
+    interrupts = 0
+    try:
+        container = _create(spec, scratch, tty=False)
+        stream = client.api.attach(container.id, stdout=True, stderr=True, stream=True,
+                                   logs=True, demux=True)
 
         def forward(signum: int, _frame: Any) -> None:
+            nonlocal interrupts
+            interrupts += signum == signal.SIGINT
+            name = "SIGKILL" if interrupts > 1 else signal.Signals(signum).name
             try:
-                container.kill(signal=signal.Signals(signum).name)
-            except DockerException:
-                pass
+                container.kill(signal=name)
+            except DockerException:  # it has already exited: stop waiting for it
+                raise KeyboardInterrupt from None
 
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[sig] = signal.signal(sig, forward)
-        stream = client.api.attach(container.id, stdout=True, stderr=True, stream=True,
-                                   logs=True, demux=True)
-        for out, err in stream:
-            if out:
-                sys.stdout.buffer.write(out)
-                sys.stdout.buffer.flush()
-            if err:
-                sys.stderr.buffer.write(err)
-                sys.stderr.buffer.flush()
+        try:
+            container.start()
+        except DockerException as e:
+            raise EngineError(f"the engine refused the launch: {e}") from None
+        for chunk_out, chunk_err in stream:
+            if chunk_out:
+                out(chunk_out)
+            if chunk_err:
+                err(chunk_err)
         result = container.wait()
         return int(result.get("StatusCode", 1))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if container is not None:
-            try:
-                container.remove(force=True)
-            except DockerException:
-                pass
+            _remove(container)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _writer(stream: Any) -> Callable[[bytes], None]:
+    def write(data: bytes) -> None:
+        stream.buffer.write(data)
+        stream.buffer.flush()
+    return write

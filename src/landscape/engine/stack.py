@@ -2,10 +2,23 @@
 
 The stack of a project holds one idle **workspace** service per distinct image of the
 project (storage mounted, used by ``shell`` and warm launches), the enabled ``features``
-(fragments rendered from the catalog under ``compose/``) and the declared ``services``.
+(fragments of the catalog under ``compose/``) and the declared ``services``.
+
+The compose file is built as a Python mapping and serialised with PyYAML — no text is ever
+pasted into it. Catalog fragments are data too: their ``!var`` values are substituted as
+values and their options validated against each feature's JSON Schema
+(``x-landscape.options``). Declared services are judged by the policy
+(:func:`landscape.policy.service_checks`, the same judgement ``check`` makes) and ``up``
+refuses what it forbids; bind sources are written as the real paths that were judged.
+Every ``$`` in a string is written ``$$``, so Compose never interpolates the host's
+environment into a value. Workspaces and features run with ``no-new-privileges`` and no
+capabilities; declared services with ``no-new-privileges``.
+
 The file is written to ``<studio root>/.landscape/stacks/<project>/compose.yaml`` atomically,
 under a lock shared by concurrent ``landscape`` processes, with ``version: "3.8"`` so that
-``docker compose``, ``docker-compose`` (v1) and ``docker stack deploy`` all accept it.
+``docker compose``, ``docker-compose`` (v1) and ``docker stack deploy`` all accept it. The
+Compose project name joins the project's name with a digest of the studio root's real path,
+so two studios (or two clones) with a project of the same name never share a stack.
 
 Compose is driven through its CLI — ``docker compose`` (v2) when present, else
 ``docker-compose`` (v1): the Docker SDK does not do Compose.
@@ -15,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -26,8 +40,10 @@ from typing import Any, Iterator
 import yaml
 
 from ..cascade import Cascade
-from ..errors import ConfigError, EngineError, LandscapeError
+from ..errors import ConfigError, EngineError, ErrorGroup, LandscapeError, Location, flatten
+from ..nodes import Node
 from ..plan import BuildPlan
+from ..policy import Policy, service_checks
 from ..resources import data_dir
 
 COMPOSE_VERSION = "3.8"
@@ -38,9 +54,13 @@ def stack_dir(root: Path, project: str) -> Path:
     return root / ".landscape" / "stacks" / project
 
 
-def compose_project_name(project: str) -> str:
-    """The Compose project name: what Compose v1 derives from the stack folder's name."""
-    return re.sub(r"[^-_a-z0-9]", "", project.lower()) or "landscape"
+def compose_project_name(root: Path, project: str) -> str:
+    """The Compose project name of ``project`` of the studio at ``root``:
+    ``landscape-<project>-<8 hex digits of the root's real path>`` (characters Compose
+    refuses are dropped)."""
+    slug = re.sub(r"[^-_a-z0-9]", "", project.lower())[:40] or "project"
+    digest = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:8]
+    return f"landscape-{slug}-{digest}"
 
 
 @contextlib.contextmanager
@@ -76,30 +96,130 @@ def _volumes(storage: list[dict]) -> list[dict]:
              "read_only": m["mode"] == "ro"} for m in storage]
 
 
-def _render_feature(name: str, options: Any, ctx: dict, at: Any) -> dict:
-    import jinja2  # deferred
+class _Var:
+    """A ``!var NAME`` placeholder of a catalog fragment."""
 
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Format:
+    """A ``!format "…{option}…"`` string of a catalog fragment."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _CatalogLoader(yaml.SafeLoader):
+    """PyYAML's safe loader plus the two catalog tags."""
+
+
+_CatalogLoader.add_constructor("!var", lambda loader, node: _Var(loader.construct_scalar(node)))
+_CatalogLoader.add_constructor("!format",
+                               lambda loader, node: _Format(loader.construct_scalar(node)))
+
+
+def load_feature(name: str, at: Location | None = None) -> dict:
+    """The catalog fragment of feature ``name`` (``compose/<name>.yaml``) as data, with its
+    placeholders. Raises :class:`ConfigError` at ``at`` for a feature not in the catalog."""
     path = data_dir("compose") / f"{name}.yaml"
-    if not path.is_file():
+    if not path.is_file() or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
         known = sorted(p.stem for p in data_dir("compose").glob("*.yaml"))
         raise ConfigError(f"unknown feature {name!r}", at, ("features", name),
                           hint="catalog: " + (", ".join(known) or "empty"))
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-    text = env.from_string(path.read_text()).render(
-        options=options if isinstance(options, dict) else {}, **ctx)
-    return yaml.safe_load(text) or {}
+    with open(path) as f:
+        return yaml.load(f, Loader=_CatalogLoader) or {}  # noqa: S506 - a SafeLoader subclass
+
+
+def feature_options(name: str, node: Node) -> dict:
+    """The options of feature ``name`` as a project set them (``node``), validated against
+    the feature's ``x-landscape.options`` schema, with its defaults filled in. Raises
+    :class:`~landscape.errors.ErrorGroup`/:class:`ConfigError` naming ``file:line:col``."""
+    from ..schema import validate
+
+    fragment = load_feature(name, node.loc)
+    schema = (fragment.get("x-landscape") or {}).get("options") or {"type": "object",
+                                                                    "maxProperties": 0}
+    options = node if node.is_map else Node({}, node.loc, key_locs={})
+    wrapped = Node({"features": Node({name: options}, node.loc, key_locs={name: node.loc})},
+                   node.loc, key_locs={"features": node.loc})
+    full = {"type": "object", "properties": {"features": {
+        "type": "object", "properties": {name: schema}}}}
+    ErrorGroup.raise_if_any(validate(wrapped, full))
+    values = {k: v.get("default") for k, v in (schema.get("properties") or {}).items()
+              if isinstance(v, dict) and "default" in v}
+    values.update(options.plain())
+    return values
+
+
+def _substitute(value: Any, variables: dict[str, Any], options: dict) -> Any:
+    if isinstance(value, _Var):
+        head, _, rest = value.name.partition(".")
+        if head == "options" and rest in options:
+            return options[rest]
+        if value.name not in variables:
+            raise EngineError(f"catalog fragment asks for unknown variable {value.name!r}")
+        return variables[value.name]
+    if isinstance(value, _Format):
+        try:
+            return value.text.format(**options)
+        except (KeyError, IndexError, ValueError) as e:
+            raise EngineError(f"catalog fragment: bad !format {value.text!r}: {e}") from None
+    if isinstance(value, dict):
+        return {k: _substitute(v, variables, options) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, variables, options) for v in value]
+    return value
+
+
+def render_feature(name: str, node: Node, variables: dict[str, Any], policy: Policy) -> dict:
+    """The compose fragment of feature ``name`` for a project: options validated (see
+    :func:`feature_options`), ``bind`` judged by ``policy.allowed_binds``, placeholders
+    replaced by values. Raises :class:`ConfigError` (or a group) at the feature's options."""
+    options = feature_options(name, node)
+    if "bind" in options:
+        bind_node = node.get("bind") if node.is_map else None
+        error = policy.bind_error(str(options["bind"]), (bind_node or node).loc,
+                                  ("features", name, "bind"))
+        if error is not None:
+            raise error
+    fragment = load_feature(name, node.loc)
+    fragment.pop("x-landscape", None)
+    return _substitute(fragment, variables, options)
+
+
+def _harden(service: dict, drop_capabilities: bool) -> dict:
+    service.setdefault("security_opt", ["no-new-privileges:true"])
+    if drop_capabilities:
+        service.setdefault("cap_drop", ["ALL"])
+    return service
+
+
+def escape_interpolation(value: Any) -> Any:
+    """``value`` with every ``$`` in its strings written ``$$`` (Compose reads ``$$`` as a
+    literal ``$``, and would otherwise interpolate host variables into ``$VAR``)."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {k: escape_interpolation(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [escape_interpolation(v) for v in value]
+    return value
 
 
 def compose_document(plan: BuildPlan, project: Cascade) -> dict:
     """The compose document of a project's stack (a plain dict, see the module doc).
 
     ``plan`` gives the workspaces (one per image); ``project`` is the cascade of the project
-    directory, whose ``features`` and ``services`` are added. Raises :class:`ConfigError`
-    for an unknown feature.
+    directory, whose ``features`` and ``services`` are added. Raises
+    :class:`~landscape.errors.ErrorGroup` / :class:`ConfigError` for an unknown feature, bad
+    options, and every service or binding the policy forbids.
     """
     services: dict[str, Any] = {}
     uid, gid = os.getuid(), os.getgid()
     name = project.project
+    policy = project.policy
+    ident = {"io.landscape.project": name, "io.landscape.root": str(project.root)}
     storage_all: list[dict] = []
     first_image = None
     for key, im in sorted(plan.images.items(), key=lambda kv: kv[1].spec.tag):
@@ -109,7 +229,7 @@ def compose_document(plan: BuildPlan, project: Cascade) -> dict:
                 storage.setdefault(m["target"], m)
         storage_all.extend(m for m in storage.values() if m not in storage_all)
         first_image = first_image or im.spec.tag
-        services[f"workspace-{im.spec.short}"] = {
+        services[f"workspace-{im.spec.short}"] = _harden({
             "image": im.spec.tag,
             "init": True,
             "command": ["sleep", "infinity"],
@@ -117,32 +237,49 @@ def compose_document(plan: BuildPlan, project: Cascade) -> dict:
             "environment": {"LANDSCAPE_PROJECT": name, "LANDSCAPE_ROOT": str(project.root),
                             "LANDSCAPE_IMAGE": im.spec.tag},
             "volumes": _volumes(list(storage.values())),
-            "labels": {"io.landscape.project": name, "io.landscape.key": key,
-                       "io.landscape.role": "workspace",
+            "labels": {**ident, "io.landscape.key": key, "io.landscape.role": "workspace",
                        "io.landscape.contexts": str(len(im.contexts))},
             "restart": "unless-stopped",
-        }
+        }, True)
     doc: dict[str, Any] = {"version": COMPOSE_VERSION, "services": services}
+    errors: list[LandscapeError] = []
     features = project.node("features")
-    ctx = {"project": name, "root": str(project.root), "project_dir": str(project.context),
-           "workspace_image": first_image, "storage": _volumes(storage_all),
-           "uid": uid, "gid": gid}
+    variables = {"project": name, "root": str(project.root), "project_dir": str(project.context),
+                 "workspace_image": first_image, "storage": _volumes(storage_all),
+                 "storage_ro": [{**v, "read_only": True} for v in _volumes(storage_all)],
+                 "uid": uid, "gid": gid, "user": f"{uid}:{gid}"}
     for fname, fnode in (features.items() if features is not None else ()):
         if fnode.value is False:
             continue
         if first_image is None:
             raise LandscapeError(f"feature {fname!r} needs a workspace image, and no context of "
                                  "the project resolves")
-        fragment = _render_feature(fname, fnode.plain(), ctx, fnode.loc)
+        try:
+            fragment = render_feature(fname, fnode, variables, policy)
+        except LandscapeError as e:
+            errors += flatten(e)
+            continue
         for section, entries in fragment.items():
+            if section == "services":
+                entries = {k: _harden({**v, "labels": {**(v.get("labels") or {}), **ident,
+                                                        "io.landscape.role": "feature"}}, True)
+                           for k, v in (entries or {}).items()}
             doc.setdefault(section, {}).update(entries or {})
     declared = project.node("services")
     for sname, snode in (declared.items() if declared is not None else ()):
-        if sname in services:
-            raise ConfigError(f"service {sname!r} clashes with a generated workspace", snode.loc,
-                              ("services", sname))
-        doc["services"][sname] = snode.plain()
-    return doc
+        if sname in doc["services"]:
+            errors.append(ConfigError(f"service {sname!r} clashes with a generated one",
+                                      snode.loc, ("services", sname)))
+            continue
+        svc, refused = service_checks(policy, sname, snode, str(Path(snode.loc.file).parent))
+        errors += refused
+        labels = svc.get("labels") or {}
+        if isinstance(labels, list):
+            labels = dict(str(x).partition("=")[::2] for x in labels)
+        svc["labels"] = {**labels, **ident, "io.landscape.role": "service"}
+        doc["services"][sname] = _harden(svc, False)
+    ErrorGroup.raise_if_any(errors)
+    return escape_interpolation(doc)
 
 
 def write_compose(root: Path, project: str, doc: dict) -> Path:
@@ -166,13 +303,15 @@ def compose_command() -> list[str]:
     raise EngineError("neither `docker compose` nor `docker-compose` is installed")
 
 
-def compose(path: Path, project: str, *args: str, capture: bool = False
+def compose(path: Path, root: Path, project: str, *args: str, capture: bool = False
             ) -> subprocess.CompletedProcess:
-    """Run Compose on the stack file ``path``: ``<compose> -p NAME -f PATH ARGS…``.
+    """Run Compose on the stack file ``path`` of ``project`` of the studio at ``root``:
+    ``<compose> -p NAME -f PATH ARGS…`` (NAME: :func:`compose_project_name`).
 
     Raises :class:`EngineError` with Compose's output when it fails.
     """
-    cmd = compose_command() + ["-p", compose_project_name(project), "-f", str(path), *args]
+    cmd = compose_command() + ["-p", compose_project_name(root, project), "-f", str(path),
+                               *args]
     r = subprocess.run(cmd, capture_output=capture, text=True)
     if r.returncode != 0:
         detail = (r.stderr or r.stdout or "").strip()[-2000:] if capture else ""
@@ -181,13 +320,13 @@ def compose(path: Path, project: str, *args: str, capture: bool = False
     return r
 
 
-def stack_containers(project: str) -> list[dict]:
+def stack_containers(root: Path, project: str) -> list[dict]:
     """The stack's containers (Docker SDK, by Compose's project label): name, service,
     image, state, status."""
     from . import docker as dk
 
     out = []
-    label = f"com.docker.compose.project={compose_project_name(project)}"
+    label = f"com.docker.compose.project={compose_project_name(root, project)}"
     for c in dk.client().containers.list(all=True, filters={"label": label}):
         labels = c.labels or {}
         out.append({"name": c.name, "service": labels.get("com.docker.compose.service"),
