@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cascade import (ConfigFile, context_path, discover, find_config_files, load_config,
-                      variant_of)
+from .cascade import (ConfigFile, build_cascade, context_path, discover, find_config_files,
+                      load_config, variant_of)
 from .errors import ConfigError, LandscapeError, flatten
 from .nodes import Node
 from .plan import enumerate_contexts
@@ -138,13 +138,20 @@ def check(path: str | Path, root: Path | None = None) -> CheckReport:
         if known is not None:  # without the studio root, what is known cannot be told
             report.add(_file_errors(cfg, known))
 
-    from .context import resolve, workdir_of  # deferred: imports rez
+    from .context import package_paths, resolve, workdir_of  # deferred: imports rez
 
     for ctx_path, variants in enumerate_contexts(top):
         report.contexts += 1
+        errors = []
         try:
-            rc = resolve(ctx_path, variants=variants, root=root, enforce_policy=False)
-            errors = _policy_errors(rc)
+            cascade = build_cascade(ctx_path, variants, root)
+            try:  # staging and dev repositories are judged too, though not searched here
+                package_paths(cascade, staging=True, dev=True)
+            except LandscapeError as e:
+                errors += flatten(e)
+            rc = resolve(ctx_path, variants=variants, root=root, enforce_policy=False,
+                         cascade=cascade)
+            errors += _policy_errors(rc)
             for setup in rc.setups.values():
                 try:
                     workdir_of(rc.cascade, setup)
@@ -153,7 +160,7 @@ def check(path: str | Path, root: Path | None = None) -> CheckReport:
                 except LandscapeError as e:
                     errors.append(e)
         except LandscapeError as e:
-            errors = flatten(e)
+            errors += flatten(e)
         report.add(errors)
         if not errors:
             report.contexts_ok += 1
@@ -164,8 +171,11 @@ def _policy_errors(rc) -> list[LandscapeError]:
     """What a resolved context asks for that its policy forbids: refused mounts, tools asking
     for a display, GPUs or capabilities, and declared services (the same judgement ``up``
     makes, :func:`landscape.policy.service_checks`)."""
+    from .features import feature_errors
+
     errors: list[LandscapeError] = list(rc.policy_errors)
     policy = rc.cascade.policy
+    errors += feature_errors(rc.cascade.node("features"), policy)
     services = rc.cascade.node("services")
     for name, svc in (services.items() if services is not None else ()):
         errors += policy.service_errors(name, svc, str(Path(svc.loc.file).parent))

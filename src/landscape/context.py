@@ -397,7 +397,15 @@ def policy_errors(cascade: Cascade, setups: Iterable[ToolSetup]) -> list[Landsca
         errors += policy.tool_errors(setup.path, {k: setup.field_node(k) for k in
                                                   ("gui", "gpu", "capabilities")},
                                      str(cascade.context))
-    return errors
+    # a variant inherits its tool's request: one error per place a request is written
+    seen: set[tuple] = set()
+    unique = []
+    for e in errors:
+        mark = (str(e.location), e.key_path[-1:] if e.key_path else ())
+        if mark not in seen:
+            seen.add(mark)
+            unique.append(e)
+    return unique
 
 
 def context_fields(cascade: Cascade, tool: str | None) -> dict[str, str]:

@@ -327,7 +327,7 @@ def _explain(err: Any, root: Node, schema: dict) -> list[ConfigError]:
             out.append(ConfigError(f"unknown key {key!r}", target.key_loc(key), path + [key],
                                    hint=hint))
         return out
-    if err.validator == "propertyNames":
+    if err.validator == "propertyNames" or "propertyNames" in err.relative_schema_path:
         bad = err.instance
         loc = target.key_loc(bad) if target.is_map else target.loc
         why = grammar.check_label_key(bad) if path[-1:] == ["labels"] else None

@@ -179,7 +179,8 @@ def _concerns(error: LandscapeError, tool: str) -> bool:
     if not path or path[0] != "tools":
         return True
     parts = tool.split("/")
-    return list(path[1:1 + len(parts)]) == parts
+    named = [p for p in path[1:-1] if isinstance(p, str)]  # the tool the error is about
+    return parts[:len(named)] == named
 
 
 def write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
@@ -193,12 +194,13 @@ def write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
     return written
 
 
-def container_config(spec: LaunchSpec, files: list[tuple[str, str]], tty: bool = False
-                     ) -> dict[str, Any]:
+def container_config(spec: LaunchSpec, files: list[tuple[str, str]], tty: bool = False,
+                     stdin: bool = False) -> dict[str, Any]:
     """The keyword arguments of ``docker.DockerClient.containers.create`` for ``spec``
-    (``files``: the generated files as written by :func:`write_files`). With ``tty`` the
-    container gets a terminal and an open stdin — the only difference between a launch from
-    a terminal and one from a pipe."""
+    (``files``: the generated files as written by :func:`write_files`). ``stdin`` keeps the
+    container's stdin open for the Docker CLI to attach (closed when the client's ends, as
+    ``docker run -i``), ``tty`` gives it a terminal: the only differences between a launch
+    from a terminal, a piped ``shell`` and a streamed launch."""
     from docker.types import DeviceRequest, Mount
 
     mounts = [Mount(target=t, source=s, type="bind", read_only=(m == "ro"))
@@ -215,15 +217,15 @@ def container_config(spec: LaunchSpec, files: list[tuple[str, str]], tty: bool =
         device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if spec.gpus else None,
         read_only=True, security_opt=["no-new-privileges:true"], cap_drop=["ALL"],
         cap_add=spec.cap_add or None, pids_limit=spec.pids_limit,
-        stdin_open=tty, tty=tty, detach=True)
+        stdin_open=stdin, tty=tty, detach=not stdin)
 
 
-def _create(spec: LaunchSpec, scratch: Path, tty: bool) -> Any:
+def _create(spec: LaunchSpec, scratch: Path, tty: bool, stdin: bool) -> Any:
     from docker.errors import DockerException
 
     try:
         return dk.client().containers.create(**container_config(
-            spec, write_files(spec, scratch), tty))
+            spec, write_files(spec, scratch), tty, stdin))
     except DockerException as e:
         raise EngineError(f"the engine refused the launch: {e}") from None
 
@@ -238,15 +240,16 @@ def _remove(container: Any) -> None:
 
 
 def run_in_terminal(spec: LaunchSpec, tty: bool = True) -> int:
-    """Run ``spec`` attached to this process's terminal: the container is created with
-    :func:`container_config` (``tty``) and the Docker CLI attaches stdin/stdout to it
+    """Run ``spec`` attached to this process's stdin and terminal: the container is created
+    with :func:`container_config` (stdin open; a TTY when ``tty``) and the Docker CLI
+    attaches stdin/stdout to it
     (``docker start -ai``), so keys, Ctrl-C and the window size reach the tool. Returns the
     tool's exit code; the container is removed afterwards, whatever happens."""
     scratch = Path(tempfile.mkdtemp(prefix="landscape-launch-"))
     container = None
     previous: dict[int, Any] = {}
     try:
-        container = _create(spec, scratch, tty)
+        container = _create(spec, scratch, tty, stdin=True)
         # The CLI gets the signals (a Python handler is reset to the default in the child);
         # this process only waits, and cleans up.
         for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP):
@@ -281,7 +284,7 @@ def run(spec: LaunchSpec, out: Callable[[bytes], None] | None = None,
     previous: dict[int, Any] = {}
     interrupts = 0
     try:
-        container = _create(spec, scratch, tty=False)
+        container = _create(spec, scratch, tty=False, stdin=False)
         stream = client.api.attach(container.id, stdout=True, stderr=True, stream=True,
                                    logs=True, demux=True)
 

@@ -43,7 +43,8 @@ from ..cascade import Cascade
 from ..errors import ConfigError, EngineError, ErrorGroup, LandscapeError, Location, flatten
 from ..nodes import Node
 from ..plan import BuildPlan
-from ..policy import Policy, service_checks
+from ..features import render_feature
+from ..policy import service_checks
 from ..resources import data_dir
 
 COMPOSE_VERSION = "3.8"
@@ -94,98 +95,6 @@ def atomic_write(path: Path, text: str) -> None:
 def _volumes(storage: list[dict]) -> list[dict]:
     return [{"type": "bind", "source": m["source"], "target": m["target"],
              "read_only": m["mode"] == "ro"} for m in storage]
-
-
-class _Var:
-    """A ``!var NAME`` placeholder of a catalog fragment."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-class _Format:
-    """A ``!format "…{option}…"`` string of a catalog fragment."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
-class _CatalogLoader(yaml.SafeLoader):
-    """PyYAML's safe loader plus the two catalog tags."""
-
-
-_CatalogLoader.add_constructor("!var", lambda loader, node: _Var(loader.construct_scalar(node)))
-_CatalogLoader.add_constructor("!format",
-                               lambda loader, node: _Format(loader.construct_scalar(node)))
-
-
-def load_feature(name: str, at: Location | None = None) -> dict:
-    """The catalog fragment of feature ``name`` (``compose/<name>.yaml``) as data, with its
-    placeholders. Raises :class:`ConfigError` at ``at`` for a feature not in the catalog."""
-    path = data_dir("compose") / f"{name}.yaml"
-    if not path.is_file() or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
-        known = sorted(p.stem for p in data_dir("compose").glob("*.yaml"))
-        raise ConfigError(f"unknown feature {name!r}", at, ("features", name),
-                          hint="catalog: " + (", ".join(known) or "empty"))
-    with open(path) as f:
-        return yaml.load(f, Loader=_CatalogLoader) or {}  # noqa: S506 - a SafeLoader subclass
-
-
-def feature_options(name: str, node: Node) -> dict:
-    """The options of feature ``name`` as a project set them (``node``), validated against
-    the feature's ``x-landscape.options`` schema, with its defaults filled in. Raises
-    :class:`~landscape.errors.ErrorGroup`/:class:`ConfigError` naming ``file:line:col``."""
-    from ..schema import validate
-
-    fragment = load_feature(name, node.loc)
-    schema = (fragment.get("x-landscape") or {}).get("options") or {"type": "object",
-                                                                    "maxProperties": 0}
-    options = node if node.is_map else Node({}, node.loc, key_locs={})
-    wrapped = Node({"features": Node({name: options}, node.loc, key_locs={name: node.loc})},
-                   node.loc, key_locs={"features": node.loc})
-    full = {"type": "object", "properties": {"features": {
-        "type": "object", "properties": {name: schema}}}}
-    ErrorGroup.raise_if_any(validate(wrapped, full))
-    values = {k: v.get("default") for k, v in (schema.get("properties") or {}).items()
-              if isinstance(v, dict) and "default" in v}
-    values.update(options.plain())
-    return values
-
-
-def _substitute(value: Any, variables: dict[str, Any], options: dict) -> Any:
-    if isinstance(value, _Var):
-        head, _, rest = value.name.partition(".")
-        if head == "options" and rest in options:
-            return options[rest]
-        if value.name not in variables:
-            raise EngineError(f"catalog fragment asks for unknown variable {value.name!r}")
-        return variables[value.name]
-    if isinstance(value, _Format):
-        try:
-            return value.text.format(**options)
-        except (KeyError, IndexError, ValueError) as e:
-            raise EngineError(f"catalog fragment: bad !format {value.text!r}: {e}") from None
-    if isinstance(value, dict):
-        return {k: _substitute(v, variables, options) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, variables, options) for v in value]
-    return value
-
-
-def render_feature(name: str, node: Node, variables: dict[str, Any], policy: Policy) -> dict:
-    """The compose fragment of feature ``name`` for a project: options validated (see
-    :func:`feature_options`), ``bind`` judged by ``policy.allowed_binds``, placeholders
-    replaced by values. Raises :class:`ConfigError` (or a group) at the feature's options."""
-    options = feature_options(name, node)
-    if "bind" in options:
-        bind_node = node.get("bind") if node.is_map else None
-        error = policy.bind_error(str(options["bind"]), (bind_node or node).loc,
-                                  ("features", name, "bind"))
-        if error is not None:
-            raise error
-    fragment = load_feature(name, node.loc)
-    fragment.pop("x-landscape", None)
-    return _substitute(fragment, variables, options)
 
 
 def _harden(service: dict, drop_capabilities: bool) -> dict:

@@ -1,0 +1,97 @@
+"""Class 5 — stacks under policy: ``up`` (the compose document) refuses what ``check``
+refuses, with the same messages; features bind to 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+
+from attacks import plant, refused
+from landscape.cascade import build_cascade
+from landscape.engine.stack import compose_document
+from landscape.errors import LandscapeError, flatten
+from landscape.plan import make_plan
+
+PROJECT = "projects/lighthouse/landscape.yaml"
+
+SERVICE_ATTACKS = {
+    "privileged": ("privileged: true", "needs policy.allow_privileged"),
+    "cap_add": ("cap_add: [SYS_ADMIN]", "capability SYS_ADMIN is not in"),
+    "cap_add ALL": ("cap_add: [ALL]", "capability ALL is not in"),
+    "devices": ("devices: [/dev/sda]", "device /dev/sda is not in policy.allowed_devices"),
+    "pid host": ("pid: host", "shares the host's"),
+    "ipc host": ("ipc: host", "shares the host's"),
+    "userns host": ("userns_mode: host", "shares the host's"),
+    "network host": ("network_mode: host", "needs policy.allow_host_network"),
+    "network of another container": ("network_mode: 'container:other'",
+                                     "joins another container's network"),
+    "security_opt": ("security_opt: ['seccomp:unconfined']", "weakens the container"),
+    "apparmor": ("security_opt: ['apparmor=unconfined']", "weakens the container"),
+    "root user": ("user: '0'", "runs the service as root"),
+    "root by name": ("user: 'root:root'", "runs the service as root"),
+    "volume of /": ("volumes: ['/:/host']", "/ is outside policy.allowed_mounts"),
+    "docker socket": ("volumes: ['/var/run/docker.sock:/var/run/docker.sock']",
+                      "/var/run/docker.sock (really /run/docker.sock) is outside"),
+    "long syntax bind": ("volumes: [{type: bind, source: /etc, target: /e}]",
+                         "/etc is outside policy.allowed_mounts"),
+    "relative escape": ("volumes: ['../../../../../../../../etc:/e']",
+                        "/etc is outside policy.allowed_mounts"),
+    "bind over landscape": (f"volumes: ['.:/landscape']", "target /landscape is reserved"),
+    "build": ("build: /", "builds an image from a host folder"),
+    "env_file": ("env_file: /etc/shadow", "reads files of the host"),
+    "sysctls": ("sysctls: {net.ipv4.ip_forward: 1}", "changes kernel settings"),
+    "device_cgroup_rules": ("device_cgroup_rules: ['a *:* rwm']", "grants device access"),
+    "public port": ("ports: ['8080:80']", "publishing a port on 0.0.0.0"),
+    "reserved label": ("labels: {io.landscape.role: workspace}", "label io.landscape.role is "
+                       "reserved"),
+}
+
+
+def _plant(example, name):
+    fragment, _ = SERVICE_ATTACKS[name]
+    plant(example, PROJECT, "level: project\nservices:\n  agent:\n    image: x\n"
+          f"    {fragment}\n")
+
+
+@pytest.mark.parametrize("name", list(SERVICE_ATTACKS))
+def test_check_and_up_refuse_alike(example, cli, name):
+    _plant(example, name)
+    message = SERVICE_ATTACKS[name][1]
+    err = refused(cli("check", example), "lighthouse/landscape.yaml:", message)
+    check_lines = {line for line in err.splitlines() if "services.agent" in line}
+    plan = make_plan(example / "projects/lighthouse")
+    with pytest.raises(LandscapeError) as e:
+        compose_document(plan, build_cascade(example / "projects/lighthouse"))
+    up_lines = {str(x) for x in flatten(e.value)}
+    assert check_lines and check_lines <= {line for line in up_lines} | check_lines
+    assert any(message in line for line in up_lines), up_lines
+    assert {line.split(": ", 1)[1] for line in check_lines} == \
+        {line.split(": ", 1)[1] for line in up_lines if "services.agent" in line}
+
+
+def test_the_root_may_allow_privileges(example, cli):
+    root = example / "landscape.yaml"
+    root.write_text(root.read_text() + "policy: {allow_privileged: true}\n")
+    _plant(example, "privileged")
+    assert cli("check", example).code == 0
+
+
+def test_features_bind_to_loopback_and_are_hardened(example):
+    plant(example, PROJECT, "level: project\nfeatures: {dailies: {}}\n")
+    doc = compose_document(make_plan(example / "projects/lighthouse"),
+                           build_cascade(example / "projects/lighthouse"))
+    dailies = doc["services"]["dailies"]
+    assert dailies["ports"] == ["127.0.0.1:8080:8080"]
+    assert dailies["cap_drop"] == ["ALL"]
+    assert dailies["security_opt"] == ["no-new-privileges:true"]
+    assert all(v["read_only"] for v in dailies["volumes"])
+
+
+def test_bind_sources_of_services_are_written_as_judged_real_paths(example):
+    (example / "projects/alias").symlink_to(example / "projects/lighthouse")
+    plant(example, PROJECT, "level: project\nservices:\n  notes:\n    image: x\n"
+          f"    volumes: ['{example}/projects/alias:/data:ro']\n")
+    doc = compose_document(make_plan(example / "projects/lighthouse"),
+                           build_cascade(example / "projects/lighthouse"))
+    assert doc["services"]["notes"]["volumes"] == [
+        {"type": "bind", "source": str(example / "projects/lighthouse"), "target": "/data",
+         "read_only": True}]
