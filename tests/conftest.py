@@ -140,7 +140,13 @@ def cli(capsys: pytest.CaptureFixture) -> Callable[..., CLIResult]:
 
 @pytest.fixture(scope="session")
 def docker_engine():
-    """The Docker SDK client. Fails the test (never skips) when no engine answers."""
+    """The Docker SDK client. Fails the test (never skips) when no engine answers.
+
+    At the end of the session, every image this session created (by exact id: images that
+    were not there when it started and that Landscape made — a ``landscape/`` tag or an
+    ``io.landscape.*`` label) is removed; nothing else is touched. Set
+    ``LANDSCAPE_TEST_KEEP_IMAGES=1`` to keep them for the next run.
+    """
     try:
         import docker
 
@@ -148,7 +154,47 @@ def docker_engine():
         client.ping()
     except Exception as e:  # noqa: BLE001 - any failure means no usable engine
         pytest.fail(f"these tests need a running Docker engine: {e}", pytrace=False)
-    return client
+    before = {im.id for im in client.images.list(all=True)}
+    yield client
+    if os.environ.get("LANDSCAPE_TEST_KEEP_IMAGES"):
+        return
+    made = [im for im in client.images.list() if im.id not in before and (
+        any(t.startswith("landscape/") for t in im.tags) or
+        any(k.startswith("io.landscape.") for k in (im.labels or {})))]
+    for im in sorted(made, key=lambda i: "landscape/base:" in " ".join(i.tags)):
+        try:  # the base last: the others are built on it
+            client.images.remove(im.id, force=True)
+        except docker.errors.APIError:
+            pass
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_engine):
+    """The base image (bootstrapped once per session when missing)."""
+    from landscape.engine.base import build_base
+
+    return build_base(log=lambda line: None)
+
+
+@pytest.fixture(scope="session")
+def built(base_image):
+    """A copy of the example studio (world-readable, for the non-root test) with its images
+    built. Returns ``(studio, build results)``."""
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="landscape-e2e-"))
+    top.chmod(0o755)
+    studio = top / "studio"
+    shutil.copytree(EXAMPLE, studio, symlinks=True,
+                    ignore=shutil.ignore_patterns(".landscape", "work"))
+    from landscape.engine.images import build_image
+    from landscape.plan import make_plan
+
+    plan = make_plan(studio / "projects/lighthouse")
+    assert not plan.failed
+    results = [build_image(im.spec, log=lambda line: None) for im in plan.images.values()]
+    yield studio, results
+    shutil.rmtree(top, ignore_errors=True)
 
 
 def landscape_exe() -> list[str]:

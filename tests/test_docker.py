@@ -15,7 +15,6 @@ import shutil
 import signal
 import struct
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,32 +27,6 @@ pytestmark = pytest.mark.docker
 
 SH020 = "projects/lighthouse/seq010/sh020"
 SH010 = "projects/lighthouse/seq010/sh010"
-
-
-@pytest.fixture(scope="session")
-def base_image(docker_engine):
-    from landscape.engine.base import build_base
-
-    return build_base(log=lambda line: None)
-
-
-@pytest.fixture(scope="session")
-def built(base_image):
-    """A copy of the example studio (world-readable, for the non-root test) with its images
-    built. Returns ``(studio, build results)``."""
-    top = Path(tempfile.mkdtemp(prefix="landscape-e2e-"))
-    top.chmod(0o755)
-    studio = top / "studio"
-    shutil.copytree(EXAMPLE, studio, symlinks=True,
-                    ignore=shutil.ignore_patterns(".landscape", "work"))
-    from landscape.engine.images import build_image
-    from landscape.plan import make_plan
-
-    plan = make_plan(studio / "projects/lighthouse")
-    assert not plan.failed
-    results = [build_image(im.spec, log=lambda line: None) for im in plan.images.values()]
-    yield studio, results
-    shutil.rmtree(top, ignore_errors=True)
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -215,6 +188,6 @@ def test_override_companions_are_baked_into_the_image(base_image, studio, docker
     assert rc.env["MAYA_STACK"] == "maya-2024.2:project:shot"
     build_image(rc.image, log=lambda line: None)
     baked = json.loads(docker_engine.containers.run(
-        rc.image.tag, ["sh", "-c", "cat /landscape/tools/_context/environ.json; echo"],
+        rc.image.tag, ["sh", "-c", "cat /landscape/tools/.context/environ.json; echo"],
         remove=True))
     assert baked["MAYA_STACK"] == "maya-2024.2:project:shot"

@@ -1,4 +1,4 @@
-"""Every merge strategy of the table, with and without each merge tag (SPEC §2.2–§2.3)."""
+"""Every merge strategy of the table, with and without each merge tag (docs/config.md)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Override packages (SPEC §2.8) with three real repositories and real rez solves.
+"""Override packages (docs/config.md) with three real repositories and real rez solves.
 
 The studio repository is the root's (package.py, trusted); the project and shot
 repositories are added by deeper files inside ``policy.allowed_repositories``, so they hold

@@ -1,4 +1,4 @@
-"""Policy (SPEC §7): mounts, displays and GPUs a context may ask for; errors at check."""
+"""Policy (docs/security.md): mounts, displays and GPUs a context may ask for; errors at check."""
 
 from landscape.check import check
 

@@ -1,4 +1,4 @@
-"""The cascade: discovery of config files above a context and their merge (SPEC §2.1–§2.3).
+"""The cascade: discovery of config files above a context and their merge (docs/config.md).
 
 For a context directory ``C`` (it need not exist), :func:`discover` walks from ``C`` up
 through its ancestors collecting ``landscape.yaml`` and the asked-for variant files

@@ -1,6 +1,6 @@
 """``landscape check``: validate every config file and every context below a path.
 
-Reports **all** errors, each ``file:line:col: key.path: message`` (SPEC §3): YAML syntax,
+Reports **all** errors, each ``file:line:col: key.path: message`` (docs/commands.md): YAML syntax,
 schema (unknown keys with "did you mean"), merge tags, template fields unknown to the studio
 (in ``templates`` and tools' ``workdir``), features missing from the catalog, policy
 violations, and each context's resolution (manifests, tools, rez, working directories). A

@@ -6,7 +6,7 @@ solved by rez), the image spec and key they share, and for the selected tool the
 environment as it will be inside the container — rez's environment for the packages,
 then the ``LANDSCAPE_*`` variables, then every env action in layer and cascade order —
 with metadata, storage and the working directory. :meth:`ResolvedContext.to_json` gives
-SPEC §4's shape (with provenance when ``explain``).
+docs/json.md's shape (with provenance when ``explain``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from .rezsolve import IMAGE_PATH, Solution
 from .templates import MissingField, expand_template
 from .tools import CONTEXT_TOOL, Layer, ToolSetup, compose, manifest_loader, tool_paths
 
-#: In every container: the resolved context as JSON (read-only), SPEC §5.
+#: In every container: the resolved context as JSON (read-only), README.md, Images.
 CONTEXT_FILE = "/landscape/context.json"
 CLI = Location("<command line>")
 
@@ -76,7 +76,7 @@ _user = user_name
 
 
 def parse_time(value: str | int | float | None, now: float | None = None) -> int | None:
-    """``--time`` / ``rez.time`` → epoch seconds (SPEC §2.9): an epoch number, an ISO date or
+    """``--time`` / ``rez.time`` → epoch seconds (docs/config.md): an epoch number, an ISO date or
     date-time (UTC when no zone is given), or a relative time ``-10d``, ``-6h``, ``-30m``,
     ``-45s``, ``-2w``. ``None``/empty → no limit. Raises ``ValueError`` with the accepted forms.
     """
@@ -132,7 +132,7 @@ class Extras:
 
 @dataclass
 class ResolvedContext:
-    """One resolved context (SPEC §1 "resolved context").
+    """One resolved context (the "resolved context" of README.md).
 
     ``setups`` holds every tool path of the context (and :data:`CONTEXT_TOOL`), ``solutions``
     rez's answer for each; ``selected`` is the tool asked for (or the context). ``image`` is
@@ -184,7 +184,7 @@ class ResolvedContext:
         return entry
 
     def tools_json(self) -> dict:
-        """SPEC §4 ``tools``: presentation and launch fields of each top-level tool."""
+        """docs/json.md ``tools``: presentation and launch fields of each top-level tool."""
         return {path: self._tool_entry(path) for path in self.setups
                 if path != CONTEXT_TOOL and "/" not in path}
 
@@ -208,7 +208,7 @@ class ResolvedContext:
         return out
 
     def to_json(self, explain: bool = False) -> dict:
-        """SPEC §4's shape. With ``explain``, values carry ``{"value", "from"}`` and env
+        """docs/json.md's shape. With ``explain``, values carry ``{"value", "from"}`` and env
         variables the list of actions that built them."""
         c = self.cascade
         setup = self.selected
@@ -349,7 +349,7 @@ def _root_repositories(cascade: Cascade) -> list[str]:
 
 def storage_mounts(cascade: Cascade) -> tuple[list[dict], list[LandscapeError]]:
     """The context's storage mounts ``{"source", "target", "mode"}`` and the errors of those
-    the policy refuses (SPEC §7, :meth:`landscape.policy.Policy.mount_source`).
+    the policy refuses (docs/security.md, :meth:`landscape.policy.Policy.mount_source`).
 
     ``source`` is the **real** path (symlinks resolved): what is mounted is what was judged.
     ``target`` is the container path (by default the path as written, the one users see).
@@ -409,7 +409,7 @@ def policy_errors(cascade: Cascade, setups: Iterable[ToolSetup]) -> list[Landsca
 
 
 def context_fields(cascade: Cascade, tool: str | None) -> dict[str, str]:
-    """Template fields of a context (SPEC §2.7): root, each level, user, tool."""
+    """Template fields of a context (docs/config.md): root, each level, user, tool."""
     fields = {"root": str(cascade.root), "user": _user()}
     fields.update(cascade.level_values)
     if tool:
@@ -457,7 +457,7 @@ def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[
             extras: Extras | None = None, time: str | int | None = None,
             staging: bool = False, dev: bool = False, root: Path | None = None,
             cascade: Cascade | None = None, enforce_policy: bool = True) -> ResolvedContext:
-    """Resolve ``context`` (SPEC §3 ``resolve``); see the module doc.
+    """Resolve ``context`` (docs/commands.md ``resolve``); see the module doc.
 
     Every tool of the context is solved (the image holds them all); command-line
     ``extras`` apply to the selected tool only. Raises

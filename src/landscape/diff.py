@@ -1,4 +1,4 @@
-"""``landscape diff``: what differs between two resolved contexts (SPEC §3).
+"""``landscape diff``: what differs between two resolved contexts (docs/commands.md).
 
 Compares packages (name → version and repository, from rez's solutions — not rez's
 ``get_resolve_diff``, which breaks when the contexts search different packages paths),

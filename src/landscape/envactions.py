@@ -1,4 +1,4 @@
-"""Environment actions applied over rez's environment (SPEC §2.3).
+"""Environment actions applied over rez's environment (docs/config.md).
 
 An action is ``(op, value)``: ``set`` (a string, or a list joined with ``:``), ``prepend``
 and ``append`` (path elements), ``unset``. ``${VAR}`` in a value expands against the

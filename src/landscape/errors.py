@@ -3,7 +3,7 @@
 Every user-facing error in Landscape is a :class:`LandscapeError`. Errors that come
 from a config file carry a :class:`Location` (file, 1-based line and column) and the
 dotted key path inside that file, and render as ``file:line:col: key.path: message`` —
-the shape SPEC §2.2 and §3 require. The CLI prints them and exits 1; it never shows a
+the shape docs/commands.md describes. The CLI prints them and exits 1; it never shows a
 traceback for them unless ``--debug`` is given.
 """
 

@@ -1,4 +1,4 @@
-"""Image specs and image keys (SPEC §5).
+"""Image specs and image keys (README.md, Images).
 
 An :class:`ImageSpec` is everything that goes into one image: the base image reference,
 OS packages, the rez version, the resolved packages (name, version, variant and a digest of
@@ -116,7 +116,7 @@ class ImageSpec:
 
     @property
     def tag(self) -> str:
-        """``landscape/<project>:<key prefix>`` (SPEC §5)."""
+        """``landscape/<project>:<key prefix>`` (README.md, Images)."""
         return f"{repository_name(self.project)}:{self.short}"
 
     def tiers(self) -> list[list[ResolvedPackage]]:
@@ -135,7 +135,7 @@ class ImageSpec:
         return [sorted(groups[r], key=lambda p: (p.name, p.version)) for r in ranked]
 
     def to_json(self) -> dict:
-        """SPEC §4 ``image``."""
+        """docs/json.md ``image``."""
         return {"key": self.key, "tag": self.tag, "base": self.base}
 
 

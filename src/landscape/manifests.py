@@ -1,4 +1,4 @@
-"""Manifests: named, pinned package snapshots, the lowest layer of an environment (SPEC §2.6).
+"""Manifests: named, pinned package snapshots, the lowest layer of an environment (docs/config.md).
 
 A manifest ``vfx2024`` is the first ``vfx2024.yaml`` found along ``manifests_path``. It may
 ``extends:`` another manifest (single inheritance, base applied first) and holds

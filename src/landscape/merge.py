@@ -1,4 +1,4 @@
-"""Merge strategies of the cascade (SPEC §2.2–§2.5), as one data-driven table.
+"""Merge strategies of the cascade (docs/config.md), as one data-driven table.
 
 Each key of ``landscape.yaml`` maps to a :class:`Strategy` in :data:`CONFIG_STRATEGIES`;
 tool fields, workflow fields, ``image``, ``rez`` and ``policy`` are :class:`Fields`
@@ -8,11 +8,11 @@ merged node (or ``None`` when the key is dropped). Merged nodes are built from t
 original nodes, so every item keeps the file and line that set it.
 
 Merge tags (``!replace``, ``!append``, ``!prepend``, ``!remove``, ``!unset``) are honoured
-by every strategy where SPEC §2.2 allows them; elsewhere a tag is a
+by every strategy where docs/config.md allows them; elsewhere a tag is a
 :class:`~landscape.errors.ConfigError` naming file, line and key path.
 
 The same strategies merge the layers of one tool's environment (manifest → context →
-workflow → tool → variant → command line, SPEC §2.5).
+workflow → tool → variant → command line, docs/config.md).
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def _mount_key(n: Node, path: KeyPath) -> str:
 
 
 def _normalize_mount(n: Node, path: KeyPath) -> Node:
-    """Storage mount: ``source`` made absolute; ``target`` defaults to the same path (SPEC §6)."""
+    """Storage mount: ``source`` made absolute; ``target`` defaults to the same path (README.md, What a launch gets)."""
     src = n.get("source")
     value = dict(n.value)
     abs_src = src.with_value(_abs_path(src.value, src, path + ("source",)))
@@ -248,7 +248,7 @@ STORAGE = ByName(_mount_key, "storage", _normalize_mount, keys_are_paths=True)
 
 
 class Env(Strategy):
-    """Environment actions (SPEC §2.3): per variable, an ordered list of action nodes.
+    """Environment actions (docs/config.md): per variable, an ordered list of action nodes.
 
     A plain value (string or list) **sets** and drops earlier actions on that variable;
     ``!prepend``/``!append`` add to the list; ``!unset`` unsets (dropping earlier actions);
@@ -397,7 +397,7 @@ class Fields(Strategy):
 
 
 class Narrow(Strategy):
-    """``policy`` (SPEC §7): deeper files may only narrow. Path lists are made absolute and
+    """``policy`` (docs/security.md): deeper files may only narrow. Path lists are made absolute and
     canonical (symlinks resolved) as they are read; whether a value narrows what it inherits
     is decided by :func:`landscape.policy.narrow` — the one home of policy rules. The studio
     root's values (and the defaults the cascade seeds after it) are what deeper files
@@ -469,7 +469,7 @@ VARIANT_OVER_TOOL = Fields({**TOOL_FIELDS, "env": MergedEnv(), "icon": REPLACE},
 WORKFLOW = Fields({"packages": PACKAGES, "env": ENV, "manifest": REPLACE, "override": REPLACE},
                   "a workflow")
 
-#: key of ``landscape.yaml`` → merge strategy (SPEC §2.3)
+#: key of ``landscape.yaml`` → merge strategy (docs/config.md)
 CONFIG_STRATEGIES: dict[str, Strategy] = {
     "schema": Local(), "root": Local(), "level": Local(), "parent": Local(), "name": Local(),
     "manifest": REPLACE,
@@ -492,7 +492,7 @@ CONFIG_STRATEGIES: dict[str, Strategy] = {
     "policy": Narrow(),
 }
 
-#: keys of a manifest file → merge strategy (SPEC §2.6; ``extends`` is read, not merged)
+#: keys of a manifest file → merge strategy (docs/config.md; ``extends`` is read, not merged)
 MANIFEST_STRATEGIES: dict[str, Strategy] = {
     "schema": Local(), "extends": Local(),
     "packages": PACKAGES, "env": ENV, "workflows": MapOf(WORKFLOW),

@@ -3,7 +3,7 @@
 A config file is read with PyYAML's safe loader (the C loader when libyaml is present)
 and turned into a tree of :class:`Node` objects: every mapping, sequence and scalar keeps
 its :class:`~landscape.errors.Location` and its merge tag (``!replace``, ``!append``,
-``!prepend``, ``!remove``, ``!unset`` — SPEC §2.2). Merges work on nodes, so every merged
+``!prepend``, ``!remove``, ``!unset`` — docs/config.md). Merges work on nodes, so every merged
 value still knows the file and line that set it (provenance for ``resolve --explain``).
 
 Errors: :func:`load_file` raises :class:`~landscape.errors.ConfigError` (or an
@@ -28,7 +28,7 @@ try:  # libyaml is much faster; the pure-Python loader gives the same nodes and 
 except ImportError:  # pragma: no cover - wheels of PyYAML ship libyaml
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-#: The merge tags of SPEC §2.2, without the leading ``!``.
+#: The merge tags of docs/config.md, without the leading ``!``.
 MERGE_TAGS = ("replace", "append", "prepend", "remove", "unset")
 
 _STD_PREFIX = "tag:yaml.org,2002:"

@@ -1,4 +1,4 @@
-"""Override packages on top of the real rez library (SPEC §2.8), without patching rez.
+"""Override packages on top of the real rez library (docs/config.md), without patching rez.
 
 A rez package whose definition says ``override = True`` does not hide the package of the
 same name further down the packages path: it augments it. rez has no such mechanism

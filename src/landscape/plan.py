@@ -3,7 +3,7 @@
 :func:`enumerate_contexts` finds the contexts below a path (every directory with a config
 file, and each with every variant that applies to it); :func:`make_plan` resolves them all
 and groups them by image key. A broken file or an unsolvable request breaks only the
-contexts beneath it: they are listed with their error and the rest is planned (SPEC §7).
+contexts beneath it: they are listed with their error and the rest is planned (docs/security.md).
 
 :func:`render_dockerfile` renders ``templates/Dockerfile.j2`` for an
 :class:`~landscape.imagekey.ImageSpec`; :func:`prepare_build_context` lays out the folder a
@@ -204,7 +204,7 @@ def inputs_digest(spec: ImageSpec) -> str:
 
 
 def image_labels(spec: ImageSpec) -> dict[str, str]:
-    """Labels of an image (SPEC §5): the config's ``image.labels``, then
+    """Labels of an image (README.md, Images): the config's ``image.labels``, then
     ``org.opencontainers.image.*`` and ``io.landscape.*`` (key, inputs digest, project, base,
     rez version, requests per tool, packages), which config can never set or overwrite.
     Handed to the engine as data (the build API's ``labels``): no value is parsed by the

@@ -1,4 +1,4 @@
-"""Policy: what the config files of a context may ask of the host (SPEC §7), in one place.
+"""Policy: what the config files of a context may ask of the host (docs/security.md), in one place.
 
 Threat model: the studio root's ``landscape.yaml`` and the machine's administrator are
 trusted; every file below the root, every package repository the root does not name, and

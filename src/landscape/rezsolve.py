@@ -83,7 +83,7 @@ class ResolvedPackage:
             f"{IMAGE_PACKAGES}/{self.name}"
 
     def to_json(self) -> dict:
-        """SPEC §4 ``packages`` item."""
+        """docs/json.md ``packages`` item."""
         return {"name": self.name, "version": self.version, "variant": self.variant,
                 "repository": self.repository}
 
@@ -235,7 +235,7 @@ def solve(requests: Sequence[str], package_paths: Sequence[str],
           timestamp: int | None = None) -> Solution:
     """Solve ``requests`` against ``package_paths`` (searched in order), ignoring packages
     released after ``timestamp`` (epoch seconds; ``None`` for no limit), with override
-    packages stacked onto the real ones (SPEC §2.8, :mod:`landscape.overrides`).
+    packages stacked onto the real ones (docs/config.md, :mod:`landscape.overrides`).
 
     Raises :class:`ResolveError` with rez's reason when rez cannot solve.
     """

@@ -1,7 +1,7 @@
 """The JSON Schema of ``landscape.yaml`` and of manifest files, and validation against it.
 
 The schema (draft 2020-12) is the single description of every key's type; ``landscape
-schema`` prints it for editors (SPEC §2.2). Validation runs the ``jsonschema`` library on
+schema`` prints it for editors (docs/config.md). Validation runs the ``jsonschema`` library on
 the plain value of a file and maps each error back to the ``file:line:col`` of the node it
 concerns, with a "did you mean" suggestion for misspelt keys (``difflib``).
 

@@ -1,4 +1,4 @@
-"""Path templates (SPEC §2.7).
+"""Path templates (docs/config.md).
 
 ``templates`` values are Python format strings over the context's fields: ``{root}`` (the
 studio root), one field per declared level (``{project}``, ``{shot}``, ``{asset}``, …),

@@ -1,4 +1,4 @@
-"""Tools and the layers of one tool's environment (SPEC §2.4–§2.6).
+"""Tools and the layers of one tool's environment (docs/config.md).
 
 A tool path is ``blender`` or ``blender/render`` (a variant, nesting as ``fx/sim``). Its
 effective definition is the tool merged with each variant on the way (a variant inherits

@@ -1,4 +1,4 @@
-"""The Typer application: one function per command of SPEC §3.
+"""The Typer application: one function per command of docs/commands.md.
 
 Each command parses its options, calls one function of the layers below and prints the
 result. Heavy modules (rez, the Docker SDK, Jinja2, jsonschema) are imported inside the

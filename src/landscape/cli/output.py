@@ -17,7 +17,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def print_error(e: LandscapeError) -> None:
     """Every error inside ``e`` on stderr, one ``file:line:col: key.path: message`` per line
-    (SPEC §3); an error that has no place in a file reads ``error: message``."""
+    (docs/commands.md); an error that has no place in a file reads ``error: message``."""
     errors = sorted(flatten(e), key=LandscapeError.sort_key)
     for item in errors:
         if item.location is not None:

@@ -1,4 +1,4 @@
-"""Building Landscape images with the Docker engine (SPEC §5).
+"""Building Landscape images with the Docker engine (README.md, Images).
 
 An image is found by its tag (``landscape/<project>:<key prefix>``) or, failing that, by
 its ``io.landscape.key`` label (another project built the same key: it is tagged, not

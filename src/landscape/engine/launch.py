@@ -1,4 +1,4 @@
-"""Launching a tool of a resolved context in a fresh container (SPEC §6).
+"""Launching a tool of a resolved context in a fresh container (README.md, What a launch gets).
 
 A launch runs the context's image (built first when missing) with:
 
@@ -90,7 +90,8 @@ def user_entries(uid: int, gid: int, user: str, home: str, groups: list[int]) ->
     """``/etc/passwd`` and ``/etc/group`` text for the launch: root, the user, and each of
     its groups. ``user`` must pass :func:`landscape.grammar.is_user_name` (raises
     ``ValueError`` otherwise); group names that do not are written ``g<gid>``."""
-    if not grammar.is_user_name(user) or any(c in home for c in ":\n"):
+    if not grammar.is_user_name(user) or grammar.check_container_path(home) \
+            or any(c in home for c in ":,") or not home.isprintable():
         raise ValueError(f"unsafe user entry {user!r} {home!r}")
     passwd = "root:x:0:0:root:/root:/bin/sh\n"
     group = "root:x:0:\n"

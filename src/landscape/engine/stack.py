@@ -1,4 +1,4 @@
-"""A project's stack: the compose file and the Compose CLI (SPEC §6).
+"""A project's stack: the compose file and the Compose CLI (README.md, What a launch gets).
 
 The stack of a project holds one idle **workspace** service per distinct image of the
 project (storage mounted, used by ``shell`` and warm launches), the enabled ``features``
