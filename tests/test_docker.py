@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE, landscape_exe
+from conftest import landscape_exe
 from test_overrides import OVERRIDE_STUDIO, override
 
 pytestmark = pytest.mark.docker

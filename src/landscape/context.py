@@ -72,8 +72,6 @@ def user_name() -> str:
     return f"uid{os.getuid()}"
 
 
-_user = user_name
-
 
 def parse_time(value: str | int | float | None, now: float | None = None) -> int | None:
     """``--time`` / ``rez.time`` → epoch seconds (docs/config.md): an epoch number, an ISO date or
@@ -410,7 +408,7 @@ def policy_errors(cascade: Cascade, setups: Iterable[ToolSetup]) -> list[Landsca
 
 def context_fields(cascade: Cascade, tool: str | None) -> dict[str, str]:
     """Template fields of a context (docs/config.md): root, each level, user, tool."""
-    fields = {"root": str(cascade.root), "user": _user()}
+    fields = {"root": str(cascade.root), "user": user_name()}
     fields.update(cascade.level_values)
     if tool:
         fields["tool"] = tool.split("/", 1)[0]

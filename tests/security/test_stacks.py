@@ -35,7 +35,7 @@ SERVICE_ATTACKS = {
                          "/etc is outside policy.allowed_mounts"),
     "relative escape": ("volumes: ['../../../../../../../../etc:/e']",
                         "/etc is outside policy.allowed_mounts"),
-    "bind over landscape": (f"volumes: ['.:/landscape']", "target /landscape is reserved"),
+    "bind over landscape": ("volumes: ['.:/landscape']", "target /landscape is reserved"),
     "build": ("build: /", "builds an image from a host folder"),
     "env_file": ("env_file: /etc/shadow", "reads files of the host"),
     "sysctls": ("sysctls: {net.ipv4.ip_forward: 1}", "changes kernel settings"),

@@ -40,12 +40,10 @@ from typing import Any, Iterator
 import yaml
 
 from ..cascade import Cascade
-from ..errors import ConfigError, EngineError, ErrorGroup, LandscapeError, Location, flatten
-from ..nodes import Node
+from ..errors import ConfigError, EngineError, ErrorGroup, LandscapeError, flatten
 from ..plan import BuildPlan
 from ..features import render_feature
 from ..policy import service_checks
-from ..resources import data_dir
 
 COMPOSE_VERSION = "3.8"
 
