@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .cascade import (ConfigFile, build_cascade, context_path, discover, find_config_files,
                       load_config, variant_of)
-from .errors import ConfigError, LandscapeError, flatten
+from .errors import ConfigError, LandscapeError, flatten, format_key_path
 from .nodes import Node
 from .plan import enumerate_contexts
 from .resources import data_dir
@@ -48,7 +48,7 @@ class CheckReport:
                 "errors": [{"file": e.location.file if e.location else None,
                             "line": e.location.line if e.location else None,
                             "col": e.location.col if e.location else None,
-                            "key": ".".join(str(k) for k in e.key_path) or None,
+                            "key": format_key_path(e.key_path) or None,
                             "message": e.message + (f" ({e.hint})" if e.hint else ""),
                             "text": str(e)}
                            for e in sorted(self.errors, key=LandscapeError.sort_key)]}

@@ -406,6 +406,13 @@ class Narrow(Strategy):
     what = "policy"
     tags = ()
 
+    def merge(self, old, new, path):
+        # No merge tag at all — not even the empty ``!remove`` every other key accepts: it
+        # would drop the inherited policy and start again from the defaults (a widening).
+        if new.tag is not None:
+            raise _tag_error(new, path, (), "policy")
+        return self.combine(old, new, path)
+
     def combine(self, old, new, path):
         if not new.is_map:
             return new

@@ -3,6 +3,8 @@ it, and a studio root named with ``--root`` admits no other."""
 
 from __future__ import annotations
 
+import pytest
+
 from attacks import plant, refused
 
 SH010 = "projects/lighthouse/seq010/sh010"
@@ -46,3 +48,22 @@ def test_an_inner_studio_cannot_shadow_the_outer_one(tmp_path, cli):
     plant(tmp_path, "inner/landscape.yaml", "root: true\nrez: {packages_path: [/]}\n")
     refused(cli("resolve", tmp_path / "inner/shot"), "inner/landscape.yaml:1:1: root: only the "
             "studio root")
+
+
+@pytest.mark.parametrize("text", ["policy: !remove\n", "policy: !replace {allow_gui: true}\n",
+                                  "policy:\n  allow_gui: !remove\n"])
+def test_a_merge_tag_cannot_drop_the_roots_policy(example, cli, text):
+    root = example / "landscape.yaml"
+    root.write_text(root.read_text() + "policy: {allow_gui: false}\n")
+    plant(example, f"{SH010}/landscape.yaml",
+          "level: shot\n" + text + "tools: {python: {gui: true}}\n")
+    err = refused(cli("check", example), "sh010/landscape.yaml:")
+    assert "cannot be used on policy" in err
+
+
+def test_a_new_studio_checks_clean_and_limits_mounts(tmp_path, cli):
+    assert cli("init", tmp_path / "s").code == 0
+    assert cli("check", tmp_path / "s").code == 0
+    plant(tmp_path / "s", "projects/example/landscape.yaml",
+          "level: project\nstorage: [{source: /etc, target: /mnt/etc}]\n")
+    refused(cli("check", tmp_path / "s"), "storage.source: /etc is outside")

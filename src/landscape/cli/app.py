@@ -258,6 +258,7 @@ def up(project: Annotated[Path, typer.Argument(help="Project folder.")],
         note(f"compose file: {path}")
         compose(path, cascade.root, name, "up", "-d", "--remove-orphans")
     note(f"[green]✓[/] stack {name} is up ({len(doc['services'])} services)")
+    raise typer.Exit(1 if plan.failed else 0)  # like build: failed contexts are an error
 
 
 def _stack(project: Path, root: Optional[Path]) -> tuple[Path, str, Path]:
