@@ -431,6 +431,10 @@ def _commands(n: Node, kp: tuple, src: _Src) -> Iterator[ConfigError]:
         yield ConfigError(f"the commands cannot be parsed: {str(e) or type(e).__name__}",
                           n.loc, kp)
         return
+    if not tree.body:  # rez wraps the string in a function: an empty body does not compile
+        yield ConfigError("the commands are empty (or only comments): leave the key out", n.loc,
+                          kp)
+        return
     for stmt in tree.body:
         problem = _statement_problem(stmt)
         if problem is None:

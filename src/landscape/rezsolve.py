@@ -110,8 +110,16 @@ class Solution:
         image directory and ``REZ_USED_PACKAGES_PATH`` is the image's repository.
 
         Uses ``ResolvedContext.get_environ`` (rez's Python rex interpreter; no shell).
+        Raises :class:`ResolveError` when a package's ``commands`` fail.
         """
-        env = self.rez_context.get_environ(parent_environ=dict(parent_environ))
+        from rez.exceptions import RezError
+
+        try:
+            env = self.rez_context.get_environ(parent_environ=dict(parent_environ))
+        except RezError as e:  # a package's commands fail (rez names the package)
+            err = ResolveError(f"rez cannot build the environment: {e}")
+            err.reason = str(e)
+            raise err from None
         out: dict[str, str] = {}
         for key, value in env.items():
             if key.startswith("REZ_USED") and key not in ("REZ_USED_REQUEST", "REZ_USED_RESOLVE"):

@@ -88,3 +88,22 @@ def test_a_deeper_file_cannot_widen_the_repositories(example, cli):
     plant(example, "projects/lighthouse/landscape.yaml",
           "level: project\npolicy: {trusted_repositories: [/]}\n")
     refused(cli("check", example), "policy may only narrow: / is outside trusted_repositories")
+
+
+@pytest.mark.parametrize("commands", ['""', '"# only a comment"'])
+def test_empty_declarative_commands_are_an_error_not_a_crash(example, cli, commands):
+    _allow(example)
+    d = example / SH010 / "packages/empty/1.0"
+    d.mkdir(parents=True)
+    (d / "package.yaml").write_text(f"name: empty\nversion: '1.0'\ncommands: {commands}\n")
+    plant(example, f"{SH010}/landscape.yaml",
+          "level: shot\nrez: {packages_path: [packages]}\npackages: [empty]\n")
+    refused(cli("resolve", example / SH010), "package.yaml:3:11: commands: the commands are empty")
+
+
+def test_failing_commands_of_a_trusted_package_are_an_error_not_a_crash(studio, cli):
+    from conftest import package
+
+    root = studio({"p/landscape.yaml": "packages: [broken]\n"})
+    package(root / "packages", "broken", "1.0", commands="raise RuntimeError('boom')")
+    refused(cli("resolve", root / "p"), "rez cannot build the environment", "boom")
