@@ -14,6 +14,7 @@ every file on the way loaded, validated and merged; otherwise an
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -286,9 +287,9 @@ class Cascade:
         """The studio root's ``landscape.yaml``."""
         return self.root / CONFIG_NAME
 
-    @property
+    @functools.cached_property
     def policy(self) -> "Policy":
-        """The effective :class:`~landscape.policy.Policy` of this context."""
+        """The effective :class:`~landscape.policy.Policy` of this context (computed once)."""
         return Policy.from_nodes(self.values.get("policy"), self.root_policy, self.root,
                                  self.root_file)
 

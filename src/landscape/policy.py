@@ -36,6 +36,7 @@ itself names that path (not merely ``/`` above it).
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,8 +89,14 @@ def engine_socket() -> str:
 
 
 def sensitive_paths() -> list[str]:
-    """Canonical :data:`SENSITIVE` paths plus the engine socket."""
-    return list(dict.fromkeys([real(p) for p in SENSITIVE] + [engine_socket()]))
+    """Canonical :data:`SENSITIVE` paths plus the engine socket (memoised per
+    ``DOCKER_HOST``)."""
+    return list(_sensitive(os.environ.get("DOCKER_HOST", "")))
+
+
+@functools.lru_cache(maxsize=4)
+def _sensitive(_docker_host: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys([real(p) for p in SENSITIVE] + [engine_socket()]))
 
 
 # -- narrowing (the cascade's merge of ``policy``) ----------------------------------------
