@@ -74,8 +74,8 @@ def test_parent_redirect_skips_natural_ancestors(studio):
 
 def test_parent_with_env_var(studio, monkeypatch):
     root = studio({"lib/landscape.yaml": "metadata: {x: 1}\n",
-                   "a/b/landscape.yaml": "parent: ${LIBDIR}\n"})
-    monkeypatch.setenv("LIBDIR", str(root / "lib"))
+                   "a/b/landscape.yaml": "parent: ${LANDSCAPE_LIBDIR}\n"})
+    monkeypatch.setenv("LANDSCAPE_LIBDIR", str(root / "lib"))
     assert build_cascade(root / "a/b").plain("metadata") == {"x": 1}
 
 

@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location, flatten
-from .merge import CONFIG_STRATEGIES, expand_host_vars, merge_maps
+from .merge import CONFIG_STRATEGIES, TRUSTED_FILE, expand_host_vars, merge_maps
 from .nodes import Node, load_file
-from .policy import Policy, seed_defaults
+from .policy import Policy, intersect, seed_defaults
 from .schema import CONFIG_SCHEMA, validate
 
 CONFIG_NAME = "landscape.yaml"
-VARIANT_NAME = re.compile(r"^landscape\.([A-Za-z0-9_-]+)\.yaml$")
+VARIANT_NAME = re.compile(r"^landscape\.([A-Za-z0-9_-]+)\.yaml\Z")  # \Z: no "…\n"
 
 
 @dataclass
@@ -55,12 +55,20 @@ class ConfigFile:
 _FILE_CACHE: dict[tuple[str, str | None], tuple[tuple[int, int], ConfigFile]] = {}
 
 
-def load_config(path: Path, variant: str | None = None) -> ConfigFile:
+def load_config(path: Path, variant: str | None = None, root: Path | None = None
+                ) -> ConfigFile:
     """Load and validate the config file at ``path``, a variant file when ``variant`` is
-    given (memoised by path, variant, mtime and size).
+    given (memoised by path, variant, mtime and size). With ``root`` (the studio root), a
+    file whose real path lies outside the studio — a link to ``/etc/shadow`` — is refused
+    without being read, so its content can never appear in an error.
 
     Never raises for content problems: they land in :attr:`ConfigFile.errors`.
     """
+    if root is not None:
+        real_file, real_root = os.path.realpath(path), os.path.realpath(root)
+        if real_file != real_root and not real_file.startswith(real_root.rstrip("/") + "/"):
+            return ConfigFile(path, variant, None, [ConfigError(
+                f"links to {real_file}, outside the studio root: not read", Location(str(path)))])
     key = (str(path), variant)
     try:
         st = path.stat()
@@ -185,19 +193,24 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
     exist, loops, or leaves the studio root.
     """
     variants = tuple(variants)
+    for v in variants:
+        if not VARIANT_NAME.match(f"landscape.{v}.yaml"):
+            raise LandscapeError(f"--variant {v!r}: a variant name is letters, digits, _ and -")
     context = context_path(context, root)
     studio_root = find_studio_root(context, root)
+    _not_hidden(context, studio_root, None)
     chain: list[list[ConfigFile]] = []
     visited: dict[Path, Path | None] = {}
+    redirected_at: Location | None = None  # the last parent: that redirected the walk
     directory = context
     while True:
         plain_path = directory / CONFIG_NAME
-        plain = load_config(plain_path) if _is_file(plain_path) else None
+        plain = load_config(plain_path, root=studio_root) if _is_file(plain_path) else None
         files = [plain] if plain is not None else []
         for v in variants:
             vpath = directory / f"landscape.{v}.yaml"
             if _is_file(vpath):
-                files.append(load_config(vpath, v))
+                files.append(load_config(vpath, v, root=studio_root))
         if plain is not None and plain.node is None and plain.errors:
             # unreadable: it may have been the studio root; its own error is the one to show
             ErrorGroup.raise_if_any(plain.errors)
@@ -216,8 +229,10 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
             if nxt != studio_root and studio_root not in nxt.parents:
                 raise ConfigError(f"parent {nxt} leaves the studio root {studio_root}", loc,
                                   ("parent",))
+            _not_hidden(nxt, studio_root, loc)
             if not nxt.is_dir():
                 raise ConfigError(f"parent directory {nxt} does not exist", loc, ("parent",))
+            redirected_at = loc
         else:
             nxt = directory.parent
             if nxt == directory:  # pragma: no cover - find_studio_root saw the root above
@@ -226,11 +241,41 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
         if nxt in visited:
             loop = [str(p) for p in visited.values() if p is not None]
             raise ConfigError("redirects loop through " + " -> ".join(loop),
-                              plain.node.get("parent").loc if plain else Location(str(nxt)),
-                              ("parent",))
+                              redirected_at or Location(str(nxt)), ("parent",))
         directory = nxt
     ordered = [f for files in reversed(chain) for f in files]
     return studio_root, ordered
+
+
+def _not_hidden(directory: Path, studio_root: Path, loc: Location | None) -> None:
+    """Raise :class:`ConfigError` when ``directory`` lies in a hidden folder below the studio
+    root (``.git``, ``.landscape``…): ``check`` and ``plan`` never look there, so no context
+    may live there either."""
+    hidden = [p for p in directory.relative_to(studio_root).parts if p.startswith(".")] \
+        if directory != studio_root else []
+    if hidden:
+        raise ConfigError(f"{directory} is in a hidden folder ({hidden[0]}): hidden folders "
+                          "hold no contexts", loc or Location(str(directory)))
+
+
+def skipped_policies(context: Path, studio_root: Path, files: list[ConfigFile]
+                     ) -> list[Node]:
+    """The ``policy`` nodes of config files on the natural way from ``context`` up to the
+    studio root that a ``parent:`` redirect skipped (root side first): their narrowing still
+    binds the context, so a redirect cannot escape a project's policy."""
+    applied = {f.path for f in files}
+    out = []
+    for directory in context.parents if context != studio_root else ():
+        if directory == studio_root or studio_root not in directory.parents:
+            break
+        plain = directory / CONFIG_NAME
+        if plain in applied or not _is_file(plain):
+            continue
+        cfg = load_config(plain, root=studio_root)
+        node = cfg.node.get("policy") if cfg.node is not None else None
+        if node is not None and node.is_map and not cfg.errors:
+            out.append(node)
+    return list(reversed(out))
 
 
 def _is_file(path: Path) -> bool:
@@ -290,8 +335,29 @@ class Cascade:
     @functools.cached_property
     def policy(self) -> "Policy":
         """The effective :class:`~landscape.policy.Policy` of this context (computed once)."""
+        from .resources import cache_dir
+
+        protected = [str(self.root_file), str(self.root / ".landscape"), str(cache_dir()),
+                     *self.root_paths("rez", "packages_path", "staging_path", "dev_path"),
+                     *self.root_paths("manifests_path")]
         return Policy.from_nodes(self.values.get("policy"), self.root_policy, self.root,
-                                 self.root_file)
+                                 self.root_file, protected)
+
+    def root_paths(self, key: str, *subkeys: str) -> list[str]:
+        """Absolute paths the studio root's own file lists under ``key`` (a list of paths,
+        e.g. ``manifests_path``) or under ``key.<subkey>`` for each subkey (``rez``,
+        ``packages_path``…): what the trusted file names, whatever deeper files add."""
+        root = self.files[0] if self.files else None
+        node = root.node.get(key) if root is not None and root.node is not None else None
+        lists = [node] if not subkeys else [node.get(k) if node is not None else None
+                                            for k in subkeys]
+        out = []
+        for n in lists:
+            for item in (n.value if n is not None and n.is_list else []):
+                text = os.path.expanduser(expand_host_vars(str(item.value), item.loc, (key,),
+                                                           trusted=True))
+                out.append(os.path.normpath(os.path.join(str(root.dir), text)))
+        return out
 
     def node(self, key: str) -> Node | None:
         """Merged node of top-level ``key`` (``None`` when no file set it)."""
@@ -335,20 +401,31 @@ def build_cascade(context: str | Path, variants: Iterable[str] = (),
     levels: dict[str, Level] = {}
     merge_errors: list[ConfigError] = []
     root_policy: Node | None = None
-    for i, f in enumerate(files):
-        if f.node is not None:
-            values = merge_maps(values, f.node, CONFIG_STRATEGIES, merge_errors)
-        if i == 0:  # the studio root: what it does not set, deeper files narrow from defaults
-            root_policy = values["policy"] = seed_defaults(values.get("policy"), f.path,
-                                                           values.get("storage"))
-        if f.node is None:
-            continue
-        level = f.get("level")
-        if isinstance(level, str):
-            levels.pop(level, None)  # a deeper directory of the same level wins
-            display = f.get("name")
-            levels[level] = Level(level, f.dir.name, display if isinstance(display, str)
-                                  else f.dir.name, f.dir, f.node.get("level").loc)
+    token = TRUSTED_FILE.set(str(files[0].path) if files else None)
+    try:
+        for i, f in enumerate(files):
+            if f.node is not None:
+                values = merge_maps(values, f.node, CONFIG_STRATEGIES, merge_errors)
+            if i == 0:  # the studio root: what it leaves out, deeper files narrow from defaults
+                root_policy = values["policy"] = seed_defaults(values.get("policy"), f.path,
+                                                               values.get("storage"))
+            if f.node is None:
+                continue
+            _level(f, levels)
+    finally:
+        TRUSTED_FILE.reset(token)
+    for node in skipped_policies(context_path(context, root), studio_root, files):
+        values["policy"] = intersect(values["policy"], node)
     ErrorGroup.raise_if_any(merge_errors)
     return Cascade(context_path(context, root), variants, studio_root, files,
                    list(levels.values()), values, root_policy)
+
+
+def _level(f: ConfigFile, levels: dict[str, Level]) -> None:
+    """Record the level file ``f`` declares (a deeper folder of the same level wins)."""
+    level = f.get("level")
+    if isinstance(level, str):
+        levels.pop(level, None)
+        display = f.get("name")
+        levels[level] = Level(level, f.dir.name, display if isinstance(display, str)
+                              else f.dir.name, f.dir, f.node.get("level").loc)

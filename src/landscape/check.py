@@ -129,11 +129,11 @@ def check(path: str | Path, root: Path | None = None) -> CheckReport:
     except LandscapeError as e:
         report.add(flatten(e))
         studio_root, chain = None, []
-    studio = [load_config(p, variant_of(p))
+    studio = [load_config(p, variant_of(p), root=studio_root)
               for p in (find_config_files(studio_root) if studio_root is not None else [])]
     known = _known(studio) if studio_root is not None else None
     for p in dict.fromkeys([c.path for c in chain] + report.files):
-        cfg = load_config(p, variant_of(p))
+        cfg = load_config(p, variant_of(p), root=studio_root)
         report.add(cfg.errors)
         if known is not None:  # without the studio root, what is known cannot be told
             report.add(_file_errors(cfg, known))

@@ -22,7 +22,6 @@ from typing import Any, Iterable, Sequence
 
 from . import grammar
 from .cascade import Cascade, build_cascade
-from .merge import expand_host_vars
 from .envactions import apply_actions
 from .merge import ENV, request_name
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location, ResolveError, flatten
@@ -313,7 +312,7 @@ def package_paths(cascade: Cascade, staging: bool = False, dev: bool = False) ->
                           Location(str(cascade.files[0].path)) if cascade.files else None,
                           ("rez", "packages_path"))
     policy = cascade.policy
-    root_named = _root_repositories(cascade)
+    root_named = cascade.root_paths("rez", "packages_path", "staging_path", "dev_path")
     errors: list[LandscapeError] = []
     paths: list[str] = []
     for key, item in entries:
@@ -332,19 +331,6 @@ def package_paths(cascade: Cascade, staging: bool = False, dev: bool = False) ->
     return paths
 
 
-def _root_repositories(cascade: Cascade) -> list[str]:
-    """The repositories the studio root's own file names (absolute), of every kind."""
-    root = cascade.files[0] if cascade.files else None
-    rez = root.node.get("rez") if root is not None and root.node is not None else None
-    out = []
-    for key in ("packages_path", "staging_path", "dev_path"):
-        n = rez.get(key) if rez is not None else None
-        for item in (n.value if n is not None and n.is_list else []):
-            out.append(os.path.normpath(os.path.join(str(root.dir), os.path.expanduser(
-                expand_host_vars(str(item.value), item.loc, ("rez", key))))))
-    return out
-
-
 def storage_mounts(cascade: Cascade) -> tuple[list[dict], list[LandscapeError]]:
     """The context's storage mounts ``{"source", "target", "mode"}`` and the errors of those
     the policy refuses (docs/security.md, :meth:`landscape.policy.Policy.mount_source`).
@@ -361,7 +347,8 @@ def storage_mounts(cascade: Cascade) -> tuple[list[dict], list[LandscapeError]]:
         mount = {k: str(v.value) for k, v in m.items()}
         loc = m.get("source").loc
         try:
-            source = policy.mount_source(mount["source"], loc, ("storage", "source"))
+            source = policy.mount_source(mount["source"], loc, ("storage", "source"),
+                                         writable=mount.get("mode", "rw") != "ro")
             tnode = m.get("target")
             target = policy.mount_target(mount.get("target", mount["source"]),
                                          tnode.loc if tnode is not None else loc,

@@ -21,6 +21,11 @@ Grammars, with their sources:
   Landscape writes itself are reserved (:data:`RESERVED_LABELS`).
 - User and group names for ``/etc/passwd``: the portable POSIX set, at most 32 characters.
 - Linux capabilities: the names of ``capabilities(7)`` (without ``CAP_``).
+
+The patterns are written for JSON Schema too (``$`` at their end). In Python ``$`` also
+matches before a final newline, so every predicate here uses ``fullmatch``, and the schema
+turns a final ``$`` into an end-of-text assertion both regex dialects read alike
+(:func:`landscape.schema.strict_end`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ import ipaddress
 import os
 import re
 
-DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+#: Debian names; a trailing ``-`` (apt: "remove this package") is refused
+DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]*[a-z0-9+.]$")
 LABEL_KEY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -70,7 +76,7 @@ SYS_RAWIO SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG WAKE_ALARM
 
 def is_debian_package(text: object) -> bool:
     """Whether ``text`` is a Debian package name (``blender``, ``libgl1-mesa-dri``, ``g++``)."""
-    return isinstance(text, str) and bool(DEBIAN_PACKAGE.match(text))
+    return isinstance(text, str) and bool(DEBIAN_PACKAGE.fullmatch(text))
 
 
 def is_image_reference(text: object) -> bool:
@@ -78,13 +84,13 @@ def is_image_reference(text: object) -> bool:
     ``registry.example:5000/studio/base@sha256:…``)."""
     if not isinstance(text, str):
         return False
-    m = IMAGE_REFERENCE.match(text)
+    m = IMAGE_REFERENCE.fullmatch(text)
     return bool(m) and len(m.group("name")) <= 255
 
 
 def check_label_key(key: object) -> str | None:
     """Why ``key`` may not be a label key set by config, or ``None`` when it may."""
-    if not isinstance(key, str) or not LABEL_KEY.match(key):
+    if not isinstance(key, str) or not LABEL_KEY.fullmatch(key):
         return ("a label key is lowercase letters and digits in dot-separated components "
                 "(reverse DNS, e.g. com.example.team)")
     if is_reserved_label(key):
@@ -100,12 +106,12 @@ def is_reserved_label(key: str) -> bool:
 def is_user_name(text: object) -> bool:
     """Whether ``text`` may be written as a user or group name into ``/etc/passwd`` or
     ``/etc/group`` (no ``:``, newline or other separator can appear)."""
-    return isinstance(text, str) and bool(USER_NAME.match(text))
+    return isinstance(text, str) and bool(USER_NAME.fullmatch(text))
 
 
 def is_env_name(text: object) -> bool:
     """Whether ``text`` is an environment variable name (``[A-Za-z_][A-Za-z0-9_]*``)."""
-    return isinstance(text, str) and bool(ENV_NAME.match(text))
+    return isinstance(text, str) and bool(ENV_NAME.fullmatch(text))
 
 
 def capability(text: object) -> str | None:

@@ -8,6 +8,7 @@ A manifest ``vfx2024`` is the first ``vfx2024.yaml`` found along ``manifests_pat
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -32,8 +33,14 @@ class Manifest:
         return self.values.get(key)
 
 
+#: What a manifest name may be (it becomes a file name: no folders, no "..").
+MANIFEST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+
+
 def find_manifest(name: str, search: Sequence[str]) -> Path | None:
     """The first ``<dir>/<name>.yaml`` along ``search`` (directories), or ``None``."""
+    if not MANIFEST_NAME.match(name) or ".." in name:
+        return None
     for d in search:
         p = Path(d) / f"{name}.yaml"
         if p.is_file():
@@ -41,12 +48,15 @@ def find_manifest(name: str, search: Sequence[str]) -> Path | None:
     return None
 
 
-def load_manifest(name: str, search: Sequence[str], requested_at: Location | None = None
-                  ) -> Manifest:
+def load_manifest(name: str, search: Sequence[str], requested_at: Location | None = None,
+                  inside: Sequence[str] | None = None) -> Manifest:
     """Load manifest ``name`` and its ``extends`` chain from ``search`` (``manifests_path``).
+    With ``inside`` (real folder paths), a manifest file whose real path lies in none of
+    them is refused unread.
 
-    Raises :class:`ConfigError` (at ``requested_at``) when a manifest is not found or the
-    chain loops, and :class:`~landscape.errors.ErrorGroup` for syntax/schema errors in it.
+    Raises :class:`ConfigError` (at ``requested_at``) when a manifest is not found, is not a
+    plain name, lies outside ``inside`` or the chain loops, and
+    :class:`~landscape.errors.ErrorGroup` for syntax/schema errors in it.
     """
     chain: list[tuple[Path, Node | None]] = []
     seen: list[str] = []
@@ -56,7 +66,16 @@ def load_manifest(name: str, search: Sequence[str], requested_at: Location | Non
             raise ConfigError("manifest extends loop: " + " -> ".join(seen + [current]), loc,
                               ("extends",))
         seen.append(current)
+        if not MANIFEST_NAME.match(current) or ".." in current:
+            raise ConfigError(f"{current!r} is not a manifest name (letters, digits, _ . -)",
+                              loc, ("manifest",))
         path = find_manifest(current, search)
+        if path is not None and inside is not None:
+            from .policy import real, under
+
+            if not any(under(real(path), d) for d in inside):
+                raise ConfigError(f"manifest {path} links to {real(path)}, outside the studio: "
+                                  "not read", loc, ("manifest",))
         if path is None:
             where = ", ".join(str(d) for d in search) or "(manifests_path is empty)"
             raise ConfigError(f"manifest {current!r} not found in {where}", loc, ("manifest",))

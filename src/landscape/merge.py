@@ -64,13 +64,30 @@ def _abs_path(value: str, node: Node, path: KeyPath) -> str:
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
+#: The studio root's file while the cascade merges (set by :func:`landscape.cascade.build_cascade`):
+#: only it may read any host variable into a path.
+TRUSTED_FILE: ContextVar[str | None] = ContextVar("landscape_trusted_file", default=None)
+#: Host variables files below the root may use in paths. Others could carry secrets (a CI
+#: runner's tokens) into a path, and from there into an error message or a mount.
+SAFE_HOST_VARIABLES = ("HOME", "USER", "LOGNAME")
 
-def expand_host_vars(text: str, loc, path: KeyPath) -> str:
+
+def expand_host_vars(text: str, loc, path: KeyPath, trusted: bool | None = None) -> str:
     """``text`` with ``${VAR}`` taken from the host environment (paths in config files:
-    ``parent``, ``rez.*_path``, ``storage``). An unset variable is a :class:`ConfigError` at
-    ``loc``."""
+    ``parent``, ``rez.*_path``, ``storage``, ``manifests_path``). An unset variable is a
+    :class:`ConfigError` at ``loc``. Unless the text comes from the studio root's file
+    (``trusted``, by default: ``loc`` is :data:`TRUSTED_FILE`), only
+    :data:`SAFE_HOST_VARIABLES` and ``LANDSCAPE_*`` variables may be used."""
+    if trusted is None:
+        trusted = loc is not None and loc.file == TRUSTED_FILE.get()
+
     def sub(m: re.Match) -> str:
         name = m.group(1)
+        if not trusted and name not in SAFE_HOST_VARIABLES and not name.startswith("LANDSCAPE_"):
+            raise ConfigError(f"${{{name}}}: a file below the studio root may only use "
+                              f"${{LANDSCAPE_*}}, " + ", ".join(f"${{{v}}}" for v in
+                                                              SAFE_HOST_VARIABLES)
+                              + " from the host environment", loc, path)
         if name not in os.environ:
             raise ConfigError(f"${{{name}}} is not set in the environment", loc, path)
         return os.environ[name]

@@ -16,6 +16,8 @@ bomb must not take a machine down.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -258,13 +260,24 @@ def read_file(path: str | Path) -> tuple[str, bytes]:
     Raises :class:`ConfigError` naming the file when it cannot be read or is not UTF-8.
     """
     file = str(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
+    try:  # O_NONBLOCK: a FIFO planted as a config file must not hang the command
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except IsADirectoryError:
         raise ConfigError("is a directory, not a config file", Location(file)) from None
     except OSError as e:
         raise ConfigError(f"cannot read: {e.strerror}", Location(file)) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError("is a directory, not a config file", Location(file))
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError("is not a regular file: not read", Location(file))
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"cannot read: {e.strerror}", Location(file)) from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_FILE_BYTES:
         raise ConfigError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: not read",
                           Location(file))

@@ -150,7 +150,7 @@ def make_plan(top: str | Path, *, root: Path | None = None, check_engine: bool =
 
         try:
             for im in images.values():
-                im.exists = find_image(im.spec) is not None
+                im.exists = find_image(im.spec, tag=False) is not None
         except EngineError as e:  # the plan stands without the engine; existence is unknown
             plan.engine_error = str(e)
     return plan

@@ -17,7 +17,9 @@ Keys and defaults (when the studio root does not set them):
                             declarative ``package.yaml`` definitions. Default ``[]``.
 ``trusted_repositories``    where deeper files may add repositories whose ``package.py``
                             files are trusted code. Default ``[]``.
-``allow_gui``/``allow_gpu`` a tool may ask for a display / GPUs. Default ``true``.
+``allow_gui``                a tool may ask for the artist's display (its X cookie gives the
+                            tool the whole desktop, keystrokes included). Default ``false``.
+``allow_gpu``               a tool may ask for GPUs. Default ``true``.
 ``allow_privileged``        privileged services (and what is as good as it: host pid/ipc/
                             userns, ``security_opt``, ``sysctls``, root users, builds, …).
                             Default ``false``.
@@ -51,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "allowed_mounts": None,
     "allowed_repositories": [],
     "trusted_repositories": [],
-    "allow_gui": True,
+    "allow_gui": False,
     "allow_gpu": True,
     "allow_privileged": False,
     "allow_host_network": False,
@@ -65,8 +67,13 @@ PATH_KEYS = ("allowed_mounts", "allowed_repositories", "trusted_repositories")
 #: host paths no mount reaches unless the studio root names them (see the module doc)
 SENSITIVE = ("/etc", "/proc", "/sys", "/dev", "/boot", "/root", "/var/run", "/run",
              "/var/lib/docker")
-#: container paths a mount may not cover: Landscape's own files and the kernel's
-RESERVED_TARGETS = ("/landscape", "/proc", "/sys", "/dev", "/etc/passwd", "/etc/group")
+#: container paths a mount may not cover, or lie in: Landscape's own files and the kernel's
+RESERVED_TARGETS = ("/landscape", "/proc", "/sys", "/dev")
+#: container paths a mount may not be exactly: files the launch or the engine writes, and
+#: folders that are private tmpfs in every launch
+RESERVED_EXACT = ("/", "/etc", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/hostname",
+                  "/etc/resolv.conf", "/etc/mtab", "/tmp", "/var/tmp", "/run", "/root", "/home",
+                  "/usr", "/bin", "/sbin", "/lib", "/opt", "/opt/rez")
 
 
 def real(path: str | os.PathLike) -> str:
@@ -151,6 +158,40 @@ def seed_defaults(policy: Node | None, root_file: Path, storage: Node | None) ->
     return Node(values, policy.loc if policy is not None else loc, None, key_locs)
 
 
+def intersect(policy: Node, extra: Node) -> Node:
+    """``policy`` (merged, every key present) narrowed by a further file's ``policy`` node
+    ``extra``, keeping for each key the narrower of the two — never an error: the file was
+    skipped by a ``parent:`` redirect, and what it allows beyond ``policy`` simply does not
+    count. Path entries of ``extra`` are made absolute against its file and canonical."""
+    values = dict(policy.value)
+    key_locs = dict(policy.key_locs or {})
+    base = os.path.dirname(extra.loc.file)
+    for key, n in extra.items():
+        if key not in values or n.tag is not None:
+            continue
+        old = values[key]
+        if key.startswith("allow_"):
+            if n.value is False and old.value is True:
+                values[key] = n
+        elif key == "pids_limit":
+            if isinstance(n.value, int) and n.value < old.value:
+                values[key] = n
+        elif n.is_list:
+            if key in PATH_KEYS:
+                mine = [real(os.path.join(base, os.path.expanduser(str(x.value))))
+                        for x in n.value]
+                kept = [a for a in _plain_list(old) if any(under(a, m) for m in mine)] + \
+                    [m for m in mine if any(under(m, a) for a in _plain_list(old))]
+            else:
+                mine_set = {x.value for x in n.value}
+                kept = [a for a in _plain_list(old) if a in mine_set]
+            values[key] = Node([Node(v, n.loc) for v in dict.fromkeys(kept)], n.loc)
+        else:
+            continue
+        key_locs[key] = extra.key_loc(key)
+    return Node(values, policy.loc, None, key_locs)
+
+
 # -- the effective policy of a context ---------------------------------------------------
 
 @dataclass(frozen=True)
@@ -159,7 +200,11 @@ class Policy:
 
     Path lists are canonical (real paths). ``root_mounts`` are the mounts the studio root
     itself allows (what its own ``allowed_mounts`` says, or the default): only those may
-    reach a sensitive path. ``origins`` maps each key to where it was last set.
+    reach a sensitive path. ``protected`` are the places that hold trusted config and code —
+    the root's ``landscape.yaml``, its ``.landscape`` folder, its repositories and manifest
+    folders, the trusted repositories, Landscape's cache (generated override packages): a
+    container may never mount them writable. ``origins`` maps each key to where it was
+    last set.
     """
 
     studio_root: str
@@ -168,7 +213,7 @@ class Policy:
     root_mounts: tuple[str, ...]
     allowed_repositories: tuple[str, ...] = ()
     trusted_repositories: tuple[str, ...] = ()
-    allow_gui: bool = True
+    allow_gui: bool = False
     allow_gpu: bool = True
     allow_privileged: bool = False
     allow_host_network: bool = False
@@ -177,12 +222,14 @@ class Policy:
     allowed_binds: tuple[str, ...] = ("127.0.0.1",)
     pids_limit: int = 4096
     origins: Mapping[str, Location] = field(default_factory=dict)
+    protected: tuple[str, ...] = ()
 
     @classmethod
     def from_nodes(cls, merged: Node | None, root_policy: Node | None, studio_root: Path,
-                   root_file: Path) -> "Policy":
+                   root_file: Path, protected: Iterable[str] = ()) -> "Policy":
         """Build from the cascade's merged ``policy`` node and the studio root's own (both
-        seeded with defaults by :func:`seed_defaults`)."""
+        seeded with defaults by :func:`seed_defaults`); ``protected``: host paths of trusted
+        config and code (made canonical here, with the trusted repositories added)."""
         merged = merged if merged is not None else seed_defaults(None, root_file, None)
         root_policy = root_policy if root_policy is not None else merged
         v = {k: n.plain() for k, n in merged.items()}
@@ -199,7 +246,9 @@ class Policy:
             allowed_devices=tuple(v["allowed_devices"]),
             allowed_capabilities=frozenset(c for c in caps if c),
             allowed_binds=tuple(v["allowed_binds"]), pids_limit=int(v["pids_limit"]),
-            origins={k: n.loc for k, n in merged.items()})
+            origins={k: n.loc for k, n in merged.items()},
+            protected=tuple(dict.fromkeys(
+                [real(p) for p in protected] + list(v["trusted_repositories"]))))
 
     def _where(self, key: str) -> str:
         loc = self.origins.get(key)
@@ -208,12 +257,16 @@ class Policy:
         return loc.short if loc.line else f"{loc.short} (default)"
 
     # -- mounts --------------------------------------------------------------------------
-    def mount_source(self, source: str, loc: Location | None, path: tuple) -> str:
-        """Judge a host path to be mounted; return its **canonical** path (what must be
-        handed to the engine, so a symlink cannot be swapped in later by name).
+    def mount_source(self, source: str, loc: Location | None, path: tuple,
+                     writable: bool = True) -> str:
+        """Judge a host path to be mounted (``writable`` unless read-only); return its
+        **canonical** path (what must be handed to the engine, so a symlink cannot be
+        swapped in later by name).
 
         Raises :class:`ConfigError` at ``loc`` when the real path lies outside
-        ``allowed_mounts``, or reaches a sensitive path the studio root does not name.
+        ``allowed_mounts``, reaches a sensitive path the studio root does not name, or — when
+        writable — covers a :attr:`protected` place (a container as root could otherwise
+        rewrite the root's config or a trusted ``package.py``, which then runs on the host).
         """
         if "\0" in source:
             raise ConfigError("a path cannot contain a NUL character", loc, path)
@@ -234,6 +287,14 @@ class Policy:
             if not named:
                 raise ConfigError(f"mounting {shown} reaches {s}, which only the studio root's "
                                   "policy.allowed_mounts can allow, by naming it", loc, path)
+        if writable:
+            for p in self.protected:
+                if under(p, canonical) or under(canonical, p):
+                    raise ConfigError(
+                        f"mounting {shown} writable would let containers change {p}, which "
+                        "holds the studio's trusted config or code", loc, path,
+                        hint="mount it read-only (mode: ro), or mount a folder that does not "
+                        "contain it")
         return canonical
 
     @staticmethod
@@ -243,9 +304,10 @@ class Policy:
         problem = grammar.check_container_path(target)
         if problem:
             raise ConfigError(f"target {target!r} {problem}", loc, path)
-        if target == "/" or any(under(target, r) for r in RESERVED_TARGETS):
-            raise ConfigError(f"target {target} is reserved (Landscape's own files and the "
-                              "kernel's interfaces cannot be covered)", loc, path)
+        if target in RESERVED_EXACT or any(under(target, r) for r in RESERVED_TARGETS):
+            raise ConfigError(f"target {target} is reserved (the image's and Landscape's own "
+                              "files, the kernel's interfaces and each launch's private "
+                              "folders cannot be covered)", loc, path)
         return target
 
     # -- repositories ------------------------------------------------------------------
@@ -338,6 +400,7 @@ PRIVILEGED_KEYS = {
     "credential_spec": "reads host credentials",
     "volumes_from": "mounts the volumes of other containers",
     "storage_opt": "sets storage driver options",
+    "extends": "takes configuration from elsewhere, unchecked",
 }
 
 
@@ -356,20 +419,46 @@ def _short_port(text: str) -> tuple[str, str | None]:
     return "0.0.0.0", None
 
 
-def _bind_source(volume: Any) -> tuple[str | None, str | None]:
-    """``(host source, container target)`` of a bind volume entry, ``(None, …)`` for named
-    volumes and tmpfs."""
+def _bind_source(volume: Any) -> tuple[str | None, str | None, bool]:
+    """``(host source, container target, read-only)`` of a volume entry; the source is
+    ``None`` for named volumes and tmpfs. Anything that names a host path is a bind,
+    whatever its ``type`` says. Raises ``ValueError`` for an entry Compose would read some
+    other way (``~`` paths, unknown types)."""
     if isinstance(volume, str):
         parts = volume.split(":")
         src = parts[0] if len(parts) > 1 else None
-        if src is None or not src.startswith(("/", ".", "~")):
-            return None, parts[1] if len(parts) > 1 else parts[0]
-        return src, parts[1]
+        read_only = len(parts) > 2 and "ro" in parts[2].split(",")
+        if src is not None and src.startswith("~"):
+            raise ValueError(f"volume {volume!r}: write the host path out (no ~)")
+        if src is None or not src.startswith(("/", ".")):
+            return None, parts[1] if len(parts) > 1 else parts[0], read_only
+        return src, parts[1], read_only
     if isinstance(volume, dict):
-        if volume.get("type", "volume") != "bind":
-            return None, volume.get("target")
-        return str(volume.get("source", "")), volume.get("target")
-    return None, None
+        kind = str(volume.get("type", "volume")).lower()
+        src = str(volume.get("source", ""))
+        if kind not in ("bind", "volume", "tmpfs"):
+            raise ValueError(f"volume type {volume.get('type')!r} is not bind, volume or tmpfs")
+        if kind != "bind" and not src.startswith(("/", ".", "~")):
+            return None, volume.get("target"), bool(volume.get("read_only"))
+        if src.startswith("~"):
+            raise ValueError(f"volume source {src!r}: write the host path out (no ~)")
+        return src, volume.get("target"), bool(volume.get("read_only"))
+    raise ValueError(f"volume {volume!r} is neither a string nor a mapping")
+
+
+def _as_list(value: Any) -> list:
+    """``value`` as a list of entries: ``[]`` for nothing, itself for a list, else one."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _dig(data: Any, *keys: str) -> dict:
+    """``data[k1][k2]…`` when every step is a mapping, else ``{}`` (malformed input is the
+    schema's to report, never a crash here)."""
+    for k in keys:
+        data = data.get(k) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
 
 
 def service_checks(policy: Policy, name: str, service: Node, base: str
@@ -404,72 +493,75 @@ def service_checks(policy: Policy, name: str, service: Node, base: str
         need("allow_host_network", "network_mode", "'host' puts the service on the host network")
     elif net.startswith("container:"):
         need("allow_privileged", "network_mode", f"{net!r} joins another container's network")
-    for i, opt in enumerate(svc.get("security_opt") or []):
+    for i, opt in enumerate(_as_list(svc.get("security_opt"))):
         if str(opt).replace("=", ":") not in ("no-new-privileges", "no-new-privileges:true"):
             if not policy.allow_privileged:
                 errors.append(ConfigError(
                     f"service {name!r}: security_opt {opt!r} weakens the container's "
                     "confinement; it needs policy.allow_privileged at the studio root",
                     node("security_opt", i).loc, kp + ("security_opt", i)))
-    user = str(svc.get("user", "")).split(":")[0]
-    if user in ("0", "root"):
+    user = str(svc.get("user", "")).split(":")[0].strip()
+    if user == "root" or (user.isdigit() and int(user) == 0):
         need("allow_privileged", "user", "runs the service as root")
-    for i, cap in enumerate(svc.get("cap_add") or []):
+    for i, cap in enumerate(_as_list(svc.get("cap_add"))):
         c = grammar.capability(cap) if cap != "ALL" else "ALL"
         if not policy.allow_privileged and (c is None or c not in policy.allowed_capabilities):
             errors.append(ConfigError(
                 f"service {name!r}: capability {cap} is not in policy.allowed_capabilities",
                 node("cap_add", i).loc, kp + ("cap_add", i)))
-    for i, dev in enumerate(svc.get("devices") or []):
+    for i, dev in enumerate(_as_list(svc.get("devices"))):
         host = str(dev).split(":")[0] if isinstance(dev, str) else str(dev)
         if host not in policy.allowed_devices and not policy.allow_privileged:
             errors.append(ConfigError(
                 f"service {name!r}: device {host} is not in policy.allowed_devices",
                 node("devices", i).loc, kp + ("devices", i)))
-    reservations = ((svc.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
+    reservations = _dig(svc, "deploy", "resources", "reservations")
     if (reservations.get("devices") or reservations.get("generic_resources")) \
             and not policy.allow_gpu:
         errors.append(ConfigError(f"service {name!r} reserves devices but policy.allow_gpu is "
                                   "false", node("deploy").loc, kp + ("deploy",)))
     labels = svc.get("labels") or {}
-    keys = labels if isinstance(labels, dict) else [str(x).split("=", 1)[0] for x in labels]
+    keys = labels if isinstance(labels, dict) else [str(x).split("=", 1)[0]
+                                                    for x in _as_list(labels)]
     for key in keys:
         if grammar.is_reserved_label(str(key)):
             errors.append(ConfigError(f"service {name!r}: label {key} is reserved: only "
                                       "Landscape writes it", node("labels").loc,
                                       kp + ("labels", key)))
-    for i, port in enumerate(svc.get("ports") or []):
+    for i, port in enumerate(_as_list(svc.get("ports"))):
         if isinstance(port, dict):
             addr = str(port.get("host_ip") or "0.0.0.0")
             published = port.get("published")
         else:
             addr, published = _short_port(str(port))
-        if published is None and not isinstance(port, dict):
-            continue  # only a container port: nothing is published on a chosen address
+        # a port without a host port is still published, on a port Docker picks
         e = policy.bind_error(addr, node("ports", i).loc, kp + ("ports", i))
         if e is not None:
             errors.append(e)
     volumes = []
-    for i, vol in enumerate(svc.get("volumes") or []):
-        src, target = _bind_source(vol)
+    for i, vol in enumerate(_as_list(svc.get("volumes"))):
         vloc, vpath = node("volumes", i).loc, kp + ("volumes", i)
+        try:
+            src, target, read_only = _bind_source(vol)
+        except ValueError as e:
+            errors.append(ConfigError(f"service {name!r}: {e}", vloc, vpath))
+            continue
         if src is None:
             volumes.append(vol)
             continue
-        host = os.path.normpath(os.path.join(base, os.path.expanduser(src)))
+        host = os.path.normpath(os.path.join(base, src))
         try:
-            canonical = policy.mount_source(host, vloc, vpath)
+            canonical = policy.mount_source(host, vloc, vpath, writable=not read_only)
             if target is not None:
                 policy.mount_target(str(target), vloc, vpath)
         except ConfigError as e:
             errors.append(e)
             continue
         if isinstance(vol, dict):
-            volumes.append({**vol, "source": canonical})
+            volumes.append({**vol, "type": "bind", "source": canonical})
         else:
-            parts = vol.split(":")
-            volumes.append({"type": "bind", "source": canonical, "target": parts[1],
-                            "read_only": len(parts) > 2 and "ro" in parts[2].split(",")})
+            volumes.append({"type": "bind", "source": canonical, "target": target,
+                            "read_only": read_only})
     if "volumes" in svc:
         svc["volumes"] = volumes
     return svc, errors

@@ -209,10 +209,14 @@ def check_request(request: str) -> str | None:
     from rez.exceptions import RezError
     from rez.utils.formatting import PackageRequest
 
+    if not request or any(c.isspace() for c in request):
+        return "a request has no spaces or line breaks"
     try:
         PackageRequest(request)
     except (RezError, ValueError) as e:
         return str(e) or "invalid request"
+    except Exception as e:  # noqa: BLE001 - rez's version parser raises its own kinds
+        return f"{type(e).__name__}: {e}" if str(e) else "invalid request"
     return None
 
 

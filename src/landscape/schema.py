@@ -62,6 +62,8 @@ _ENV = {
     "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
 }
 _NAME_MAP_KEYS = {"pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"}
+_MANIFEST_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+                  "description": "a manifest's name (its file is <manifests_path>/<name>.yaml)"}
 _RESERVED_LABELS = "^(" + "|".join(
     r.replace(".", r"\.") + ("" if r.endswith(".") else "$") for r in grammar.RESERVED_LABELS
 ) + ")"
@@ -102,8 +104,8 @@ _TOOL: dict[str, Any] = {
         "label": {"type": "string"},
         "icon": {"type": "string", "description": "relative to the file"},
         "category": {"type": "string"},
-        "command": {"type": ["string", "array"], "items": {"type": "string"},
-                    "description": "argv; a string is split with shlex"},
+        "command": {"type": ["string", "array"], "items": {"type": "string"}, "minItems": 1,
+                    "minLength": 1, "description": "argv; a string is split with shlex"},
         "args": {"type": "array", "items": {"type": ["string", "number"]}},
         "workflow": {"type": "string"},
         "packages": _REQUESTS,
@@ -126,7 +128,7 @@ _WORKFLOW: dict[str, Any] = {
     "properties": {
         "packages": _REQUESTS,
         "env": _ENV,
-        "manifest": {"type": "string"},
+        "manifest": _MANIFEST_NAME,
         "override": {"type": "boolean"},
     },
 }
@@ -156,7 +158,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                   "description": "names this directory's level (project, sequence, shot, ...)"},
         "parent": {"type": "string", "description": "redirects the walk; relative to the file"},
         "name": {"type": "string", "description": "display name of this level"},
-        "manifest": {"type": "string"},
+        "manifest": _MANIFEST_NAME,
         "packages": _REQUESTS,
         "env": _ENV,
         "metadata": {"type": "object"},
@@ -224,12 +226,32 @@ MANIFEST_SCHEMA: dict[str, Any] = {
     "$defs": {"env": _ENV},
     "properties": {
         "schema": {"const": SCHEMA_ID},
-        "extends": {"type": "string"},
+        "extends": _MANIFEST_NAME,
         "packages": _REQUESTS,
         "env": _ENV,
         "workflows": {"type": "object", "additionalProperties": _WORKFLOW},
     },
 }
+
+
+def strict_end(schema: Any) -> Any:
+    """``schema`` with each ``pattern`` ending in ``$`` ending in ``(?![\\s\\S])`` instead:
+    Python's ``$`` (which ``jsonschema`` uses) also matches before a final newline, so
+    ``"python3\\n"`` would pass ``^[a-z0-9…]+$``. The lookahead means "end of text" in
+    Python and in the ECMA dialect editors use."""
+    if isinstance(schema, dict):
+        out = {k: strict_end(v) for k, v in schema.items()}
+        p = out.get("pattern")
+        if isinstance(p, str) and p.endswith("$") and not p.endswith("\\$"):
+            out["pattern"] = p[:-1] + r"(?![\s\S])"
+        return out
+    if isinstance(schema, list):
+        return [strict_end(v) for v in schema]
+    return schema
+
+
+CONFIG_SCHEMA = strict_end(CONFIG_SCHEMA)
+MANIFEST_SCHEMA = strict_end(MANIFEST_SCHEMA)
 
 
 def _validation_view(node: Node) -> Any:

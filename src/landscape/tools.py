@@ -175,13 +175,28 @@ ManifestLoader = Callable[[str, Location | None], Manifest]
 
 
 def manifest_loader(cascade: Cascade) -> ManifestLoader:
-    """A memoised loader of manifests along the cascade's ``manifests_path``."""
-    search = [str(p) for p in cascade.plain("manifests_path", [])]
+    """A memoised loader of manifests along the cascade's ``manifests_path``.
+
+    A folder that a file below the studio root adds must lie inside the studio, and a
+    manifest file must really (symlinks resolved) lie inside the studio or a folder the root
+    names: a manifest is read and its content may show in errors. Raises
+    :class:`ConfigError` at the entry that breaks this when a manifest is loaded."""
+    from .policy import real, under
+
+    node = cascade.node("manifests_path")
+    items = node.value if node is not None and node.is_list else []
+    search = [str(n.value) for n in items]
+    inside = [real(cascade.root)] + [real(p) for p in cascade.root_paths("manifests_path")]
+    outside = [n for n in items if not any(under(real(str(n.value)), d) for d in inside)]
     cache: dict[str, Manifest] = {}
 
     def load(name: str, at: Location | None) -> Manifest:
+        if outside:
+            n = outside[0]
+            raise ConfigError(f"manifest folder {n.value} is outside the studio root",
+                              n.loc, ("manifests_path",))
         if name not in cache:
-            cache[name] = load_manifest(name, search, at)
+            cache[name] = load_manifest(name, search, at, inside)
         return cache[name]
 
     return load

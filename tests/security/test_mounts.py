@@ -64,15 +64,17 @@ def test_a_deeper_file_cannot_widen_the_mounts(example, cli):
 
 
 def test_sensitive_paths_need_the_root_to_name_them(studio, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
     root = studio({"landscape.yaml": """
         root: true
         rez: {packages_path: [packages]}
         policy: {allowed_mounts: [/]}
     """, "p/landscape.yaml": "storage: [{source: /etc, target: /mnt/etc}]\n",
-         "q/landscape.yaml": f"storage: [{{source: {tmp_path}, target: /mnt/t}}]\n"})
+         "q/landscape.yaml": f"storage: [{{source: {data}, target: /mnt/t}}]\n"})
     with pytest.raises(LandscapeError, match="reaches /etc, which only the studio root"):
         resolve(root / "p")
-    assert resolve(root / "q").storage[-1]["source"] == str(tmp_path)  # `/` allows the rest
+    assert resolve(root / "q").storage[-1]["source"] == str(data)  # `/` allows the rest
     named = studio({"landscape.yaml": """
         root: true
         rez: {packages_path: [packages]}
@@ -87,3 +89,19 @@ def test_sensitive_paths_need_the_root_to_name_them(studio, tmp_path):
 def test_reserved_or_malformed_targets_are_refused(example, cli, target):
     mount_shot(example, str(example / "projects"), target)
     refused(cli("check", example), "storage.target:")
+
+
+@pytest.mark.parametrize("source", ["../../../..", "../../../../packages",
+                                    "../../../../packages/python/3.11", "../../../../manifests",
+                                    "../../../../.landscape", "../../../../.landscape/stacks"])
+def test_trusted_config_and_code_are_never_mounted_writable(example, cli, source):
+    """A container (as root on CI) must not be able to rewrite the root's landscape.yaml,
+    a trusted package.py (which then runs on the host) or Landscape's own files."""
+    plant(example, f"{SH010}/landscape.yaml",
+          f"level: shot\nstorage: [{{source: '{source}', target: /mnt/x}}]\n")
+    (example / ".landscape/stacks").mkdir(parents=True, exist_ok=True)
+    refused(cli("check", example), "writable would let containers change")
+    plant(example, f"{SH010}/landscape.yaml",
+          f"level: shot\nstorage: [{{source: '{source}', target: /mnt/x, mode: ro}}]\n")
+    r = cli("check", example)
+    assert "writable" not in r.err

@@ -60,13 +60,19 @@ def test_package_py_with_early_code_never_runs(example, cli, tmp_path, kind):
 
 
 def test_trusted_repositories_may_hold_code(example, tmp_path):
-    _allow(example, "trusted_repositories")
+    root = example / "landscape.yaml"  # outside the storage: containers cannot write it
+    root.write_text(root.read_text() + "policy: {trusted_repositories: [pipeline]}\n")
     witness = tmp_path / "witness"
-    _early_package(example / SH010 / "packages", witness)
-    plant(example, f"{SH010}/landscape.yaml",
-          "level: shot\nrez: {packages_path: [packages]}\npackages: [evil]\n")
+    _early_package(example / "pipeline/shots", witness)
+    plant(example, f"{SH010}/landscape.yaml", "level: shot\n"
+          "rez: {packages_path: [../../../../pipeline/shots]}\npackages: [evil]\n")
     resolve(example / SH010)
     assert witness.exists()  # the root trusted it: rez loaded it
+
+
+def test_a_trusted_repository_inside_writable_storage_is_refused(example, cli):
+    _allow(example, "trusted_repositories")
+    refused(cli("check", example), "projects writable would let containers change")
 
 
 def test_declarative_commands_are_limited_to_env_actions(example, tmp_path):

@@ -304,7 +304,9 @@ def ps(project: Annotated[Path, typer.Argument(help="Project folder.")], root: R
         return
     from rich.table import Table
 
-    table = Table("service", "container", "image", "state", box=None)
+    table = Table(box=None)
+    for column in ("service", "container", "image", "state"):
+        table.add_column(column, overflow="fold")  # names stay whole, to be copied
     for r in rows:
         table.add_row(r["service"] or "", r["name"], r["image"] or "", r["state"])
     out.print(table if rows else f"stack {name}: no containers")
@@ -339,10 +341,10 @@ def launch(
     """Run a tool of CONTEXT in a fresh container; its exit code is the tool's."""
     from ..context import Extras, resolve as run_resolve
     from ..engine.launch import launch_spec, run, run_in_terminal
-    from ..errors import LandscapeError
 
     if not tool:
-        raise LandscapeError("launch needs --tool NAME (see `landscape resolve CONTEXT`)")
+        raise typer.BadParameter("launch needs a tool (see `landscape resolve CONTEXT`)",
+                                 param_hint="--tool")
     rc = run_resolve(context, tool=tool, variants=variant, extras=Extras(add, env), root=root)
     spec = launch_spec(rc, list(args or []))
     _ensure_image(rc.image)

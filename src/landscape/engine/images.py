@@ -33,10 +33,11 @@ def _matches(image: Any, expected: dict[str, str], ignore: tuple[str, ...] = ())
     return all(labels.get(k) == v for k, v in expected.items() if k not in ignore)
 
 
-def find_image(spec: ImageSpec) -> Any | None:
-    """The engine's image for ``spec`` — by tag, else by key label (then tagged) — or
-    ``None``. An image is only taken when it carries every label :func:`image_labels` gives
-    ``spec`` (another project's image of the same key differs only in its title/project)."""
+def find_image(spec: ImageSpec, tag: bool = True) -> Any | None:
+    """The engine's image for ``spec`` — by tag, else by key label (then tagged, unless
+    ``tag`` is false: ``plan`` only looks) — or ``None``. An image is only taken when it
+    carries every label :func:`image_labels` gives ``spec`` (another project's image of the
+    same key differs only in its title/project)."""
     from ..plan import image_labels
 
     expected = image_labels(spec)
@@ -48,8 +49,9 @@ def find_image(spec: ImageSpec) -> Any | None:
               "io.landscape.project")
     for other in dk.client().images.list(filters={"label": f"io.landscape.key={spec.key}"}):
         if _matches(other, expected, ignore=naming):
-            repo, _, tag = spec.tag.rpartition(":")
-            other.tag(repo, tag)
+            if tag:
+                repo, _, name = spec.tag.rpartition(":")
+                other.tag(repo, name)
             return other
     return None
 

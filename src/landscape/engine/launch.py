@@ -137,6 +137,9 @@ def launch_spec(rc: ResolvedContext, args: list[str], command: list[str] | None 
     env.update(USER=user, LOGNAME=user, HOME=home)
     context_json = json.dumps(rc.to_json(), indent=1, default=str)
     binds = [(m["source"], m["target"], m["mode"]) for m in rc.storage]
+    for _s, target, _m in binds:
+        if target == home:
+            raise LandscapeError(f"a storage mount targets {home}, the launch's private home")
     devices: list[str] = []
     files: dict[str, str | bytes] = {"/etc/passwd": passwd, "/etc/group": group,
                                      CONTEXT_FILE: context_json}

@@ -55,10 +55,11 @@ def stack_dir(root: Path, project: str) -> Path:
 
 def compose_project_name(root: Path, project: str) -> str:
     """The Compose project name of ``project`` of the studio at ``root``:
-    ``landscape-<project>-<8 hex digits of the root's real path>`` (characters Compose
-    refuses are dropped)."""
+    ``landscape-<project>-<digest>``, the digest (10 hex digits) of the root's real path and
+    the project's exact name — so neither two studios nor two project names that read alike
+    once Compose's characters are kept (``Light.House``, ``lighthouse``) share a stack."""
     slug = re.sub(r"[^-_a-z0-9]", "", project.lower())[:40] or "project"
-    digest = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(f"{os.path.realpath(root)}\0{project}".encode()).hexdigest()[:10]
     return f"landscape-{slug}-{digest}"
 
 
@@ -67,12 +68,18 @@ def stack_lock(root: Path, project: str) -> Iterator[None]:
     """Hold the project's stack lock (``flock`` on ``.lock`` in the stack folder)."""
     d = stack_dir(root, project)
     d.mkdir(parents=True, exist_ok=True)
-    with open(d / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    try:  # never follow a link planted in place of the lock file, never truncate
+        fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        raise EngineError(f"cannot open the stack lock {d / '.lock'}: {e.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -96,9 +103,16 @@ def _volumes(storage: list[dict]) -> list[dict]:
 
 
 def _harden(service: dict, drop_capabilities: bool) -> dict:
-    service.setdefault("security_opt", ["no-new-privileges:true"])
+    """``service`` with ``no-new-privileges`` added to its ``security_opt`` (whatever it
+    holds: an empty list must not drop it) and, with ``drop_capabilities``, ``ALL`` in
+    ``cap_drop``."""
+    opts = [o for o in (service.get("security_opt") or []) if isinstance(o, str)]
+    if not any(o.replace("=", ":") in ("no-new-privileges", "no-new-privileges:true")
+               for o in opts):
+        opts.append("no-new-privileges:true")
+    service["security_opt"] = opts
     if drop_capabilities:
-        service.setdefault("cap_drop", ["ALL"])
+        service["cap_drop"] = ["ALL"]
     return service
 
 
@@ -180,6 +194,7 @@ def compose_document(plan: BuildPlan, project: Cascade) -> dict:
             continue
         svc, refused = service_checks(policy, sname, snode, str(Path(snode.loc.file).parent))
         errors += refused
+        svc.setdefault("user", f"{uid}:{gid}")  # not the image's user (often root)
         labels = svc.get("labels") or {}
         if isinstance(labels, list):
             labels = dict(str(x).partition("=")[::2] for x in labels)
