@@ -402,10 +402,11 @@ def context_fields(cascade: Cascade, tool: str | None) -> dict[str, str]:
     return fields
 
 
-def workdir_of(cascade: Cascade, setup: ToolSetup) -> str | None:
+def workdir_of(cascade: Cascade, setup: ToolSetup, strict: bool = False) -> str | None:
     """The working directory of ``setup``: its ``workdir`` (a template name or string), else
     the ``work`` template when there is one, else the context directory. ``None`` when the
-    template needs a level this context does not have."""
+    template needs a level this context does not have — with ``strict``, that
+    :class:`~landscape.templates.MissingField` error (naming the field) is raised instead."""
     templates_node = cascade.node("templates")
     templates = dict(templates_node.items()) if templates_node is not None else {}
     wd = setup.field_node("workdir")
@@ -426,6 +427,8 @@ def workdir_of(cascade: Cascade, setup: ToolSetup) -> str | None:
     try:
         return os.path.normpath(expand_template(text, fields, templates, node, path, stack))
     except MissingField:
+        if strict:
+            raise
         return None
 
 

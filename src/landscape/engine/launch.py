@@ -124,8 +124,18 @@ def launch_spec(rc: ResolvedContext, args: list[str], command: list[str] | None 
         raise LandscapeError("launch needs a tool: --tool NAME")
     ErrorGroup.raise_if_any([e for e in rc.policy_errors if _concerns(e, rc.tool)])
     if rc.workdir is None:
-        raise LandscapeError(f"tool {rc.tool!r} has no working directory for {rc.cascade.context}"
-                             ": its template needs a level this context does not have")
+        from ..context import workdir_of
+
+        try:
+            workdir_of(rc.cascade, setup, strict=True)
+        except LandscapeError as e:
+            why = e.message
+        else:  # pragma: no cover - workdir_of agrees with itself
+            why = "its template needs a level this context does not have"
+        raise LandscapeError(f"tool {rc.tool!r} has no working directory for "
+                             f"{rc.cascade.context}: {why}",
+                             hint="launch a context that declares that level (a folder whose "
+                             "landscape.yaml says e.g. `level: shot`)")
     policy = rc.cascade.policy
     gui, gpu = bool(setup.field("gui", False)), bool(setup.field("gpu", False))
     uid, gid = os.getuid(), os.getgid()
