@@ -371,9 +371,9 @@ def test_results_are_memoised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     calls: list[str] = []
     real_load = nodes.load_file
 
-    def counting(path):  # type: ignore[no-untyped-def]
+    def counting(path, *args):  # type: ignore[no-untyped-def]
         calls.append(str(path))
-        return real_load(path)
+        return real_load(path, *args)
 
     monkeypatch.setattr(nodes, "load_file", counting)
     p = with_commands(tmp_path, "import os")
@@ -453,3 +453,24 @@ if st is not None:
             with open(p) as f:
                 seen = yaml.load(f, Loader=yaml.FullLoader)["commands"]
             assert _declarative(seen), seen
+
+
+def test_a_byte_order_mark_cannot_show_rez_other_commands(tmp_path: Path) -> None:
+    """libyaml and rez's own PyYAML once read this file differently: the checker saw safe
+    commands, rez saw a second ``commands`` key. Now rez's parser reads it here too, and the
+    mark itself is refused."""
+    proof = tmp_path / "pwned"
+    write(tmp_path, "repo/evil/1.0/package.yaml",
+          'name: evil\nversion: "1.0"\ncommands: |\n  env.SAFE = "1"\ndescription:\n'
+          f'\ufeff"x: 1\ncommands: import os; os.system(\'touch {proof}\') #"\n')
+    errors = validate_repository(str(tmp_path / "repo"))
+    assert any("U+FEFF" in str(e) and ":6:1:" in str(e) for e in errors), errors
+    assert not proof.exists()
+
+
+@pytest.mark.parametrize("char", ["\r", "\x85", "\u2028", "\u2029", "\x1b", "\u200b"])
+def test_characters_parsers_or_terminals_treat_specially_are_refused(tmp_path: Path,
+                                                                     char: str) -> None:
+    write(tmp_path, "foo/1.0/package.yaml", f'name: foo\nversion: "1.0"\ndescription: a{char}b\n')
+    errors = validate_repository(str(tmp_path))
+    assert any("is not allowed in package.yaml" in str(e) for e in errors), errors

@@ -258,23 +258,26 @@ def _not_hidden(directory: Path, studio_root: Path, loc: Location | None) -> Non
                           "hold no contexts", loc or Location(str(directory)))
 
 
-def skipped_policies(context: Path, studio_root: Path, files: list[ConfigFile]
-                     ) -> list[Node]:
-    """The ``policy`` nodes of config files on the natural way from ``context`` up to the
-    studio root that a ``parent:`` redirect skipped (root side first): their narrowing still
-    binds the context, so a redirect cannot escape a project's policy."""
+def skipped_policies(context: Path, studio_root: Path, files: list[ConfigFile],
+                     variants: Iterable[str] = ()) -> list[Node]:
+    """The ``policy`` nodes of config files (plain, and the asked-for variants) on the natural
+    way from ``context`` up to the studio root that a ``parent:`` redirect skipped (root side
+    first): their narrowing still binds the context, so a redirect cannot escape a project's
+    policy."""
     applied = {f.path for f in files}
     out = []
     for directory in context.parents if context != studio_root else ():
         if directory == studio_root or studio_root not in directory.parents:
             break
-        plain = directory / CONFIG_NAME
-        if plain in applied or not _is_file(plain):
-            continue
-        cfg = load_config(plain, root=studio_root)
-        node = cfg.node.get("policy") if cfg.node is not None else None
-        if node is not None and node.is_map and not cfg.errors:
-            out.append(node)
+        for name, variant in [(CONFIG_NAME, None)] + [(f"landscape.{v}.yaml", v)
+                                                      for v in variants]:
+            path = directory / name
+            if path in applied or not _is_file(path):
+                continue
+            cfg = load_config(path, variant, root=studio_root)
+            node = cfg.node.get("policy") if cfg.node is not None else None
+            if node is not None and node.is_map and not cfg.errors:
+                out.append(node)
     return list(reversed(out))
 
 
@@ -414,7 +417,7 @@ def build_cascade(context: str | Path, variants: Iterable[str] = (),
             _level(f, levels)
     finally:
         TRUSTED_FILE.reset(token)
-    for node in skipped_policies(context_path(context, root), studio_root, files):
+    for node in skipped_policies(context_path(context, root), studio_root, files, variants):
         values["policy"] = intersect(values["policy"], node)
     ErrorGroup.raise_if_any(merge_errors)
     return Cascade(context_path(context, root), variants, studio_root, files,

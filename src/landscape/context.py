@@ -92,7 +92,10 @@ def parse_time(value: str | int | float | None, now: float | None = None) -> int
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     if text.startswith("-") and text[-1:] in units and text[1:-1].replace(".", "", 1).isdigit():
         now = _time.time() if now is None else now
-        return int(now - float(text[1:-1]) * units[text[-1]])
+        try:
+            return int(now - float(text[1:-1]) * units[text[-1]])
+        except (OverflowError, ValueError):
+            raise ValueError(f"bad time {text!r}: too far back") from None
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

@@ -11,8 +11,11 @@ repository, :func:`validate_repository` checks that every definition in it is
   and ``settings.yaml`` (rez reads it with ``yaml.FullLoader``), and the old-format
   ``release.yaml`` / ``.metadata`` that rez merges into a definition.
 * rez reads ``package.yaml`` with ``yaml.FullLoader``, which builds Python objects from
-  ``!!python/...`` tags, so the file is read with Landscape's own safe loader
-  (:func:`landscape.nodes.load_file`) and any tag outside YAML's core schema is refused.
+  ``!!python/...`` tags, so the file is read into Landscape's located nodes
+  (:func:`landscape.nodes.load_file`) **with the safe loader of the very PyYAML rez
+  vendors** — the same scanner and parser, so no byte order mark or odd line break can make
+  one file read one way here and another way to rez — and any tag outside YAML's core
+  schema is refused, as are characters parsers (or terminals) treat specially.
   Only known keys with the right types are accepted; ``name``/``version`` must match the
   folders, and requests must parse as rez requests.
 * ``commands``, ``pre_commands`` and ``post_commands`` strings are Python that rez's rex
@@ -47,16 +50,10 @@ import stat
 import string
 from typing import Any, Callable, Iterator
 
-import yaml
-
 from . import nodes
 from .errors import ConfigError, LandscapeError, Location, flatten
 from .nodes import Node
 
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - wheels of PyYAML ship libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 __all__ = ["validate_repository", "clear_cache"]
 
@@ -470,10 +467,33 @@ _KEYS: dict[str, _Check] = {
 }
 
 
+def _rez_yaml() -> Any:
+    """The PyYAML rez reads package definitions with (rez vendors its own copy): checking
+    with the same parser means no file can read one way to Landscape and another to rez."""
+    from rez.vendor import yaml as rez_yaml
+
+    return rez_yaml
+
+
+def _odd_characters(text: str, file: str) -> Iterator[ConfigError]:
+    """Characters two YAML parsers may read differently, or a terminal may act on: a byte
+    order mark anywhere, carriage returns, Unicode line or paragraph separators, NEL, other
+    control and format characters (tabs and newlines are fine)."""
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        for col, ch in enumerate(line, start=1):
+            if ch == "\t" or ch.isprintable() and ch not in "\ufeff\u2028\u2029\x85":
+                continue
+            yield ConfigError(f"character U+{ord(ch):04X} is not allowed in package.yaml "
+                              "(only printable text, tabs and newlines)",
+                              Location(file, lineno, col))
+            return
+
+
 def _foreign_tags(data: bytes, file: str) -> Iterator[ConfigError]:
     """Nodes tagged outside YAML's core schema (``!!python/object:...``, ``!replace``)."""
+    yaml = _rez_yaml()
     try:
-        root = yaml.compose(data.decode("utf-8"), Loader=_Loader)
+        root = yaml.compose(data.decode("utf-8"), Loader=yaml.SafeLoader)
     except yaml.YAMLError:  # pragma: no cover - load_file already parsed the same bytes
         return
     stack: list[tuple[Any, tuple]] = [(root, ())]
@@ -503,7 +523,15 @@ def _check_definition(path: str, family: str, version: str | None, st: Any
     if st is not None and not stat.S_ISREG(st.st_mode):
         return [ConfigError("package.yaml is not a regular file", Location(path))]
     try:
-        node, data = nodes.load_file(path)
+        text, _raw = nodes.read_file(path)
+    except LandscapeError as e:
+        return [x if isinstance(x, ConfigError) else ConfigError(str(x), Location(path))
+                for x in flatten(e)]
+    odd = list(_odd_characters(text, path))
+    if odd:
+        return odd
+    try:
+        node, data = nodes.load_file(path, _rez_yaml())
     except LandscapeError as e:
         return [x if isinstance(x, ConfigError) else ConfigError(str(x), Location(path))
                 for x in flatten(e)]

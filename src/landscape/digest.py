@@ -22,7 +22,9 @@ def tree_digest(path: str) -> str:
     h = hashlib.sha256()
     root = Path(path)
     if root.is_file():
-        h.update(root.read_bytes())
+        with open(root, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
     elif root.is_dir():
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames.sort()
@@ -35,8 +37,11 @@ def tree_digest(path: str) -> str:
                     h.update(b"L" + os.readlink(full).encode() + b"\0")
                 elif os.path.isfile(full):
                     h.update(b"X" if os.access(full, os.X_OK) else b"F")
-                    with open(full, "rb") as f:
-                        h.update(hashlib.sha256(f.read()).digest())
+                    fh = hashlib.sha256()
+                    with open(full, "rb") as f:  # in chunks: payloads may be gigabytes
+                        for chunk in iter(lambda: f.read(1 << 20), b""):
+                            fh.update(chunk)
+                    h.update(fh.digest())
             dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
             dirnames.sort()
     else:

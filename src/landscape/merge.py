@@ -369,9 +369,14 @@ def _fail(error: ConfigError) -> None:
 
 
 def _strip(node: Node, path: KeyPath) -> Node | None:
-    """``node`` with merge tags applied against nothing (first occurrence of a deep value)."""
+    """``node`` with merge tags applied against nothing (first occurrence of a deep value).
+    A tag a deep value cannot take (``!unset`` on a service key, ``!append`` on a scalar)
+    is an error, never silently dropped."""
     if node.tag == "remove":
         return None
+    allowed = ("replace", "append", "prepend") if node.is_list else ("replace",)
+    if node.tag is not None and node.tag not in allowed:
+        raise _tag_error(node, path, allowed + ("remove",), "this value")
     if node.is_map:
         value = {}
         for k, n in node.items():

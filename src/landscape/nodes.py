@@ -39,6 +39,8 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 #: A document that expands to more values than this (aliases count each time they are used)
 #: is refused: YAML aliases can make a few hundred bytes expand exponentially.
 MAX_NODES = 200_000
+#: Deeper nesting than this is refused (merges and JSON recurse over the tree).
+MAX_DEPTH = 64
 
 
 class Node:
@@ -143,9 +145,10 @@ def _loc(file: str, mark: Any) -> Location:
 class _Builder:
     """Turns a composed PyYAML node graph into :class:`Node` objects."""
 
-    def __init__(self, loader: Any, file: str) -> None:
+    def __init__(self, loader: Any, file: str, yaml_module: Any = yaml) -> None:
         self.loader = loader
         self.file = file
+        self.y = yaml_module  # the PyYAML the loader comes from (its node classes)
         self.active: set[int] = set()  # nodes being built: an alias back to one is a cycle
         self.count = 0
         #: problems that leave the rest of the document readable (duplicate keys, bad
@@ -157,6 +160,9 @@ class _Builder:
             raise ConfigError("an alias refers to a node that contains it (recursive YAML)",
                               _loc(self.file, ynode.start_mark), path)
         self.count += 1
+        if len(path) > MAX_DEPTH:
+            raise ConfigError(f"the document nests deeper than {MAX_DEPTH} levels",
+                              _loc(self.file, ynode.start_mark), path[:4])
         if self.count > MAX_NODES:
             raise ConfigError(f"the document expands to more than {MAX_NODES:,} values "
                               "(YAML aliases used over and over?)", Location(self.file))
@@ -180,12 +186,12 @@ class _Builder:
             else:
                 tag = name
         loc = _loc(self.file, ynode.start_mark)
-        if isinstance(ynode, yaml.MappingNode):
+        if isinstance(ynode, self.y.MappingNode):
             self.loader.flatten_mapping(ynode)  # merge keys (<<) as PyYAML does
             out: dict[str, Node] = {}
             key_locs: dict[str, Location] = {}
             for knode, vnode in ynode.value:
-                key = self.scalar(knode, path) if isinstance(knode, yaml.ScalarNode) else None
+                key = self.scalar(knode, path) if isinstance(knode, self.y.ScalarNode) else None
                 kloc = _loc(self.file, knode.start_mark)
                 if not isinstance(key, (str, int, float, bool)) or isinstance(key, bool):
                     self.errors.append(ConfigError("keys must be strings", kloc, path))
@@ -199,19 +205,20 @@ class _Builder:
                 out[key] = self.build(vnode, path + (key,))
                 key_locs[key] = kloc
             return Node(out, loc, tag, key_locs)
-        if isinstance(ynode, yaml.SequenceNode):
+        if isinstance(ynode, self.y.SequenceNode):
             return Node([self.build(n, path + (i,)) for i, n in enumerate(ynode.value)], loc, tag)
         return Node(self.scalar(ynode, path), loc, tag)
 
     def scalar(self, ynode: Any, path: tuple = ()) -> Any:
         if ynode.tag.startswith("!") and not ynode.tag.startswith("!!"):
             # A merge-tagged scalar keeps the type it would have untagged.
-            implicit = self.loader.resolve(yaml.ScalarNode, ynode.value, (not ynode.style, False))
-            ynode = yaml.ScalarNode(implicit, ynode.value, ynode.start_mark, ynode.end_mark,
+            implicit = self.loader.resolve(self.y.ScalarNode, ynode.value,
+                                           (not ynode.style, False))
+            ynode = self.y.ScalarNode(implicit, ynode.value, ynode.start_mark, ynode.end_mark,
                                     ynode.style)
         try:
             return self.loader.construct_object(ynode, deep=True)
-        except yaml.constructor.ConstructorError as e:
+        except self.y.constructor.ConstructorError as e:
             self.errors.append(ConfigError(str(e.problem or e), _loc(self.file, ynode.start_mark),
                                            path))
         except (ValueError, OverflowError) as e:  # an impossible date: 2026-02-30
@@ -220,17 +227,22 @@ class _Builder:
         return str(ynode.value)  # keeps the document readable; the error is reported
 
 
-def load_text(text: str, file: str) -> Node | None:
+def load_text(text: str, file: str, yaml_module: Any = None) -> Node | None:
     """Parse YAML ``text`` (reported as ``file``) into a :class:`Node`; ``None`` if empty.
+
+    ``yaml_module`` parses with that PyYAML's pure-Python safe loader instead of libyaml:
+    untrusted package definitions are read with the very parser rez will use (see
+    :mod:`landscape.declarative`), so the two can never read one file differently.
 
     Raises :class:`ConfigError` (with ``file:line:col``) on syntax errors, unknown
     ``!tags``, duplicate or non-string keys, impossible dates, and multi-document files —
     an :class:`ErrorGroup` when there are several.
     """
-    loader = _Loader(text)
+    y = yaml_module or yaml
+    loader = y.SafeLoader(text) if yaml_module is not None else _Loader(text)
     try:
         ynode = loader.get_single_node()
-    except yaml.MarkedYAMLError as e:
+    except y.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         loc = _loc(file, mark) if mark is not None else Location(file)
         msg = e.problem or e.context or "invalid YAML"
@@ -239,13 +251,13 @@ def load_text(text: str, file: str) -> Node | None:
             cm = e.context_mark
             msg += f" ({e.context} that starts at line {cm.line + 1}, column {cm.column + 1})"
         raise ConfigError(f"YAML syntax error: {msg}", loc) from None
-    except yaml.YAMLError as e:
+    except y.YAMLError as e:
         raise ConfigError(f"YAML error: {e}", Location(file)) from None
     finally:
         loader.dispose()
     if ynode is None:
         return None
-    builder = _Builder(loader, file)
+    builder = _Builder(loader, file, y)
     try:
         node = builder.build(ynode)
     except RecursionError:
@@ -287,14 +299,15 @@ def read_file(path: str | Path) -> tuple[str, bytes]:
         raise ConfigError(f"not UTF-8 text (byte {e.start}: {e.reason})", Location(file)) from None
 
 
-def load_file(path: str | Path) -> tuple[Node | None, bytes]:
-    """Read and parse the YAML file at ``path``: ``(node, the file's bytes)``.
+def load_file(path: str | Path, yaml_module: Any = None) -> tuple[Node | None, bytes]:
+    """Read and parse the YAML file at ``path``: ``(node, the file's bytes)``
+    (``yaml_module``: see :func:`load_text`).
 
     Raises :class:`ConfigError` (see :func:`read_file` and :func:`load_text`); a file whose
     top level is not a mapping is an error too.
     """
     text, data = read_file(path)
-    node = load_text(text, str(path))
+    node = load_text(text, str(path), yaml_module)
     if node is not None and not node.is_map:
         raise ConfigError("the file must be a mapping of keys", node.loc)
     return node, data

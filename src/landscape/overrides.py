@@ -176,8 +176,9 @@ def _companion_definition(definition: Path, name: str, requires: list[str], fami
             "\n\n# --- Landscape: companion of an override package (generated) ---\n"
             + "".join(f"{k} = {v!r}\n" for k, v in identity.items()))
     import yaml
+    from rez.vendor import yaml as rez_yaml  # the parser that validated it (declarative)
 
-    data = yaml.safe_load(definition.read_text()) or {}
+    data = rez_yaml.load(definition.read_text(), Loader=rez_yaml.SafeLoader) or {}
     data.update(identity)
     return "package.yaml", yaml.safe_dump(data, sort_keys=False)
 

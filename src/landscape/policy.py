@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -438,12 +439,38 @@ def _bind_source(volume: Any) -> tuple[str | None, str | None, bool]:
         src = str(volume.get("source", ""))
         if kind not in ("bind", "volume", "tmpfs"):
             raise ValueError(f"volume type {volume.get('type')!r} is not bind, volume or tmpfs")
+        read_only = volume.get("read_only", False)
+        if not isinstance(read_only, bool):
+            raise ValueError(f"read_only must be true or false, not {read_only!r}")
         if kind != "bind" and not src.startswith(("/", ".", "~")):
-            return None, volume.get("target"), bool(volume.get("read_only"))
+            return None, volume.get("target"), read_only
         if src.startswith("~"):
             raise ValueError(f"volume source {src!r}: write the host path out (no ~)")
-        return src, volume.get("target"), bool(volume.get("read_only"))
+        return src, volume.get("target"), read_only
     raise ValueError(f"volume {volume!r} is neither a string nor a mapping")
+
+
+_NAME_OR_ID = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_.-]*|[0-9]+)\Z")
+
+
+def _user_problem(user: Any) -> str | None:
+    """``"root"`` when a compose ``user`` names uid or gid 0 (or ``root``), a reason when it
+    is not ``NAME|UID[:GROUP|GID]``, else ``None``."""
+    if not isinstance(user, (str, int)) or isinstance(user, bool):
+        return "must be NAME or UID, optionally :GROUP or :GID"
+    parts = str(user).split(":")
+    if len(parts) > 2 or not all(_NAME_OR_ID.match(p) for p in parts):
+        return "must be NAME or UID, optionally :GROUP or :GID"
+    if any(p == "root" or (p.isdigit() and int(p) == 0) for p in parts):
+        return "root"
+    return None
+
+
+def _truthy(value: Any) -> bool:
+    """Whether Compose would read ``value`` as true (``true``, ``"yes"``, ``"on"``, …)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "y", "on", "1")
+    return bool(value) if isinstance(value, (bool, int)) else False
 
 
 def _as_list(value: Any) -> list:
@@ -478,7 +505,7 @@ def service_checks(policy: Policy, name: str, service: Node, base: str
             errors.append(ConfigError(f"service {name!r}: {key} {why}; it needs policy.{flag} "
                                       "at the studio root", node(key).loc, kp + (key,)))
 
-    if svc.get("privileged") is True:
+    if _truthy(svc.get("privileged")):
         need("allow_privileged", "privileged", "gives the container every privilege of root")
     for key, why in PRIVILEGED_KEYS.items():
         if key in svc:
@@ -500,9 +527,13 @@ def service_checks(policy: Policy, name: str, service: Node, base: str
                     f"service {name!r}: security_opt {opt!r} weakens the container's "
                     "confinement; it needs policy.allow_privileged at the studio root",
                     node("security_opt", i).loc, kp + ("security_opt", i)))
-    user = str(svc.get("user", "")).split(":")[0].strip()
-    if user == "root" or (user.isdigit() and int(user) == 0):
-        need("allow_privileged", "user", "runs the service as root")
+    if "user" in svc:
+        problem = _user_problem(svc.get("user"))
+        if problem == "root":
+            need("allow_privileged", "user", "runs the service as root (user or group 0)")
+        elif problem:
+            errors.append(ConfigError(f"service {name!r}: user {svc.get('user')!r} {problem}",
+                                      node("user").loc, kp + ("user",)))
     for i, cap in enumerate(_as_list(svc.get("cap_add"))):
         c = grammar.capability(cap) if cap != "ALL" else "ALL"
         if not policy.allow_privileged and (c is None or c not in policy.allowed_capabilities):

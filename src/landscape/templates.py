@@ -16,6 +16,8 @@ from .errors import ConfigError
 from .nodes import Node
 
 BUILTIN_FIELDS = ("root", "user", "tool", "task")
+#: How deep templates may refer to other templates (a longer chain is an error, not a crash).
+MAX_TEMPLATE_DEPTH = 32
 _FORMATTER = string.Formatter()
 
 
@@ -56,6 +58,9 @@ def expand_template(text: str, fields: Mapping[str, str], templates: Mapping[str
     location when ``node`` is given.
     """
     loc = node.loc if node is not None else None
+    if len(_stack) > MAX_TEMPLATE_DEPTH:
+        raise ConfigError(f"templates refer to templates more than {MAX_TEMPLATE_DEPTH} deep: "
+                          + " -> ".join(_stack[:3]) + " -> …", loc, path)
     try:
         names = template_fields(text)
     except ValueError as e:

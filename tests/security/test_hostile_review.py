@@ -30,10 +30,49 @@ def test_a_service_without_user_runs_as_the_invoking_user(example):
     assert _doc(example)["services"]["s"]["user"] == f"{os.getuid()}:{os.getgid()}"
 
 
-@pytest.mark.parametrize("user", ["'00'", "'0:0'", "' 0'", "root"])
+@pytest.mark.parametrize("user", ["'00'", "'0:0'", "root", "'1000:0'", "'artist:root'"])
 def test_every_spelling_of_root_needs_privileges(example, cli, user):
     plant(example, PROJECT, f"level: project\nservices: {{s: {{image: x, user: {user}}}}}\n")
     refused(cli("check", example), "runs the service as root")
+
+
+@pytest.mark.parametrize("user", ["' 0'", "'+0'", "'-0'", "':0'", "''", "'a:b:c'", "'0 '"])
+def test_users_compose_might_read_as_root_are_refused(example, cli, user):
+    plant(example, PROJECT, f"level: project\nservices: {{s: {{image: x, user: {user}}}}}\n")
+    refused(cli("check", example), "must be NAME or UID")
+
+
+@pytest.mark.parametrize("value", ['"false"', '"no"', "0"])
+def test_read_only_must_be_a_real_boolean(example, cli, value):
+    plant(example, PROJECT, "level: project\nservices: {s: {image: x, volumes: [{type: bind, "
+          f"source: ../../packages, target: /p, read_only: {value}}}]}}}}\n")
+    refused(cli("check", example), "read_only must be true or false")
+
+
+def test_a_project_name_with_a_line_break_stays_data(example, tmp_path):
+    import yaml
+
+    from landscape.engine.stack import write_compose
+
+    name = 'x\nvolumes: {hostroot: {driver: local, driver_opts: {device: "/"}}}\n#'
+    path = write_compose(tmp_path, name, {"version": "3.8", "services": {}})
+    assert yaml.safe_load(path.read_text()) == {"version": "3.8", "services": {}}
+
+
+@pytest.mark.parametrize("value,message", [
+    ('!unset "yes"', "!unset cannot be used on this value"),
+    ("!append true", "!append cannot be used on this value"),
+    ('"yes"', "must be a boolean")])
+def test_merge_tags_cannot_hide_a_service_key(example, cli, value, message):
+    plant(example, PROJECT, f"level: project\nservices: {{s: {{image: x, privileged: {value}}}}}\n")
+    refused(cli("check", example), message)
+    with pytest.raises(LandscapeError):
+        _doc(example)
+
+
+def test_a_removed_service_key_is_simply_absent(example):
+    plant(example, PROJECT, 'level: project\nservices: {s: {image: x, privileged: !remove "yes"}}\n')
+    assert "privileged" not in _doc(example)["services"]["s"]
 
 
 def test_a_service_cannot_write_the_studio_root(example, cli):
