@@ -342,7 +342,7 @@ class Cascade:
 
         protected = [str(self.root_file), str(self.root / ".landscape"), str(cache_dir()),
                      *self.root_paths("rez", "packages_path", "staging_path", "dev_path"),
-                     *self.root_paths("manifests_path")]
+                     *self.root_paths("manifests_path"), *_hidden_entries(self.root)]
         return Policy.from_nodes(self.values.get("policy"), self.root_policy, self.root,
                                  self.root_file, protected)
 
@@ -422,6 +422,17 @@ def build_cascade(context: str | Path, variants: Iterable[str] = (),
     ErrorGroup.raise_if_any(merge_errors)
     return Cascade(context_path(context, root), variants, studio_root, files,
                    list(levels.values()), values, root_policy)
+
+
+@functools.lru_cache(maxsize=64)
+def _hidden_entries(root: Path) -> tuple[str, ...]:
+    """The hidden entries at the top of the studio root (``.git``, ``.github``, ``.venv``…):
+    a config repository's machinery, which a container must never write (a git hook written
+    there would run on the CI runner)."""
+    try:
+        return tuple(str(root / n) for n in sorted(os.listdir(root)) if n.startswith("."))
+    except OSError:
+        return ()
 
 
 def _level(f: ConfigFile, levels: dict[str, Level]) -> None:

@@ -152,6 +152,9 @@ def check(path: str | Path, root: Path | None = None) -> CheckReport:
             rc = resolve(ctx_path, variants=variants, root=root, enforce_policy=False,
                          cascade=cascade)
             errors += _policy_errors(rc)
+            from .plan import package_conflicts
+
+            errors += package_conflicts(rc.image)
             for setup in rc.setups.values():
                 try:
                     workdir_of(rc.cascade, setup)
@@ -161,6 +164,8 @@ def check(path: str | Path, root: Path | None = None) -> CheckReport:
                     errors.append(e)
         except LandscapeError as e:
             errors += flatten(e)
+        except OSError as e:  # the host refused a file of this context: report, go on
+            errors.append(LandscapeError(f"{e.strerror or e}: {e.filename or ctx_path}"))
         report.add(errors)
         if not errors:
             report.contexts_ok += 1

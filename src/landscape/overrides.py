@@ -200,8 +200,12 @@ def _companion(family: str, pkg: Any, repo: str, below: str) -> Override:
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=generated_repository()))
         try:
             work = tmp / COMPANION_VERSION
-            shutil.copytree(pkg.base, work, symlinks=True,
-                            ignore=shutil.ignore_patterns("package.py", "package.yaml"))
+            try:
+                shutil.copytree(pkg.base, work, symlinks=True,
+                                ignore=shutil.ignore_patterns("package.py", "package.yaml"))
+            except (OSError, shutil.Error) as e:  # a FIFO, an unreadable file…
+                raise ResolveError(f"override package {pkg.uri}: its files cannot be copied "
+                                   f"({e})") from None
             filename, text = _companion_definition(definition, name, [below, *requires], family)
             (work / filename).write_text(text)
             target.parent.mkdir(parents=True, exist_ok=True)

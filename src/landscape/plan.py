@@ -137,6 +137,8 @@ def make_plan(top: str | Path, *, root: Path | None = None, check_engine: bool =
             pc.resolved = resolve(path, variants=variants, root=root)
         except LandscapeError as e:
             pc.errors = flatten(e)
+        except OSError as e:  # the host refused a file of this context: it fails alone
+            pc.errors = [LandscapeError(f"{e.strerror or e}: {e.filename or path}")]
         contexts.append(pc)
         if pc.resolved is not None:
             spec = pc.resolved.image
@@ -156,14 +158,24 @@ def make_plan(top: str | Path, *, root: Path | None = None, check_engine: bool =
     return plan
 
 
-def _conflicts(spec: ImageSpec) -> None:
+def package_conflicts(spec: ImageSpec) -> list[LandscapeError]:
+    """A package version that two tools of one image resolve from two repositories (one
+    image holds one of each): an error per such package."""
     seen: dict[tuple[str, str], str] = {}
+    errors = []
     for p in spec.packages:
         other = seen.setdefault((p.name, p.version), p.repository)
         if other != p.repository:
-            raise LandscapeError(
+            errors.append(LandscapeError(
                 f"{p.qualified} resolves from two repositories in one image ({other} and "
-                f"{p.repository}); pin one of them")
+                f"{p.repository}); pin one of them"))
+    return errors
+
+
+def _conflicts(spec: ImageSpec) -> None:
+    from .errors import ErrorGroup
+
+    ErrorGroup.raise_if_any(package_conflicts(spec))
 
 
 def render_dockerfile(spec: ImageSpec) -> str:

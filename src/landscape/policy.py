@@ -202,9 +202,9 @@ class Policy:
     Path lists are canonical (real paths). ``root_mounts`` are the mounts the studio root
     itself allows (what its own ``allowed_mounts`` says, or the default): only those may
     reach a sensitive path. ``protected`` are the places that hold trusted config and code —
-    the root's ``landscape.yaml``, its ``.landscape`` folder, its repositories and manifest
-    folders, the trusted repositories, Landscape's cache (generated override packages): a
-    container may never mount them writable. ``origins`` maps each key to where it was
+    the root's ``landscape.yaml``, its hidden entries (``.landscape``, ``.git``…), its
+    repositories and manifest folders, the trusted repositories, Landscape's cache
+    (generated override packages): a container may never mount them writable. ``origins`` maps each key to where it was
     last set.
     """
 

@@ -221,3 +221,61 @@ def test_variant_names_are_checked(example, cli):
     with pytest.raises(LandscapeError):
         build_cascade(example / SH010, ["../x"])
     refused(cli("resolve", example / SH010, "--variant", ""), "a variant name is")
+
+
+def test_a_storage_folder_swapped_for_a_link_after_the_check_is_not_launched(example, tmp_path):
+    from landscape.context import resolve
+    from landscape.engine.launch import launch_spec, verify_binds
+
+    data = example / "projects/data"
+    data.mkdir()
+    plant(example, f"{SH010}/landscape.yaml",
+          f"level: shot\nstorage: [{{source: {data}, target: /mnt/data, mode: ro}}]\n")
+    spec = launch_spec(resolve(example / SH010, tool="python"), [])
+    verify_binds(spec)  # unchanged: fine
+    data.rmdir()
+    data.symlink_to("/")
+    with pytest.raises(LandscapeError, match="changed since it was checked"):
+        verify_binds(spec)
+
+
+def test_the_studios_own_machinery_is_never_writable(example, cli):
+    (example / ".git/hooks").mkdir(parents=True)
+    plant(example, f"{SH010}/landscape.yaml",
+          "level: shot\nstorage: [{source: ../../../../.git/hooks, target: /mnt/h}]\n")
+    refused(cli("check", example), "writable would let containers change")
+
+
+@pytest.mark.parametrize("text,message", [
+    ('rez: {time: "-' + "9" * 400 + 'd"}', "too far back"),
+    ("metadata: " + "{a: " * 80 + "1" + "}" * 80, "nests deeper than 64 levels"),
+])
+def test_extreme_values_are_errors(example, cli, text, message):
+    plant(example, f"{SH010}/landscape.yaml", "level: shot\n" + text + "\n")
+    refused(cli("check", example), message)
+
+
+def test_a_long_chain_of_templates_is_an_error(example, cli):
+    chain = "\n".join(f'  t{i}: "{{t{i + 1}}}"' for i in range(200))
+    plant(example, PROJECT, f"level: project\ntemplates:\n  work: \"{{t0}}\"\n{chain}\n"
+          "  t200: x\n")
+    refused(cli("check", example), "templates refer to templates more than 32 deep")
+
+
+def test_terminal_escapes_in_values_are_shown_escaped(example, cli):
+    plant(example, f"{SH010}/landscape.yaml",
+          'level: shot\nenv: {EVIL: "\\e]52;c;aGk=\\a\\e[31mred"}\n')
+    r = cli("resolve", example / SH010)
+    assert r.code == 0 and "\x1b" not in r.out and "\\x1b]52" in r.out
+
+
+def test_a_fifo_in_an_override_fails_that_context_only(example, cli):
+    root = example / "landscape.yaml"
+    root.write_text(root.read_text() + "policy: {allowed_repositories: [projects]}\n")
+    d = example / SH010 / "pk/python"
+    d.mkdir(parents=True)
+    (d / "package.yaml").write_text("name: python\noverride: true\n")
+    os.mkfifo(d / "pipe")
+    plant(example, f"{SH010}/landscape.yaml", "level: shot\nrez: {packages_path: [pk]}\n")
+    err = refused(cli("check", example), "its files cannot be copied")
+    assert "(17 ok)" in err  # sh010 and its lighting variant only

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .output import BuildProgress, note, out, print_json
+from .output import BuildProgress, note, out, print_json, safe
 
 app = typer.Typer(
     name="landscape",
@@ -66,7 +66,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder of the new studi
     from ..scaffold import scaffold
 
     for path in scaffold(directory):
-        note(f"created {path}")
+        note(f"created {safe(path)}")
 
 
 @app.command()
@@ -199,7 +199,7 @@ def _build(target: Path, root: Optional[Path], no_cache: bool = False):
     started = _t.monotonic()
     p = make_plan(target, root=root)
     for c in p.failed:
-        note(f"[red]✗[/] {c.label}: not built")
+        note(f"[red]✗[/] {safe(c.label)}: not built")
         print_error(ErrorGroup(c.errors))
     results = []
     for key, im in p.images.items():
@@ -255,9 +255,9 @@ def up(project: Annotated[Path, typer.Argument(help="Project folder.")],
     with stack_lock(cascade.root, name):
         doc = compose_document(plan, cascade)
         path = write_compose(cascade.root, name, doc)
-        note(f"compose file: {path}")
+        note(f"compose file: {safe(path)}")
         compose(path, cascade.root, name, "up", "-d", "--remove-orphans")
-    note(f"[green]✓[/] stack {name} is up ({len(doc['services'])} services)")
+    note(f"[green]✓[/] stack {safe(name)} is up ({len(doc['services'])} services)")
     raise typer.Exit(1 if plan.failed else 0)  # like build: failed contexts are an error
 
 
@@ -288,7 +288,7 @@ def down(project: Annotated[Path, typer.Argument(help="Project folder.")],
     with stack_lock(studio_root, name):
         compose(path, studio_root, name, "down", "--remove-orphans",
                 *(["--volumes"] if volumes else []))
-    note(f"[green]✓[/] stack {name} is down")
+    note(f"[green]✓[/] stack {safe(name)} is down")
 
 
 @app.command()
@@ -308,8 +308,9 @@ def ps(project: Annotated[Path, typer.Argument(help="Project folder.")], root: R
     for column in ("service", "container", "image", "state"):
         table.add_column(column, overflow="fold")  # names stay whole, to be copied
     for r in rows:
-        table.add_row(r["service"] or "", r["name"], r["image"] or "", r["state"])
-    out.print(table if rows else f"stack {name}: no containers")
+        table.add_row(*(safe(x or "") for x in (r["service"], r["name"], r["image"],
+                                                r["state"])))
+    out.print(table if rows else f"stack {safe(name)}: no containers")
 
 
 @app.command()

@@ -15,15 +15,32 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def printable(text: object) -> str:
+    """``text`` with every character a terminal could act on (escape sequences, other
+    control and format characters, line separators) written as a ``\\x..``/``\\u....``
+    escape; newlines and tabs stay. Config values are untrusted: an env value must not
+    recolour, retitle or write to the clipboard of the terminal that shows it."""
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() or c in "\n\t" else
+                   (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") for c in s)
+
+
+def safe(text: object) -> str:
+    """``text`` for Rich: :func:`printable`, with Rich markup escaped."""
+    return escape(printable(text))
+
+
 def print_error(e: LandscapeError) -> None:
     """Every error inside ``e`` on stderr, one ``file:line:col: key.path: message`` per line
     (docs/commands.md); an error that has no place in a file reads ``error: message``."""
     errors = sorted(flatten(e), key=LandscapeError.sort_key)
     for item in errors:
         if item.location is not None:
-            err.print(f"[red]{escape(str(item))}[/]")
+            err.print(f"[red]{safe(item)}[/]")
         else:
-            err.print(f"[bold red]error[/]: {escape(str(item))}")
+            err.print(f"[bold red]error[/]: {safe(item)}")
     if len(errors) > 1:
         err.print(f"[red]{len(errors)} errors[/]")
 
@@ -44,8 +61,8 @@ class BuildProgress:
     the step shown in a live status line (Rich), so long apt logs do not flood the terminal."""
 
     def __init__(self, title: str) -> None:
-        self.title = title
-        self.status = err.status(escape(title))
+        self.title = printable(title)
+        self.status = err.status(escape(self.title))
         self.step = ""
 
     def __enter__(self) -> "BuildProgress":
@@ -56,6 +73,7 @@ class BuildProgress:
         self.status.__exit__(*exc)
 
     def __call__(self, line: str) -> None:
+        line = printable(line)
         if line.startswith("Step "):
             self.step = line if len(line) < 110 else line[:107] + "..."
             err.print(f"  [dim]{escape(self.step)}[/]")

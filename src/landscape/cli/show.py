@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 
-from rich.markup import escape
 from rich.table import Table
 
 from ..context import ResolvedContext, image_base_environ
 from ..errors import rel
 from ..overrides import is_companion
 from ..plan import BuildPlan
-from .output import out
+from .output import out, safe as escape
 
 
 def _kv(key: str, value: str) -> None:
@@ -45,7 +44,7 @@ def show_resolved(rc: ResolvedContext, explain: bool = False) -> None:
         version = p.version + (f"[{p.variant}]" if p.variant is not None else "")
         if p.name in stacks:
             version += f" + {len(stacks[p.name])} override(s)"
-        table.add_row(p.name, version, rel(p.repository))
+        table.add_row(escape(p.name), escape(version), escape(rel(p.repository)))
     out.print("[bold]packages[/]")
     out.print(table)
     for family, layers in stacks.items():

@@ -76,6 +76,8 @@ class LaunchSpec:
     files: dict[str, str | bytes] = field(default_factory=dict)
     cap_add: list[str] = field(default_factory=list)
     pids_limit: int = 4096
+    #: binds Landscape adds itself (display sockets), not judged as storage
+    unchecked: set[str] = field(default_factory=set)
 
 
 def _group_name(gid: int) -> str:
@@ -147,6 +149,7 @@ def launch_spec(rc: ResolvedContext, args: list[str], command: list[str] | None 
     env.update(USER=user, LOGNAME=user, HOME=home)
     context_json = json.dumps(rc.to_json(), indent=1, default=str)
     binds = [(m["source"], m["target"], m["mode"]) for m in rc.storage]
+    unchecked: set[str] = set()
     for _s, target, _m in binds:
         if target == home:
             raise LandscapeError(f"a storage mount targets {home}, the launch's private home")
@@ -167,6 +170,7 @@ def launch_spec(rc: ResolvedContext, args: list[str], command: list[str] | None 
                 and os.path.exists(os.path.join(runtime, wayland)):
             sock = os.path.join(runtime, wayland)
             binds.append((sock, f"/tmp/{wayland}", "rw"))
+            unchecked.add(sock)
             env.update(WAYLAND_DISPLAY=wayland, XDG_RUNTIME_DIR="/tmp")
     if gpu and os.path.exists("/dev/dri"):
         devices.append("/dev/dri:/dev/dri:rwm")
@@ -183,7 +187,7 @@ def launch_spec(rc: ResolvedContext, args: list[str], command: list[str] | None 
                 "io.landscape.project": rc.project, "io.landscape.key": rc.image.key,
                 "io.landscape.role": "launch"},
         devices=devices, gpus=gpu and shutil.which("nvidia-smi") is not None, files=files,
-        cap_add=caps, pids_limit=policy.pids_limit)
+        cap_add=caps, pids_limit=policy.pids_limit, unchecked=unchecked)
 
 
 def _concerns(error: LandscapeError, tool: str) -> bool:
@@ -234,9 +238,23 @@ def container_config(spec: LaunchSpec, files: list[tuple[str, str]], tty: bool =
         stdin_open=stdin, tty=tty, detach=not stdin)
 
 
+def verify_binds(spec: LaunchSpec) -> None:
+    """Just before the container is created: every storage source must still be the real
+    path that was judged (no folder on the way replaced by a symlink since — a build may
+    have taken minutes). Raises :class:`LandscapeError` naming the path that changed."""
+    for source, _target, _mode in spec.binds:
+        if source.startswith("/tmp/.X11-unix") or source in spec.unchecked:
+            continue
+        now = os.path.realpath(source)
+        if now != source:
+            raise LandscapeError(f"storage {source} changed since it was checked (it now leads "
+                                 f"to {now}); not launched")
+
+
 def _create(spec: LaunchSpec, scratch: Path, tty: bool, stdin: bool) -> Any:
     from docker.errors import DockerException
 
+    verify_binds(spec)
     try:
         return dk.client().containers.create(**container_config(
             spec, write_files(spec, scratch), tty, stdin))
