@@ -219,7 +219,7 @@ def test_an_image_with_only_the_key_label_is_not_taken(built, docker_engine, tmp
     context.mkdir()
     (context / "Dockerfile").write_text("FROM landscape/base:bookworm\n")
     tag = f"landscape/planted:{marker}"
-    list(docker_engine.api.build(path=str(context), tag=tag, labels={
+    list(docker_engine.api.build(path=str(context), tag=tag, rm=True, forcerm=True, labels={
         "io.landscape.key": spec.key, "io.landscape.project": "lighthouse"}, decode=True))
     try:
         assert find_image(spec) is None
