@@ -25,7 +25,7 @@ from typing import Any, Iterable
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location, flatten
 from .merge import CONFIG_STRATEGIES, TRUSTED_FILE, expand_host_vars, merge_maps
 from .nodes import Node, load_file
-from .policy import Policy, intersect, seed_defaults
+from .policy import Policy, intersect, real, seed_defaults, under
 from .schema import CONFIG_SCHEMA, validate
 
 CONFIG_NAME = "landscape.yaml"
@@ -64,11 +64,9 @@ def load_config(path: Path, variant: str | None = None, root: Path | None = None
 
     Never raises for content problems: they land in :attr:`ConfigFile.errors`.
     """
-    if root is not None:
-        real_file, real_root = os.path.realpath(path), os.path.realpath(root)
-        if real_file != real_root and not real_file.startswith(real_root.rstrip("/") + "/"):
-            return ConfigFile(path, variant, None, [ConfigError(
-                f"links to {real_file}, outside the studio root: not read", Location(str(path)))])
+    if root is not None and not under(real(path), real(root)):
+        return ConfigFile(path, variant, None, [ConfigError(
+            f"links to {real(path)}, outside the studio root: not read", Location(str(path)))])
     key = (str(path), variant)
     try:
         st = path.stat()

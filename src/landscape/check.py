@@ -16,7 +16,7 @@ from .cascade import (ConfigFile, build_cascade, context_path, discover, find_co
                       load_config, variant_of)
 from .errors import ConfigError, LandscapeError, flatten, format_key_path
 from .nodes import Node
-from .plan import enumerate_contexts
+from .plan import enumerate_contexts, package_conflicts
 from .resources import data_dir
 from .templates import BUILTIN_FIELDS, MissingField, template_fields
 
@@ -152,8 +152,6 @@ def check(path: str | Path, root: Path | None = None) -> CheckReport:
             rc = resolve(ctx_path, variants=variants, root=root, enforce_policy=False,
                          cascade=cascade)
             errors += _policy_errors(rc)
-            from .plan import package_conflicts
-
             errors += package_conflicts(rc.image)
             for setup in rc.setups.values():
                 try:

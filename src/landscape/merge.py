@@ -62,6 +62,14 @@ def _abs_path(value: str, node: Node, path: KeyPath) -> str:
     return os.path.normpath(os.path.join(base, text))
 
 
+def policy_path(node: Node, path: KeyPath) -> str:
+    """A path entry of ``policy`` (``allowed_mounts``…) as the policy compares it: made
+    absolute against its file (:func:`_abs_path`), then canonical (symlinks resolved)."""
+    from .policy import real  # policy builds on this module
+
+    return real(_abs_path(node.value, node, path))
+
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 #: The studio root's file while the cascade merges (set by :func:`landscape.cascade.build_cascade`):
@@ -442,12 +450,12 @@ class Narrow(Strategy):
 
     @staticmethod
     def _narrow(key: str, prev: Node | None, child: Node, kpath: KeyPath) -> Node:
-        from .policy import PATH_KEYS, narrow, real  # policy builds on this module
+        from .policy import PATH_KEYS, narrow  # policy builds on this module
 
         if child.tag is not None:
             raise _tag_error(child, kpath, (), "policy")
         if key in PATH_KEYS and child.is_list:
-            child = child.with_value([n.with_value(real(_abs_path(n.value, n, kpath)))
+            child = child.with_value([n.with_value(policy_path(n, kpath))
                                       for n in child.value])
         if prev is not None:
             narrow(key, prev, child, kpath)

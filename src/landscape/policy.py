@@ -164,9 +164,10 @@ def intersect(policy: Node, extra: Node) -> Node:
     ``extra``, keeping for each key the narrower of the two — never an error: the file was
     skipped by a ``parent:`` redirect, and what it allows beyond ``policy`` simply does not
     count. Path entries of ``extra`` are made absolute against its file and canonical."""
+    from .merge import policy_path  # merge builds policy's narrowing on this module
+
     values = dict(policy.value)
     key_locs = dict(policy.key_locs or {})
-    base = os.path.dirname(extra.loc.file)
     for key, n in extra.items():
         if key not in values or n.tag is not None:
             continue
@@ -179,8 +180,7 @@ def intersect(policy: Node, extra: Node) -> Node:
                 values[key] = n
         elif n.is_list:
             if key in PATH_KEYS:
-                mine = [real(os.path.join(base, os.path.expanduser(str(x.value))))
-                        for x in n.value]
+                mine = [policy_path(x, ("policy", key)) for x in n.value]
                 kept = [a for a in _plain_list(old) if any(under(a, m) for m in mine)] + \
                     [m for m in mine if any(under(m, a) for a in _plain_list(old))]
             else:
@@ -473,6 +473,12 @@ def _truthy(value: Any) -> bool:
     return bool(value) if isinstance(value, (bool, int)) else False
 
 
+def is_no_new_privileges(option: Any) -> bool:
+    """Whether a compose ``security_opt`` entry is ``no-new-privileges`` (the one a service
+    may set without ``allow_privileged``, and the one every service gets)."""
+    return str(option).replace("=", ":") in ("no-new-privileges", "no-new-privileges:true")
+
+
 def _as_list(value: Any) -> list:
     """``value`` as a list of entries: ``[]`` for nothing, itself for a list, else one."""
     if value is None:
@@ -521,7 +527,7 @@ def service_checks(policy: Policy, name: str, service: Node, base: str
     elif net.startswith("container:"):
         need("allow_privileged", "network_mode", f"{net!r} joins another container's network")
     for i, opt in enumerate(_as_list(svc.get("security_opt"))):
-        if str(opt).replace("=", ":") not in ("no-new-privileges", "no-new-privileges:true"):
+        if not is_no_new_privileges(opt):
             if not policy.allow_privileged:
                 errors.append(ConfigError(
                     f"service {name!r}: security_opt {opt!r} weakens the container's "

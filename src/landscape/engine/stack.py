@@ -44,7 +44,7 @@ from ..cascade import Cascade
 from ..errors import ConfigError, EngineError, ErrorGroup, LandscapeError, flatten
 from ..plan import BuildPlan
 from ..features import render_feature
-from ..policy import service_checks
+from ..policy import is_no_new_privileges, service_checks
 
 COMPOSE_VERSION = "3.8"
 
@@ -108,8 +108,7 @@ def _harden(service: dict, drop_capabilities: bool) -> dict:
     holds: an empty list must not drop it) and, with ``drop_capabilities``, ``ALL`` in
     ``cap_drop``."""
     opts = [o for o in (service.get("security_opt") or []) if isinstance(o, str)]
-    if not any(o.replace("=", ":") in ("no-new-privileges", "no-new-privileges:true")
-               for o in opts):
+    if not any(is_no_new_privileges(o) for o in opts):
         opts.append("no-new-privileges:true")
     service["security_opt"] = opts
     if drop_capabilities:
