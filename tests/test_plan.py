@@ -5,7 +5,8 @@ import yaml
 from landscape.cascade import build_cascade
 from landscape.context import resolve
 from landscape.engine.stack import compose_document
-from landscape.plan import enumerate_contexts, make_plan, prepare_build_context, render_dockerfile
+from landscape.plan import (build_args, enumerate_contexts, make_plan, prepare_build_context,
+                            render_dockerfile)
 
 SH020 = "projects/lighthouse/seq010/sh020"
 
@@ -22,9 +23,13 @@ def test_dockerfile_layers_from_most_shared(example):
     spec = resolve(example / SH020).image
     text = render_dockerfile(spec)
     lines = [line.split()[0] for line in text.splitlines() if line and line[0].isupper()]
-    assert lines == ["FROM", "ENV", "RUN", "COPY", "RUN", "COPY", "COPY", "RUN"]
-    assert "FROM landscape/base:bookworm" in text
-    assert "blender" in text and "LABEL" not in text  # labels go to the engine as data
+    assert lines == ["FROM", "ARG", "ARG", "ARG", "COPY", "RUN",  # the fetch stage
+                     "FROM", "ENV", "COPY", "RUN", "COPY", "RUN", "COPY", "COPY", "RUN"]
+    assert "FROM landscape/base:bookworm AS fetch" in text
+    assert "COPY --from=fetch /landscape-debs/ " in text  # only .deb files leave the stage
+    assert "LABEL" not in text  # labels go to the engine as data
+    assert "blender" not in text  # OS packages are build arguments, checked by their grammar
+    assert build_args(spec)["LANDSCAPE_OS_PACKAGES"] == "blender python3 python3-venv"
     assert "--mount" not in text and "<<" not in text  # no BuildKit-only syntax
 
 

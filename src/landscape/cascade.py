@@ -360,6 +360,43 @@ class Cascade:
                 out.append(os.path.normpath(os.path.join(str(root.dir), text)))
         return out
 
+    @property
+    def project_dir(self) -> Path:
+        """The folder of the context's project level (where ``landscape.lock`` lives), else
+        the studio root."""
+        for lv in self.levels:
+            if lv.level == "project":
+                return lv.directory
+        return self.root
+
+    def studio_image(self) -> dict[str, str | None]:
+        """The studio root's ``image.registry``, ``image.ca_certificates`` (an absolute
+        path) and ``image.apt_mirror`` (``None`` when unset); deeper files may not set them.
+        Raises :class:`ConfigError` at the root file's line for a malformed value."""
+        from . import grammar
+
+        root = self.files[0] if self.files else None
+        node = root.node.get("image") if root is not None and root.node is not None else None
+        out: dict[str, str | None] = {k: None for k in ROOT_ONLY_IMAGE_KEYS}
+        if node is None or not node.is_map:
+            return out
+        for key in ROOT_ONLY_IMAGE_KEYS:
+            item = node.get(key)
+            if item is None:
+                continue
+            text = str(item.value)
+            if key == "registry" and not grammar.is_registry(text):
+                raise ConfigError(f"{text!r} is not a registry (host[:port][/path])", item.loc,
+                                  ("image", key))
+            if key == "apt_mirror" and not grammar.is_apt_mirror(text):
+                raise ConfigError(f"{text!r} is not an http(s) mirror URL", item.loc,
+                                  ("image", key))
+            if key == "ca_certificates":
+                text = os.path.normpath(os.path.join(str(root.dir), os.path.expanduser(
+                    expand_host_vars(text, item.loc, ("image", key), trusted=True))))
+            out[key] = text
+        return out
+
     def node(self, key: str) -> Node | None:
         """Merged node of top-level ``key`` (``None`` when no file set it)."""
         return self.values.get(key)
@@ -412,6 +449,8 @@ def build_cascade(context: str | Path, variants: Iterable[str] = (),
                                                                values.get("storage"))
             if f.node is None:
                 continue
+            if f.path != studio_root / CONFIG_NAME:
+                merge_errors.extend(_root_only_image_keys(f))
             _level(f, levels)
     finally:
         TRUSTED_FILE.reset(token)
@@ -420,6 +459,20 @@ def build_cascade(context: str | Path, variants: Iterable[str] = (),
     ErrorGroup.raise_if_any(merge_errors)
     return Cascade(context_path(context, root), variants, studio_root, files,
                    list(levels.values()), values, root_policy)
+
+
+#: ``image`` keys only the studio root may set: where images come from and what a build
+#: trusts (a deeper file naming a registry could hand artists another image).
+ROOT_ONLY_IMAGE_KEYS = ("registry", "ca_certificates", "apt_mirror")
+
+
+def _root_only_image_keys(f: ConfigFile) -> list[ConfigError]:
+    image = f.node.get("image") if f.node is not None else None
+    if image is None or not image.is_map:
+        return []
+    return [ConfigError(f"image.{k} may only be set in the studio root's {CONFIG_NAME}",
+                        image.get(k).loc, ("image", k))
+            for k in ROOT_ONLY_IMAGE_KEYS if image.get(k) is not None]
 
 
 @functools.lru_cache(maxsize=64)

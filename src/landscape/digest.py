@@ -11,11 +11,25 @@ import os
 from pathlib import Path
 
 _DIGESTS: dict[str, str] = {}
+#: Never part of a digest nor copied into an image: byte-code caches Python writes beside
+#: sources whenever someone imports them (from a shared package repository, or from an
+#: installed Landscape), so they differ between machines and installs.
+IGNORED_DIRS = frozenset({"__pycache__"})
+IGNORED_SUFFIXES = (".pyc", ".pyo")
+
+
+def ignored(name: str) -> bool:
+    """Whether a file or folder ``name`` is left out of digests and image payloads."""
+    return name in IGNORED_DIRS or name.endswith(IGNORED_SUFFIXES)
 
 
 def tree_digest(path: str) -> str:
-    """sha256 over the relative paths, modes, contents and symlink targets of every file
-    below ``path`` (sorted), memoised per process. A missing path digests its name."""
+    """sha256 over the relative paths, contents, owner-executable bit and symlink targets of
+    every file below ``path`` (sorted), memoised per process. Nothing else of a file counts:
+    not its owner, group/other mode bits (umask), mtime or the folder it sits in, and
+    :func:`ignored` entries (``__pycache__``, ``*.pyc``) are skipped — so the same content
+    gives the same digest from any checkout, install or machine. A missing path digests its
+    name."""
     hit = _DIGESTS.get(path)
     if hit is not None:
         return hit
@@ -27,16 +41,16 @@ def tree_digest(path: str) -> str:
                 h.update(chunk)
     elif root.is_dir():
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for name in sorted(filenames + [d for d in dirnames if os.path.islink(
-                    os.path.join(dirpath, d))]):
+            dirnames[:] = sorted(d for d in dirnames if not ignored(d))
+            for name in sorted([f for f in filenames if not ignored(f)] + [
+                    d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
                 full = os.path.join(dirpath, name)
                 relname = os.path.relpath(full, root)
                 h.update(relname.encode() + b"\0")
                 if os.path.islink(full):
                     h.update(b"L" + os.readlink(full).encode() + b"\0")
                 elif os.path.isfile(full):
-                    h.update(b"X" if os.access(full, os.X_OK) else b"F")
+                    h.update(b"X" if os.stat(full).st_mode & 0o100 else b"F")
                     fh = hashlib.sha256()
                     with open(full, "rb") as f:  # in chunks: payloads may be gigabytes
                         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -143,3 +143,66 @@ def check_container_path(text: object) -> str | None:
     if norm != text:
         return f"must be a normalised path (write {norm})"
     return None
+
+
+_REGISTRY = re.compile(
+    r"(?P<host>\[[0-9a-fA-F:.]+\]|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+    rf"(?P<path>(?:/{_PATH_COMPONENT})*)")
+
+
+def is_registry(text: object) -> bool:
+    """Whether ``text`` names a registry location that image references are built on
+    (``registry.example.com``, ``127.0.0.1:5000``, ``[::1]:5000``, ``reg.example/studio``):
+    a host — a lowercase DNS name (labels of at most 63 characters, at most 253 in all), an
+    IPv4 address (an all-numeric host must be one) or a bracketed IPv6 address — an optional
+    ``:port`` (1–65535) and optional ``/path`` components of the image reference grammar
+    (lowercase). No scheme (``http://``), user, query, whitespace or trailing ``/``.
+
+    The host must be one Docker reads as a registry: it holds a ``.`` or a port, or is
+    ``localhost`` or an IPv6 address — ``studio/x`` would otherwise mean Docker Hub's
+    ``studio`` namespace. (Docker 20.10's own reference grammar, and
+    :func:`is_image_reference`, have no IPv6 hosts: references on such a registry are
+    refused where they are built.)"""
+    if not isinstance(text, str):
+        return False
+    m = _REGISTRY.fullmatch(text)
+    if not m:
+        return False
+    host, port = m.group("host"), m.group("port")
+    if port is not None and not 1 <= int(port) <= 65535:
+        return False
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+    if len(host) > 253 or any(len(label) > 63 for label in host.split(".")):
+        return False
+    if re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+        return True
+    return "." in host or port is not None or host == "localhost"
+
+
+#: An apt mirror or cache builds may fetch from: http(s), a host (name, IPv4 or [IPv6]) with
+#: an optional port, and a path of URL-safe characters (no spaces, quotes, ``$`` or newlines:
+#: it becomes one line of ``sources.list`` in the build's fetch stage).
+APT_MIRROR = re.compile(r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?"
+                        r"(?:/[A-Za-z0-9._~%+/-]*)?")
+#: Debian's version grammar: ``[epoch:]upstream[-revision]`` (deb-version(7)).
+DEBIAN_VERSION = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*")
+
+
+def is_apt_mirror(text: object) -> bool:
+    """Whether ``text`` is an apt mirror URL (:data:`APT_MIRROR`), at most 2048 characters."""
+    return isinstance(text, str) and len(text) <= 2048 and bool(APT_MIRROR.fullmatch(text))
+
+
+def is_debian_version(text: object) -> bool:
+    """Whether ``text`` is a Debian package version (:data:`DEBIAN_VERSION`), ≤ 256 chars."""
+    return isinstance(text, str) and len(text) <= 256 and bool(DEBIAN_VERSION.fullmatch(text))

@@ -176,6 +176,15 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "labels": {"type": "object", "additionalProperties": {"type": "string"},
                            "propertyNames": {"pattern": grammar.LABEL_KEY.pattern,
                                              "not": {"pattern": _RESERVED_LABELS}}},
+                "registry": {"type": "string", "description":
+                             "studio root only: the registry images are pushed to and "
+                             "pulled from (host[:port][/path])"},
+                "ca_certificates": {"type": "string", "description":
+                                    "studio root only: a CA file trusted while fetching OS "
+                                    "packages, never left in an image"},
+                "apt_mirror": {"type": "string", "description":
+                               "studio root only: an apt mirror or cache (http(s) URL) "
+                               "builds fetch OS packages from"},
             },
         },
         "rez": {

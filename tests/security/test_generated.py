@@ -85,7 +85,8 @@ def test_repository_paths_and_package_names_are_not_in_dockerfile_comments(studi
     text = render_dockerfile(resolve(root).image)
     assert "evil" not in text
     assert [line.split()[0] for line in text.splitlines() if line[:1].isupper()] == [
-        "FROM", "ENV", "RUN", "COPY", "RUN", "COPY", "COPY", "RUN"]
+        "FROM", "ARG", "ARG", "ARG", "COPY", "RUN", "FROM", "ENV", "COPY", "RUN", "COPY", "RUN",
+        "COPY", "COPY", "RUN"]
 
 
 def test_compose_values_are_data_not_text(example, studio):

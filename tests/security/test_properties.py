@@ -23,7 +23,8 @@ NASTY = st.text(alphabet=st.sampled_from(list("aZ09-_.:/=$\"'\\ \n\r\t{}[]#,&*!|
                                          ["\x00", "é", "\u2028"]), max_size=30)
 ANY = st.one_of(TEXT, NASTY)
 
-REFERENCE_KINDS = ["FROM", "ENV", "RUN", "COPY", "RUN", "COPY", "COPY", "RUN"]
+REFERENCE_KINDS = ["FROM", "ARG", "ARG", "ARG", "COPY", "RUN", "FROM", "ENV", "COPY", "RUN", "COPY",
+                   "RUN", "COPY", "COPY", "RUN"]
 
 
 def instructions(dockerfile: str) -> list[str]:
@@ -70,7 +71,8 @@ def test_dockerfile_keeps_its_structure_or_refuses(spec_fields, packages, base, 
     text = render_dockerfile(spec)
     kinds = instructions(text)
     assert kinds == REFERENCE_KINDS, text
-    assert text.splitlines()[2] == f"FROM {base}"
+    assert [line for line in text.splitlines() if line.startswith("FROM")] == [
+        f"FROM {base} AS fetch", f"FROM {base}"]
     written = image_labels(spec)
     for key, value in labels.items():
         assert written[key] == value  # labels travel as data, unchanged
@@ -226,3 +228,21 @@ def test_declared_services_serialise_to_the_intended_mapping(name, image, value)
     assert yaml.safe_load(yaml.safe_dump(svc)) == {"image": image, "environment": {"V": value},
                                                    "command": [value],
                                                    "labels": {"com.example.x": value}}
+
+
+@SETTINGS
+@given(pins=st.dictionaries(ANY, ANY, max_size=4), mirror=st.one_of(st.none(), ANY))
+def test_build_arguments_are_grammar_checked_or_refused(spec_fields, pins, mirror):
+    from landscape.plan import BuildOptions, build_args
+    from landscape.imagekey import ImageSpec
+
+    spec = ImageSpec(**spec_fields)
+    try:
+        args = build_args(spec, BuildOptions(pins=pins, apt_mirror=mirror))
+    except LandscapeError:
+        return
+    for item in args["LANDSCAPE_OS_PACKAGES"].split():
+        name, _, version = item.partition("=")
+        assert grammar.is_debian_package(name) and grammar.is_debian_version(version)
+    assert args["LANDSCAPE_APT_MIRROR"] == (mirror or "")
+    assert not any(c in args["LANDSCAPE_APT_MIRROR"] for c in " \n\"'$`;")

@@ -175,42 +175,57 @@ def plan(project: Annotated[Path, typer.Argument(help="Project (or any) folder."
 @app.command()
 def build(
     target: Annotated[Path, typer.Argument(help="Project or context folder.")],
+    locked: Annotated[bool, typer.Option(
+        "--locked", help="Build exactly what landscape.lock describes, or refuse.")] = False,
+    offline: Annotated[Optional[Path], typer.Option(
+        "--offline", help="Build with no network from a `landscape vendor` folder "
+        "(implies --locked).")] = None,
+    push: Annotated[Optional[str], typer.Option(
+        "--push", help="Push to this registry (host[:port][/path]); images it already "
+        "holds are not built.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
     root: RootOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Build the missing images of every context below TARGET (progress shown)."""
-    plan, results = _build(target, root, no_cache)
+    plan, results = _build(target, root, no_cache, locked=locked, vendor=offline, push=push)
     if json:
         print_json({"images": results, "failed_contexts": [c.label for c in plan.failed]})
     raise typer.Exit(1 if plan.failed else 0)
 
 
-def _build(target: Path, root: Optional[Path], no_cache: bool = False):
+def _build(target: Path, root: Optional[Path], no_cache: bool = False, *, locked: bool = False,
+           vendor: Optional[Path] = None, push: Optional[str] = None):
     """Plan ``target`` and build its missing images with progress; returns
-    ``(plan, build results)``. Contexts that fail are reported and skipped."""
+    ``(plan, results)``. Contexts that fail are reported and skipped."""
     import time as _t
 
-    from ..engine.images import build_image
+    from ..engine.delivery import build_project, plan_project
     from ..errors import ErrorGroup
-    from ..plan import make_plan
     from .output import print_error
 
     started = _t.monotonic()
-    p = make_plan(target, root=root)
+    project = plan_project(target, root)
+    p = project.plan
     for c in p.failed:
         note(f"[red]✗[/] {safe(c.label)}: not built")
         print_error(ErrorGroup(c.errors))
-    results = []
-    for key, im in p.images.items():
-        with BuildProgress(f"building {im.spec.tag}") as progress:
-            r = build_image(im.spec, no_cache=no_cache, log=progress)
-        results.append(r)
-        if r["built"]:
+
+    def report(r: dict) -> None:
+        n = r["contexts"]
+        if r.get("source") == "registry":
+            note(f"[green]✓[/] {r['tag']} is in {safe(push)} ({n} contexts)")
+        elif r["built"]:
             note(f"[green]✓[/] built {r['tag']} in {r['seconds']} s "
-                 f"({r['cached_steps']}/{r['steps']} steps cached; {len(im.contexts)} contexts)")
+                 f"({r['cached_steps']}/{r['steps']} steps cached; {n} contexts)")
         else:
-            note(f"[green]✓[/] {r['tag']} exists ({len(im.contexts)} contexts)")
+            note(f"[green]✓[/] {r['tag']} exists ({n} contexts)")
+        if push and r.get("digest") and r.get("source") != "registry":
+            note(f"  pushed to {safe(push)}: {r['digest']}")
+
+    results = build_project(project, locked=locked, vendor=vendor, push=push,
+                            no_cache=no_cache, log=note, progress=BuildProgress,
+                            on_result=report)
     built = sum(1 for r in results if r["built"])
     note(f"{len(p.images)} images for {len(p.contexts)} contexts: {built} built, "
          f"{len(results) - built} up to date, {len(p.failed)} contexts failed "
@@ -348,7 +363,7 @@ def launch(
                                  param_hint="--tool")
     rc = run_resolve(context, tool=tool, variants=variant, extras=Extras(add, env), root=root)
     spec = launch_spec(rc, list(args or []))
-    _ensure_image(rc.image)
+    _ensure_image(rc)
     if sys.stdin.isatty() and sys.stdout.isatty():
         raise typer.Exit(run_in_terminal(spec))  # an interactive tool gets the terminal
     raise typer.Exit(run(spec))
@@ -368,17 +383,21 @@ def shell(
     rc = run_resolve(context, tool=tool or _first_tool(context, variant, root), variants=variant,
                      root=root)
     spec = launch_spec(rc, [], command=["/bin/bash"])
-    _ensure_image(rc.image)
+    _ensure_image(rc)
     raise typer.Exit(run_in_terminal(spec, tty=sys.stdin.isatty()))
 
 
-def _ensure_image(spec) -> None:
-    """Build the image of ``spec`` (with progress) unless the engine has it."""
-    from ..engine.images import build_image, find_image
+def _ensure_image(rc) -> None:
+    """The image of resolved context ``rc``: local, else pulled from the studio registry
+    (``image.registry``, checked against the lock), else built (with progress)."""
+    from ..engine.delivery import ensure_context_image
+    from ..engine.images import find_image
 
-    if find_image(spec) is None:
-        with BuildProgress(f"building {spec.tag}") as progress:
-            build_image(spec, log=progress)
+    if find_image(rc.image) is None:
+        registry = rc.cascade.studio_image().get("registry")
+        with BuildProgress(f"getting {rc.image.tag}") as progress:
+            r = ensure_context_image(rc.image, rc.cascade.project_dir, registry, log=progress)
+        note(f"[green]✓[/] {r['tag']} {r['source']} in {r['seconds']} s")
 
 
 def _first_tool(context: Path, variants: list[str], root: Optional[Path]) -> str:
@@ -389,3 +408,11 @@ def _first_tool(context: Path, variants: list[str], root: Optional[Path]) -> str
     if not tools:
         raise LandscapeError(f"{context} has no tools")
     return next(iter(tools))
+
+
+from .ci import ci as _ci  # noqa: E402
+from . import pinning as _pinning  # noqa: E402
+
+app.command("ci")(_ci)
+for _name in ("lock", "vendor", "pull", "images", "prune"):
+    app.command(_name)(getattr(_pinning, _name))

@@ -1,14 +1,16 @@
 """Bootstrapping a base OS image from distribution packages (``landscape base build``).
 
 For studios whose machines cannot pull from a registry: the recipe under ``images/``
-(``bookworm.yaml``) names a Debian suite, variant, mirror and extra packages; Landscape runs
-``debootstrap`` into a temporary folder, prunes caches, packs the root filesystem into a tar
-stream sorted by name with numeric owners, and hands it to ``docker import`` (Docker SDK
-``APIClient.import_image``) with the recipe's ``ENV`` and labels.
+(``bookworm.yaml``) names a Debian suite, variant, mirror, extra packages and a
+``source_date_epoch``; Landscape runs ``mmdebstrap`` with ``SOURCE_DATE_EPOCH`` set, which
+writes a reproducible tarball of the root filesystem (same mirror state → byte-identical
+tar), and hands it to ``docker import`` (Docker SDK ``APIClient.import_image``) with the
+recipe's ``ENV`` and labels.
 
-``docker import`` of the same tree twice gives two image ids and debootstrap output is not
-byte-reproducible, so the image carries a content
-fingerprint: the sha256 of the tar stream, as label ``io.landscape.base.fingerprint``.
+Two imports of the same tarball get two image ids (the created time differs) but the same
+layer: the image's ``RootFS.Layers[0]`` diff id is the sha256 of the tar. That diff id is the
+base's **content fingerprint** (:func:`base_fingerprint`), recorded in ``landscape.lock`` and
+checked by ``build --locked``; it is also written as label ``io.landscape.base.fingerprint``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import yaml
 
 from ..errors import EngineError, LandscapeError
 from ..resources import data_dir
+from ..vendor import file_sha256
 from . import docker as dk
 
 Log = Callable[[str], None]
@@ -48,6 +51,7 @@ class BaseRecipe:
     env: dict[str, str]
     prune: list[str]
     path: Path
+    source_date_epoch: int = 0
 
 
 def load_recipe(suite: str = "bookworm") -> BaseRecipe:
@@ -63,7 +67,8 @@ def load_recipe(suite: str = "bookworm") -> BaseRecipe:
         variant=data.get("variant", "minbase"), components=list(data.get("components", ["main"])),
         mirror=data.get("mirror"), include=list(data.get("include", [])),
         env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
-        prune=list(data.get("prune", [])), path=path)
+        prune=list(data.get("prune", [])), path=path,
+        source_date_epoch=int(data.get("source_date_epoch", 0)))
 
 
 def host_mirror() -> str:
@@ -89,28 +94,30 @@ def host_mirror() -> str:
     return DEFAULT_MIRROR
 
 
-def _ensure_debootstrap(log: Log) -> str:
-    exe = shutil.which("debootstrap")
+def _ensure_tool(name: str, log: Log) -> str:
+    """The path of the Debian tool ``name`` (``mmdebstrap``), installed with apt when
+    missing and running as root. Raises :class:`LandscapeError` saying how to install it."""
+    exe = shutil.which(name)
     if exe:
         return exe
     if os.geteuid() != 0:
-        raise LandscapeError("debootstrap is not installed",
-                             hint="install it: sudo apt-get install debootstrap")
-    log("installing debootstrap (apt-get install debootstrap)")
+        raise LandscapeError(f"{name} is not installed",
+                             hint=f"install it: sudo apt-get install {name}")
+    log(f"installing {name} (apt-get install {name})")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "install", "-y", "--no-install-recommends", "debootstrap"],):
+    cmd = ["apt-get", "install", "-y", "--no-install-recommends", name]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True)
         r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if r.returncode != 0:
-            subprocess.run(["apt-get", "update"], env=env, capture_output=True)
-            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise LandscapeError("could not install debootstrap: " + r.stderr.strip()[-400:])
-    exe = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
-    return exe
+    if r.returncode != 0:
+        raise LandscapeError(f"could not install {name}: " + r.stderr.strip()[-400:])
+    return shutil.which(name) or f"/usr/bin/{name}"
 
 
-def _run_logged(cmd: list[str], log: Log) -> None:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _run_logged(cmd: list[str], log: Log, env: dict | None = None) -> None:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
     tail: list[str] = []
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -124,69 +131,66 @@ def _run_logged(cmd: list[str], log: Log) -> None:
                           "\n".join(tail))
 
 
-def _prune(rootfs: Path, patterns: list[str]) -> None:
-    for pattern in patterns:
-        for p in glob.glob(str(rootfs / pattern)):
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(p)
-                except OSError:
-                    pass
+def base_fingerprint(image: Any) -> str | None:
+    """The content fingerprint of a base image (a Docker SDK ``Image``): the diff id of its
+    only layer (``RootFS.Layers[0]``, ``sha256:…``) — equal for every import of the same
+    root filesystem tar, whatever the image id. ``None`` for an image of several layers that
+    carries no ``io.landscape.base.fingerprint`` label (then its id is the best there is)."""
+    layers = (image.attrs.get("RootFS") or {}).get("Layers") or []
+    if len(layers) == 1:
+        return layers[0]
+    return (image.labels or {}).get("io.landscape.base.fingerprint") or image.id
 
 
-def _pack(rootfs: Path, out: Path) -> str:
-    """Tar ``rootfs`` into ``out`` (sorted names, numeric owners); return its sha256."""
-    cmd = ["tar", "--sort=name", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf",
-           str(out), "."]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise EngineError("tar of the root filesystem failed: " + r.stderr.strip()[-400:])
-    h = hashlib.sha256()
-    with open(out, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def mmdebstrap_command(recipe: BaseRecipe, mirror: str, out: Path, exe: str = "mmdebstrap"
+                       ) -> list[str]:
+    """The argv of the bootstrap: ``mmdebstrap --variant … --include … SUITE OUT MIRROR``
+    with customize hooks that empty the host-specific ``/etc/hostname`` and
+    ``/etc/resolv.conf`` (the engine provides both at run time) and remove the recipe's
+    ``prune`` globs. Recipes are Landscape's own data, never studio config."""
+    cmd = [exe, f"--variant={recipe.variant}", "--components=" + ",".join(recipe.components),
+           "--format=tar", "--customize-hook=: > \"$1/etc/hostname\"",
+           "--customize-hook=: > \"$1/etc/resolv.conf\""]
+    if recipe.include:
+        cmd.append("--include=" + ",".join(recipe.include))
+    for pattern in recipe.prune:
+        cmd.append(f'--customize-hook=rm -rf "$1"/{pattern}')
+    return cmd + [recipe.suite, str(out), mirror]
 
 
 def build_base(suite: str = "bookworm", *, mirror: str | None = None, force: bool = False,
                log: Log = print) -> dict:
     """Bootstrap the recipe's base image unless the engine already has it (``force`` rebuilds).
 
-    Returns ``{"image", "id", "fingerprint", "seconds", "built"}``. Needs root (debootstrap
-    creates device nodes and chowns files). Raises :class:`LandscapeError` /
-    :class:`EngineError` with the failing step's output.
+    Returns ``{"image", "id", "fingerprint", "seconds", "built"}``; ``fingerprint`` is
+    :func:`base_fingerprint`. Needs root (mmdebstrap's root mode creates device nodes and
+    chowns files). Raises :class:`LandscapeError` / :class:`EngineError` with the failing
+    step's output.
     """
     recipe = load_recipe(suite)
     existing = dk.get_image(recipe.image)
     if existing is not None and not force:
         return {"image": recipe.image, "id": existing.id, "built": False, "seconds": 0.0,
-                "fingerprint": (existing.labels or {}).get("io.landscape.base.fingerprint")}
+                "fingerprint": base_fingerprint(existing)}
     if os.geteuid() != 0:
-        raise LandscapeError("landscape base build needs root to run debootstrap",
+        raise LandscapeError("landscape base build needs root to run mmdebstrap",
                              hint="run it with sudo, or set image.base to an image of your registry")
-    exe = _ensure_debootstrap(log)
+    exe = _ensure_tool("mmdebstrap", log)
     mirror = mirror or recipe.mirror or host_mirror()
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="landscape-base-"))
     try:
-        rootfs = work / "rootfs"
-        cmd = [exe, f"--variant={recipe.variant}", "--components=" + ",".join(recipe.components)]
-        if recipe.include:
-            cmd.append("--include=" + ",".join(recipe.include))
-        cmd += [recipe.suite, str(rootfs), mirror]
-        log(f"debootstrap {recipe.suite} ({recipe.variant}) from {mirror}")
-        _run_logged(cmd, log)
-        _prune(rootfs, recipe.prune)
-        log("packing the root filesystem")
         tarball = work / "rootfs.tar"
-        fingerprint = _pack(rootfs, tarball)
+        log(f"mmdebstrap {recipe.suite} ({recipe.variant}) from {mirror}, "
+            f"SOURCE_DATE_EPOCH={recipe.source_date_epoch}")
+        _run_logged(mmdebstrap_command(recipe, mirror, tarball, exe), log,
+                    env=dict(os.environ, SOURCE_DATE_EPOCH=str(recipe.source_date_epoch)))
+        fingerprint = "sha256:" + file_sha256(tarball)
         repo, _, tag = recipe.image.rpartition(":")
         changes = [f"ENV {k}={v}" for k, v in recipe.env.items()]
         changes += [
             'CMD ["/bin/bash"]',
-            f"LABEL io.landscape.base.fingerprint=sha256:{fingerprint}",
+            f"LABEL io.landscape.base.fingerprint={fingerprint}",
             f"LABEL io.landscape.base.recipe={recipe.path.name}",
             f"LABEL io.landscape.base.mirror={mirror}",
             f"LABEL org.opencontainers.image.title={recipe.image}",
@@ -199,7 +203,5 @@ def build_base(suite: str = "bookworm", *, mirror: str | None = None, force: boo
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {"image": recipe.image, "id": image.id, "built": True,
-            "fingerprint": f"sha256:{fingerprint}",
+            "fingerprint": base_fingerprint(image),
             "seconds": round(time.monotonic() - started, 1)}
-
-

@@ -73,12 +73,19 @@ def require_base(spec: ImageSpec) -> None:
         raise LandscapeError(f"base image {spec.base} is not in the Docker engine", hint=hint)
 
 
-def build_image(spec: ImageSpec, *, no_cache: bool = False, log: Log = print) -> dict:
+def build_image(spec: ImageSpec, *, no_cache: bool = False, log: Log = print,
+                cache_from: list[str] | None = None, options: Any = None,
+                force: bool = False) -> dict:
     """Build ``spec``'s image unless it exists (see the module doc: per-key lock, private
     build folder). Returns ``{"tag", "key", "id", "built", "seconds", "cached_steps",
     "steps"}``. Raises :class:`EngineError` with the failing step's output when the build
-    fails."""
-    existing = None if no_cache else find_image(spec)
+    fails.
+
+    ``cache_from`` (image references, e.g. images pulled from a registry) is handed to the
+    engine's ``cache_from`` (``APIClient.build``): the legacy builder then takes cached steps
+    only from those images and their local parents — ``None`` (the default) uses the whole
+    local build cache."""
+    existing = None if no_cache or force else find_image(spec)
     if existing is not None:
         return _exists(spec, existing)
     require_base(spec)
@@ -91,10 +98,10 @@ def build_image(spec: ImageSpec, *, no_cache: bool = False, log: Log = print) ->
         log(f"waiting for another build of {spec.tag}")
         lock.acquire()
     try:
-        existing = None if no_cache else find_image(spec)
+        existing = None if no_cache or force else find_image(spec)
         if existing is not None:  # built by the process we waited for
             return _exists(spec, existing)
-        return _build(spec, no_cache, log)
+        return _build(spec, no_cache, log, cache_from, options)
     finally:
         lock.release()
 
@@ -104,26 +111,39 @@ def _exists(spec: ImageSpec, image: Any) -> dict:
             "seconds": 0.0, "steps": 0, "cached_steps": 0}
 
 
-def _build(spec: ImageSpec, no_cache: bool, log: Log) -> dict:
-    from ..plan import image_labels, prepare_build_context
+def _build(spec: ImageSpec, no_cache: bool, log: Log,
+           cache_from: list[str] | None = None, options: Any = None) -> dict:
+    from ..plan import BuildOptions, build_args, image_labels, prepare_build_context
+    from .base import base_fingerprint
 
+    options = options or BuildOptions()
     started = time.monotonic()
-    path = prepare_build_context(spec, log)
+    args = build_args(spec, options)
+    labels = image_labels(spec)
+    base = dk.get_image(spec.base)
+    if base is not None:  # which base the image was built on (checked by --locked)
+        labels["io.landscape.base.fingerprint"] = base_fingerprint(base)
+    path = prepare_build_context(spec, log, options)
     try:
-        return _send(spec, path, image_labels(spec), no_cache, log, started)
+        return _send(spec, path, labels, no_cache, log, started,
+                     (cache_from or []) + (options.cache_from or []), args,
+                     "none" if options.offline else None)
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
 
 def _send(spec: ImageSpec, path: Any, labels: dict[str, str], no_cache: bool, log: Log,
-          started: float) -> dict:
+          started: float, cache_from: list[str] | None = None,
+          buildargs: dict[str, str] | None = None, network_mode: str | None = None) -> dict:
     api = dk.client().api
     steps = cached = 0
     tail: list[str] = []
     image_id = None
     try:
         stream = api.build(path=str(path), tag=spec.tag, rm=True, forcerm=True, decode=True,
-                           nocache=no_cache, pull=False, labels=labels)
+                           nocache=no_cache, pull=False, labels=labels,
+                           cache_from=cache_from or None, buildargs=buildargs or None,
+                           network_mode=network_mode)
         for event in stream:
             if "error" in event:
                 detail = (event.get("errorDetail") or {}).get("message") or event["error"]

@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -45,6 +44,7 @@ from ..errors import ConfigError, EngineError, ErrorGroup, LandscapeError, flatt
 from ..plan import BuildPlan
 from ..features import render_feature
 from ..policy import is_no_new_privileges, service_checks
+from ..resources import atomic_write
 
 COMPOSE_VERSION = "3.8"
 
@@ -81,21 +81,6 @@ def stack_lock(root: Path, project: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, renamed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _volumes(storage: list[dict]) -> list[dict]:

@@ -1,0 +1,370 @@
+"""Locking, building, pushing and pulling a project's images (docs/locking.md).
+
+The commands ``lock``, ``build [--locked] [--offline DIR] [--push R]``, ``pull``,
+``vendor``, ``images`` and ``prune`` are thin over these functions. A project's lock is
+``<project>/landscape.lock``; each revision written is also kept under
+``<studio root>/.landscape/locks/<project>/`` so that ``prune --keep N`` can keep the
+images of the last N revisions (rollback, re-delivery).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import EngineError, LandscapeError
+from ..imagekey import ImageSpec
+from ..lock import (LOCK_NAME, LockError, context_label, drift, dumps, make_lock,
+                    missing_observations, public, read_lock, write_lock)
+from ..resources import atomic_write
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Project:
+    """A planned project: its folder, studio root, name, lock path and the plan."""
+
+    plan: Any
+    directory: Path
+    root: Path
+    name: str
+    studio_image: dict = field(default_factory=dict)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.directory / LOCK_NAME
+
+    @property
+    def history(self) -> Path:
+        return self.root / ".landscape" / "locks" / self.name
+
+    @property
+    def specs(self) -> dict[str, ImageSpec]:
+        return {k: im.spec for k, im in self.plan.images.items()}
+
+    def labels(self) -> set[str]:
+        return {context_label(self.directory, c.path, c.variants) for c in self.plan.contexts}
+
+    def read_lock(self) -> dict:
+        return read_lock(self.lock_path, self.directory)
+
+
+def plan_project(target: Path, root: Path | None = None, *, check_engine: bool = False
+                 ) -> Project:
+    """Plan every context below ``target`` and find its project (the project level of its
+    contexts). Raises :class:`LandscapeError` when no context resolves at all."""
+    from ..cascade import build_cascade, context_path
+    from ..plan import make_plan
+
+    plan = make_plan(target, root=root, check_engine=check_engine)
+    cascade = next((c.resolved.cascade for c in plan.contexts if c.resolved is not None), None)
+    if cascade is None:
+        try:
+            cascade = build_cascade(context_path(target, root), (), root)
+        except LandscapeError:
+            if plan.failed:
+                raise LandscapeError(f"no context below {target} resolves; see the errors "
+                                     "above") from None
+            raise
+    return Project(plan, cascade.project_dir, cascade.root, cascade.project,
+                   cascade.studio_image())
+
+
+def _save_revision(project: Project, text: str) -> None:
+    import hashlib
+
+    name = hashlib.sha256(text.encode()).hexdigest()[:16] + ".lock"
+    path = project.history / name
+    if path.exists():
+        os.utime(path)
+    else:
+        atomic_write(path, text)
+
+
+def write_project_lock(project: Project, lock: dict) -> bool:
+    """Write the project's lock (atomically; only when its text changes) and keep the
+    revision for ``prune --keep``. Returns whether the file changed."""
+    lock = public(lock)
+    changed = write_lock(project.lock_path, lock)
+    _save_revision(project, dumps(lock))
+    return changed
+
+
+def lock_revisions(project: Project) -> list[dict]:
+    """The kept lock revisions of ``project``, newest first (unreadable ones skipped)."""
+    import json
+
+    files = sorted(project.history.glob("*.lock"), key=lambda p: p.stat().st_mtime,
+                   reverse=True) if project.history.is_dir() else []
+    out = []
+    for f in files:
+        try:
+            out.append(json.loads(f.read_text()))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def lock_project(project: Project, *, from_images: bool = False, log: Log = print) -> dict:
+    """Write the lock of ``project`` (see :mod:`landscape.lock`): the inputs phase always,
+    the observed phase from the engine's images when an engine answers (required with
+    ``from_images``). Returns ``{"path", "changed", "contexts", "images", "missing"}``;
+    ``missing`` lists what the observed phase still lacks."""
+    from .pins import observe
+
+    previous = None
+    if project.lock_path.exists():
+        try:
+            previous = project.read_lock()
+        except LockError as e:
+            log(f"replacing an unusable lock: {e}")
+    lock = make_lock(project.plan, project.directory, previous)
+    try:
+        missing = observe(lock, project.specs, strict=from_images, log=log)
+    except EngineError:
+        if from_images:
+            raise
+        missing = missing_observations(lock)
+    changed = write_project_lock(project, lock)
+    return {"path": str(project.lock_path), "changed": changed,
+            "contexts": len(lock["contexts"]), "images": len(lock["images"]),
+            "missing": missing}
+
+
+def check_lock(project: Project) -> tuple[str, list[str]]:
+    """Compare the project with its lock, without the engine: ``("ok", [])``,
+    ``("missing", [message])``, ``("stale", [one line per drift])`` or ``("incomplete",
+    [what the observed phase lacks])``."""
+    try:
+        old = project.read_lock()
+    except LockError as e:
+        if "no lock" in e.message:
+            return "missing", [str(e)]
+        raise
+    new = make_lock(project.plan, project.directory, old)
+    drifts = drift(old, new)
+    if drifts:
+        return "stale", [d.text(project.lock_path) for d in drifts]
+    gaps = missing_observations(old)
+    if gaps:
+        return "incomplete", gaps
+    return "ok", []
+
+
+def _refuse_drift(project: Project, lock: dict) -> None:
+    only = project.labels()
+    new = make_lock(project.plan, project.directory, lock)
+    drifts = drift(lock, new, only=only)
+    if drifts:
+        lines = "\n".join("  " + d.text(project.lock_path) for d in drifts)
+        raise LockError(f"the lock does not describe what would be built:\n{lines}",
+                        hint=f"review the change, then run `landscape lock {project.directory}`")
+
+
+def build_project(project: Project, *, locked: bool = False, vendor: Path | None = None,
+                  push: str | None = None, no_cache: bool = False, log: Log = print,
+                  progress: Callable[[str], Any] | None = None,
+                  on_result: Callable[[dict], None] | None = None) -> list[dict]:
+    """Build (or find) every image of ``project``'s plan; see docs/locking.md.
+
+    ``locked`` (implied by ``vendor``): refuse when the lock does not describe the plan
+    (:class:`LockError` listing each drift, nothing built), build with the lock's OS
+    versions, and rebuild an existing image that holds others. ``push``: images the
+    registry already holds are not built (CI on an unchanged lock builds nothing); built or
+    found images are pushed and their digests recorded in the lock. Without ``locked``, a
+    current lock gets its observed phase completed from the images. Returns one result per
+    image (``build_image``'s, plus ``"source"`` and ``"digest"``)."""
+    from . import registry as reg
+    from .images import build_image, find_image
+    from .pins import check_built, locked_options, observe
+
+    locked = locked or vendor is not None
+    lock = None
+    if locked:
+        lock = project.read_lock()
+        _refuse_drift(project, lock)
+    elif project.lock_path.exists():
+        try:
+            lock = project.read_lock()
+        except LockError:
+            lock = None
+    settings = project.studio_image
+    results = []
+    for key, im in project.plan.images.items():
+        spec = im.spec
+        options = None
+        force = False
+        if locked:
+            options = locked_options(lock, spec, project.lock_path, vendor=vendor,
+                                     ca_certificates=settings.get("ca_certificates"),
+                                     apt_mirror=settings.get("apt_mirror"))
+        elif settings.get("ca_certificates") or settings.get("apt_mirror"):
+            from ..plan import BuildOptions
+
+            options = BuildOptions(ca_certificates=settings.get("ca_certificates"),
+                                   apt_mirror=settings.get("apt_mirror"))
+        existing = None if no_cache else find_image(spec)
+        if existing is not None and locked:
+            why = check_built(existing, lock, spec)
+            if why:
+                log(f"{spec.tag} {why}: rebuilding")
+                existing, force = None, True
+        result: dict
+        if existing is None and push and not no_cache and not force:
+            digest = reg.remote_digest(spec, push)
+            pinned = ((lock or {}).get("images", {}).get(key) or {}).get("pushed", {}).get(push)
+            if digest is not None and (pinned is None or pinned == digest):
+                result = {"tag": spec.tag, "key": key, "built": False, "seconds": 0.0,
+                          "steps": 0, "cached_steps": 0, "source": "registry",
+                          "digest": digest}
+                results.append(result)
+                if on_result:
+                    on_result(result | {"contexts": len(im.contexts)})
+                _record_push(lock, key, push, digest)
+                continue
+        if existing is not None:
+            result = {"tag": spec.tag, "key": key, "id": existing.id, "built": False,
+                      "seconds": 0.0, "steps": 0, "cached_steps": 0, "source": "local"}
+        else:
+            sink = progress(f"building {spec.tag}") if progress else None
+            if sink is not None:
+                with sink as p:
+                    result = build_image(spec, no_cache=no_cache, log=p, options=options,
+                                         force=force)
+            else:
+                result = build_image(spec, no_cache=no_cache, log=log, options=options,
+                                     force=force)
+            result["source"] = "built" if result["built"] else "local"
+        if push:
+            started = time.monotonic()
+            result["digest"] = reg.push_image(spec, push, log=log)
+            result["push_seconds"] = round(time.monotonic() - started, 1)
+            _record_push(lock, key, push, result["digest"])
+        results.append(result)
+        if on_result:
+            on_result(result | {"contexts": len(im.contexts)})
+    if lock is not None:
+        if not locked:
+            try:
+                observe(lock, project.specs, log=log)
+            except EngineError:
+                pass
+        if not _drifted(project, lock):
+            write_project_lock(project, lock)
+    return results
+
+
+def _drifted(project: Project, lock: dict) -> bool:
+    return bool(drift(lock, make_lock(project.plan, project.directory, lock)))
+
+
+def _record_push(lock: dict | None, key: str, registry: str, digest: str) -> None:
+    if lock is not None and key in lock.get("images", {}):
+        lock["images"][key].setdefault("pushed", {})[registry] = digest
+
+
+def pushed_digest(project_dir: Path, key: str, registry: str) -> str | None:
+    """The digest the project's lock records for image ``key`` in ``registry`` (``None``
+    when there is no lock, no such image or no push)."""
+    try:
+        lock = read_lock(project_dir / LOCK_NAME, project_dir)
+    except LockError:
+        return None
+    return ((lock["images"].get(key) or {}).get("pushed") or {}).get(registry)
+
+
+def ensure_context_image(spec: ImageSpec, project_dir: Path, registry: str | None,
+                         log: Log = print) -> dict:
+    """The image of a launch, shell or stack: local, else pulled from the studio's
+    registry (checked against the lock's digest), else built. See
+    :func:`landscape.engine.registry.ensure_image`."""
+    from .registry import ensure_image
+
+    digest = pushed_digest(project_dir, spec.key, registry) if registry else None
+    return ensure_image(spec, registry=registry, expected_digest=digest, log=log)
+
+
+def pull_project(project: Project, registry: str, log: Log = print) -> list[dict]:
+    """Pull every image of the project the engine lacks from ``registry``, each checked
+    against the lock's recorded digest when there is one; nothing is built."""
+    from .registry import ensure_image
+
+    out = []
+    for key, im in project.plan.images.items():
+        digest = pushed_digest(project.directory, key, registry)
+        out.append(ensure_image(im.spec, registry=registry, expected_digest=digest,
+                                build=False, log=log))
+    return out
+
+
+def image_rows(project: Project) -> list[dict]:
+    """``landscape images``: each image of the plan with its tag, key, whether the engine
+    has it, size (bytes), created time, contexts and pushed digests (from the lock)."""
+    from .images import find_image
+
+    try:
+        lock = project.read_lock()
+    except LockError:
+        lock = {"images": {}}
+    rows = []
+    for key, im in project.plan.images.items():
+        image = find_image(im.spec, tag=False)
+        rows.append({
+            "tag": im.spec.tag, "key": key, "exists": image is not None,
+            "size": image.attrs.get("Size") if image is not None else None,
+            "created": image.attrs.get("Created") if image is not None else None,
+            "contexts": [context_label(project.directory, c.path, c.variants)
+                         for c in im.contexts],
+            "pushed": ((lock["images"].get(key) or {}).get("pushed") or {}),
+        })
+    return rows
+
+
+def prune(projects: list[Project], *, keep: int = 1, dry_run: bool = False,
+          log: Log = print) -> dict:
+    """Remove the Landscape images of ``projects`` (label ``io.landscape.project``) that no
+    current context uses, no kept lock revision (the last ``keep``) names, and no container
+    (running or stopped) uses. Base images carry no ``io.landscape.key`` and are never
+    touched; nothing else is. Removes tag by tag (never forced). Returns ``{"removed":
+    [tags], "kept": n, "bytes": freed estimate}``."""
+    from docker.errors import APIError
+
+    from . import docker as dk
+
+    client = dk.client()
+    used_images = {c.image.id for c in client.containers.list(all=True) if c.image is not None}
+    removed, kept, freed = [], 0, 0
+    for project in projects:
+        keys = set(project.plan.images)
+        for revision in lock_revisions(project)[:max(keep, 0)]:
+            keys |= set((revision.get("images") or {}))
+        candidates = client.images.list(filters={"label": f"io.landscape.project={project.name}"})
+        for image in candidates:
+            key = (image.labels or {}).get("io.landscape.key")
+            if key is None or key in keys or image.id in used_images:
+                kept += 1
+                continue
+            freed += image.attrs.get("Size") or 0
+            for tag in image.tags or [image.id]:
+                removed.append(tag)
+                if dry_run:
+                    continue
+                try:
+                    client.images.remove(tag)
+                except APIError as e:
+                    log(f"kept {tag}: {str(e.explanation or e)[:200]}")
+                    removed.pop()
+    return {"removed": removed, "kept": kept, "bytes": freed, "dry_run": dry_run}
+
+
+def vendor_project(project: Project, folder: Path, log: Log = print) -> dict:
+    """``landscape vendor``: the locked ``.deb`` files and rez wheel into ``folder``."""
+    from .pins import vendor
+
+    lock = project.read_lock()
+    _refuse_drift(project, lock)
+    return vendor(lock, folder, log=log)

@@ -1,0 +1,464 @@
+"""Landscape images in a real registry (``landscape.engine.registry``).
+
+The Docker tests (marked ``docker``: they fail, never skip, without an engine) run a real
+``docker-registry`` (Debian's distribution 2.8) on 127.0.0.1 with its storage in a temporary
+folder; the engine treats 127.0.0.0/8 registries as plain-HTTP ones, so no TLS is needed.
+
+They push the example studio's image (session fixture ``built``) and never remove it: the
+other Docker tests of the session use it. To pull into a state where ``find_image`` finds
+nothing, the tests make **variant specs**: the example spec with a throwaway project name and
+one extra ``image.labels`` entry. The label is part of the image key, so the variant has a
+key no other image carries (``find_image`` cannot fall back on the example image's key
+label), while its build is every step of the example image's build from the cache plus a new
+final config — seconds, no bytes of layer data, and an image id of its own. Removing the
+variant's own tags removes only that config; every layer stays referenced by the example
+image. Every tag the tests create is recorded and removed by its exact reference at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from landscape import grammar
+from landscape.errors import EngineError, LandscapeError
+
+TIMINGS: dict[str, float] = {}
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+def free_port() -> int:
+    """A TCP port nothing listens on at the moment of asking (on 127.0.0.1)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_json(url: str, accept: str | None = None) -> dict:
+    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory):
+    """``"127.0.0.1:PORT"`` of a ``docker-registry serve`` with filesystem storage in a
+    temporary folder; stopped and its storage deleted after the module."""
+    exe = shutil.which("docker-registry")
+    if exe is None:
+        pytest.fail("these tests need docker-registry (Debian package docker-registry)",
+                    pytrace=False)
+    storage = tmp_path_factory.mktemp("registry-storage")
+    etc = tmp_path_factory.mktemp("registry-etc")
+    port = free_port()
+    config = etc / "config.yml"
+    config.write_text(json.dumps({  # JSON is YAML
+        "version": 0.1,
+        "log": {"level": "warn", "accesslog": {"disabled": True}},
+        "storage": {"filesystem": {"rootdirectory": str(storage)},
+                    "delete": {"enabled": True}},
+        "http": {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex},
+    }))
+    log = (etc / "registry.log").open("w")
+    proc = subprocess.Popen([exe, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("docker-registry did not start: " +
+                            (etc / "registry.log").read_text()[-2000:], pytrace=False)
+            time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(storage, ignore_errors=True)
+        shutil.rmtree(etc, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def created(docker_engine):
+    """References (tags) the tests created; each is removed by its exact name afterwards
+    (``noprune``: never an untagged parent). Removing an extra tag of the example image only
+    untags it."""
+    refs: list[str] = []
+    yield refs
+    import docker
+
+    for ref in reversed(refs):
+        try:
+            docker_engine.images.remove(ref, noprune=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as e:  # still used by a container: leave it
+            print(f"could not remove {ref}: {e}")
+
+
+@pytest.fixture(scope="module")
+def specs(built):
+    """The example project's image specs, ``(sh010's, sh020's)`` — the two differ by one
+    package: sh020 pins studio_pipeline-1.0, the project 1.1."""
+    from landscape.plan import make_plan
+
+    studio, _ = built
+    plan = make_plan(studio / "projects/lighthouse")
+    by_context = {Path(c.path).name: im.spec for im in plan.images.values()
+                  for c in im.contexts if not c.variants}
+    return by_context["sh010"], by_context["sh020"]
+
+
+@pytest.fixture(scope="module")
+def spec(specs):
+    return specs[0]
+
+
+@pytest.fixture(scope="module")
+def pushed(spec, registry, created):
+    """The example image pushed: ``(digest, log lines)``."""
+    from landscape.engine.registry import push_image, registry_reference
+
+    lines: list[str] = []
+    started = time.monotonic()
+    created.append(registry_reference(spec, registry))
+    digest = push_image(spec, registry, log=lines.append)
+    TIMINGS["push example image (s)"] = round(time.monotonic() - started, 2)
+    return digest, lines
+
+
+def variant(spec, token: str, project: str | None = None):
+    """``spec`` with project ``project`` (default: a throwaway name) and one extra label —
+    a new key whose build is fully cached (see the module doc)."""
+    return dataclasses.replace(spec, project=project or f"regtest-{token}",
+                               labels={**spec.labels, "com.example.regtest": token}, key="")
+
+
+@pytest.fixture(scope="module")
+def pulled(spec, registry, created, pushed, docker_engine):
+    """A variant image pushed, its local tags removed, then brought back by ``ensure_image``.
+    Returns ``(variant spec, pushed digest, ensure_image result, image)``."""
+    from landscape.engine.images import build_image, find_image
+    from landscape.engine.registry import ensure_image, push_image, registry_reference
+
+    v = variant(spec, uuid.uuid4().hex[:8])
+    ref = registry_reference(v, registry)
+    created.extend([v.tag, ref])
+    built = build_image(v, log=lambda line: None)
+    example_id = find_image(spec).id
+    assert built["id"] != example_id  # its own image: removing its tags cannot touch spec's
+    digest = push_image(v, registry, log=lambda line: None)
+    for r in (ref, v.tag):  # exactly the references this fixture created
+        docker_engine.images.remove(r, noprune=True)
+    assert find_image(v, tag=False) is None
+    assert find_image(spec).id == example_id
+    lines: list[str] = []
+    result = ensure_image(v, registry=registry, build=False, log=lines.append)
+    TIMINGS["ensure_image pull of a variant (s)"] = result["seconds"]
+    return v, digest, result, docker_engine.images.get(v.tag), lines
+
+
+# -- 1. push ----------------------------------------------------------------------------------
+
+@pytest.mark.docker
+def test_push_returns_the_digest_the_registry_holds(spec, registry, pushed, docker_engine):
+    from landscape.engine.registry import registry_reference, remote_digest
+
+    digest, lines = pushed
+    assert digest.startswith("sha256:") and len(digest) == 71
+    assert remote_digest(spec, registry) == digest
+    project_repo = spec.tag.rpartition(":")[0]
+    tags = http_json(f"http://{registry}/v2/{project_repo}/tags/list")
+    assert tags["name"] == project_repo and spec.short in tags["tags"]
+    ref = registry_reference(spec, registry)
+    assert ref == f"{registry}/landscape/lighthouse:{spec.short}"
+    repo = ref.rpartition(":")[0]
+    assert f"{repo}@{digest}" in docker_engine.images.get(spec.tag).attrs["RepoDigests"]
+    # compact progress: layer end states and the summary, no progress bars
+    assert lines and all("\n" not in ln and len(ln) < 300 for ln in lines)
+    assert not any("Pushing" in ln or "[=" in ln for ln in lines)
+    assert any(ln.endswith(": Pushed") for ln in lines)
+
+
+@pytest.mark.docker
+def test_ensure_image_finds_the_local_image_first(spec, registry, pushed):
+    from landscape.engine.registry import ensure_image
+
+    digest, _ = pushed
+    r = ensure_image(spec, registry=registry, build=False, log=lambda line: None)
+    assert r["source"] == "local" and r["tag"] == spec.tag and r["key"] == spec.key
+    assert r["digest"] == digest  # the local image was pushed there
+    assert ensure_image(spec, registry=None, log=lambda line: None)["digest"] is None
+
+
+@pytest.mark.docker
+def test_remote_digest_is_none_for_what_the_registry_lacks(spec, registry, pushed):
+    from landscape.engine.registry import remote_digest
+
+    assert remote_digest(variant(spec, "absent"), registry) is None  # unknown repository
+    assert remote_digest(variant(spec, "absent2", project=spec.project), registry) is None
+
+
+# -- 2. pull ----------------------------------------------------------------------------------
+
+@pytest.mark.docker
+def test_ensure_image_pulls_an_image_that_is_not_local(pulled, registry):
+    from landscape.engine.images import find_image
+    from landscape.plan import image_labels
+
+    v, digest, result, image, lines = pulled
+    assert result["source"] == "pulled" and result["digest"] == digest
+    assert result["tag"] == v.tag and result["key"] == v.key
+    repo = f"{registry}/{v.tag.rpartition(':')[0]}"
+    assert f"{repo}@{digest}" in image.attrs["RepoDigests"]
+    assert v.tag in image.tags
+    found = find_image(v)
+    assert found is not None and found.id == image.id
+    assert all(image.labels.get(k) == val for k, val in image_labels(v).items())
+    assert not any(ln.startswith("Step ") for ln in lines)  # nothing was built
+    assert any("bytes downloaded" in ln for ln in lines)
+
+
+@pytest.mark.docker
+def test_builds_take_their_cache_from_the_projects_pulled_images(pulled, registry, created):
+    """The variant came from the registry, so it has no local parents; a build of another
+    key of its project, with ``cache_from`` = the project's images, reuses every step."""
+    from landscape.engine.images import build_image
+    from landscape.engine.registry import ensure_image, project_images
+
+    v, _, _, image, _ = pulled
+    assert project_images(v.project) == [v.tag]
+    assert image.attrs.get("Parent", "") == ""  # pulled: no local build chain
+    w = variant(v, uuid.uuid4().hex[:8], project=v.project)
+    created.append(w.tag)
+    r = build_image(w, log=lambda line: None, cache_from=project_images(v.project))
+    assert r["built"] and r["cached_steps"] >= r["steps"] - 3, r  # FROM/ARG lines aside
+    w2 = variant(v, uuid.uuid4().hex[:8], project=v.project)
+    created.append(w2.tag)
+    r2 = ensure_image(w2, registry=registry, log=lambda line: None)
+    assert r2["source"] == "built" and r2["digest"] is None
+    TIMINGS["ensure_image build of a cached variant (s)"] = r2["seconds"]
+
+
+# -- 3. digest mismatch and foreign images ----------------------------------------------------
+
+def local_images(client) -> dict[str, list[str]]:
+    return {im.id: sorted(im.tags) for im in client.images.list(all=True)}
+
+
+@pytest.mark.docker
+def test_a_digest_other_than_the_locks_is_refused(spec, registry, pushed, docker_engine):
+    from landscape.engine.registry import pull_image, registry_reference
+
+    digest, _ = pushed
+    ref = registry_reference(spec, registry)
+    lock = "sha256:" + "0" * 64
+    # 1. the registry reference was there before the pull: it stays, nothing is removed
+    before = local_images(docker_engine)
+    with pytest.raises(EngineError) as e:
+        pull_image(spec, registry, expected_digest=lock, log=lambda line: None)
+    msg = str(e.value)
+    assert "\n" not in msg and len(msg) < 500
+    assert f"digest mismatch: registry has {digest}, the lock says {lock}" in msg
+    assert local_images(docker_engine) == before
+    # 2. it was not: the pull's tag is taken back, the image itself stays (spec.tag keeps it)
+    docker_engine.images.remove(ref, noprune=True)
+    before = local_images(docker_engine)
+    with pytest.raises(EngineError, match="digest mismatch"):
+        pull_image(spec, registry, expected_digest=lock, log=lambda line: None)
+    assert local_images(docker_engine) == before
+    # and the right digest passes
+    image = pull_image(spec, registry, expected_digest=digest, log=lambda line: None)
+    assert spec.tag in image.tags and ref in image.tags
+
+
+@pytest.mark.docker
+def test_an_image_with_other_labels_is_not_the_specs(pulled, registry, created, docker_engine):
+    """A registry tag holding another build (different ``io.landscape.inputs``) is refused."""
+    from landscape.engine.images import find_image
+    from landscape.engine.registry import pull_image, registry_reference
+
+    v, _, _, image, _ = pulled
+    impostor = variant(v, uuid.uuid4().hex[:8], project=v.project)  # another key, same project
+    ref = registry_reference(impostor, registry)
+    repo, tag = ref.rpartition(":")[::2]
+    created.append(ref)
+    image.tag(repo, tag)
+    for event in docker_engine.api.push(repo, tag=tag, stream=True, decode=True):
+        assert "error" not in event, event
+    docker_engine.images.remove(ref, noprune=True)
+    before = local_images(docker_engine)
+    with pytest.raises(EngineError) as e:
+        pull_image(impostor, registry, log=lambda line: None)
+    msg = str(e.value)
+    assert "\n" not in msg and "io.landscape.inputs" in msg and "io.landscape.key" in msg
+    assert local_images(docker_engine) == before
+    assert find_image(impostor, tag=False) is None
+
+
+@pytest.mark.docker
+def test_neither_local_nor_in_the_registry_without_build_is_an_error(spec, registry, pushed):
+    from landscape.engine.registry import ensure_image
+
+    v = variant(spec, uuid.uuid4().hex[:8])
+    with pytest.raises(EngineError, match="neither in the Docker engine nor in registry"):
+        ensure_image(v, registry=registry, build=False, log=lambda line: None)
+    with pytest.raises(EngineError, match="neither"):
+        ensure_image(v, registry=None, build=False, log=lambda line: None)
+
+
+# -- 4. a registry that does not answer -------------------------------------------------------
+
+@pytest.mark.docker
+def test_a_registry_that_does_not_answer_is_one_line_fast(spec, docker_engine):
+    from landscape.engine.registry import push_image, registry_reference, remote_digest
+
+    dead = f"127.0.0.1:{free_port()}"
+    before = local_images(docker_engine)
+    for call in (lambda: push_image(spec, dead, log=lambda line: None),
+                 lambda: remote_digest(spec, dead)):
+        started = time.monotonic()
+        with pytest.raises(EngineError) as e:
+            call()
+        assert time.monotonic() - started < 10
+        msg = str(e.value)
+        assert "\n" not in msg and len(msg) <= 300 and "connection refused" in msg, msg
+        assert "Traceback" not in msg and "{" not in msg
+    assert local_images(docker_engine) == before  # the failed push took its tag back
+    assert registry_reference(spec, dead) not in {t for ts in before.values() for t in ts}
+
+
+# -- 1b. what a pull of an image differing by one package moves --------------------------------
+
+@pytest.mark.docker
+def test_an_image_differing_by_one_package_shares_all_but_its_last_layers(
+        specs, registry, pushed, created):
+    """Measured from the registry's manifests: the blobs of sh020's image that sh010's does
+    not hold are all a machine holding sh010's image downloads to pull it."""
+    from landscape.engine.registry import push_image, registry_reference
+
+    a, b = specs
+    created.append(registry_reference(b, registry))
+    push_image(b, registry, log=lambda line: None)
+    accept = "application/vnd.docker.distribution.manifest.v2+json"
+
+    def manifest(s):
+        return http_json(f"http://{registry}/v2/{s.tag.rpartition(':')[0]}/manifests/{s.short}",
+                         accept)
+
+    ma, mb = manifest(a), manifest(b)
+    have = {layer["digest"] for layer in ma["layers"]}
+    moved = [layer for layer in mb["layers"] if layer["digest"] not in have]
+    total = sum(layer["size"] for layer in mb["layers"])
+    delta = sum(layer["size"] for layer in moved) + mb["config"]["size"]
+    TIMINGS["sh020 image, compressed bytes (total)"] = total
+    TIMINGS["sh020 pull with sh010 local, bytes"] = delta
+    TIMINGS["sh020 layers not in sh010"] = len(moved)
+    assert 0 < len(moved) < len(mb["layers"]) and delta < total / 20
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_timings():
+    yield
+    if TIMINGS:
+        print("\nregistry measurements: " + json.dumps(TIMINGS))
+
+
+# -- 5. the registry grammar (no Docker) ------------------------------------------------------
+
+GOOD = ["127.0.0.1:5000", "localhost", "localhost:5000", "registry.example.com",
+        "registry.example.com:443", "reg.example/studio", "reg.example:5000/studio/images",
+        "a.b/c__d/e-f", "[::1]:5000", "[2001:db8::1]", "10.0.0.1", "myregistry:5000",
+        "xn--bcher-kva.example"]
+BAD = ["", "evil.com/$(x)", "evil.com\n", "evil.com\nFROM scratch", "Registry.example.com",
+       "REG.EXAMPLE", "http://reg.example", "https://reg.example:5000", "reg.example/",
+       "myregistry", "studio", "reg.example:0", "reg.example:65536", "reg.example:5000:1",
+       "999.1.1.1", "1.2.3", "01.2.3.4", "[::1%eth0]:5000", "[zz]", "[::1]x", "a..b",
+       "-a.example", "a-.example", "reg.example/Studio", "reg.example//x", "user@reg.example",
+       "reg.example?x=1", " reg.example", "reg.example ", "reg.example/a:tag",
+       "reg.example/a@sha256:" + "0" * 64, "reg.example\x00", "reg.example\t", "ｒeg.example",
+       "a" * 64 + ".example", ".".join(["a" * 60] * 5), None, 5000, b"reg.example"]
+
+
+@pytest.mark.parametrize("text", GOOD)
+def test_is_registry_accepts(text):
+    assert grammar.is_registry(text)
+
+
+@pytest.mark.parametrize("text", BAD)
+def test_is_registry_refuses(text):
+    assert not grammar.is_registry(text)
+
+
+def _spec(project: str):
+    from landscape.imagekey import ImageSpec
+
+    return ImageSpec(project=project, base="landscape/base:bookworm", system_packages=[],
+                     rez_version="3.4.0", packages=[], tools={})
+
+
+def test_registry_reference_is_the_registry_before_the_tag():
+    from landscape.engine.registry import registry_reference
+
+    s = _spec("Light House")
+    assert registry_reference(s, "reg.example:5000/studio") == \
+        f"reg.example:5000/studio/landscape/light-house:{s.short}"
+    for bad in ("evil.com/$(x)", "http://reg.example", "reg.example\n", ""):
+        with pytest.raises(LandscapeError) as e:
+            registry_reference(s, bad)
+        assert "\n" not in str(e.value)
+    with pytest.raises(LandscapeError, match="IPv6"):  # Docker 20.10 has no IPv6 references
+        registry_reference(s, "[::1]:5000")
+
+
+_label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+_hosts = st.one_of(
+    st.lists(_label, min_size=1, max_size=4).map(".".join),
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(lambda a: f"[{a}]"),
+    st.just("localhost"))
+_registries = st.one_of(
+    st.text(max_size=40),
+    st.tuples(_hosts, st.one_of(st.none(), st.integers(-1, 70000)),
+              st.lists(st.from_regex(r"[a-z0-9]+([._-][a-z0-9]+)?", fullmatch=True),
+                       max_size=3),
+              st.sampled_from(["", "", "/", "\n", " ", "$(x)", "A", ":", "@x"]))
+    .map(lambda t: t[0] + ("" if t[1] is None else f":{t[1]}") +
+         "".join("/" + p for p in t[2]) + t[3]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(registry=_registries, project=st.text(max_size=30))
+def test_registry_reference_is_an_image_reference_or_refused(registry, project):
+    from landscape.engine.registry import registry_reference
+
+    s = _spec(project)
+    try:
+        ref = registry_reference(s, registry)
+    except LandscapeError as e:
+        assert "\n" not in str(e)
+        return
+    assert grammar.is_registry(registry)
+    assert grammar.is_image_reference(ref)
+    assert ref == f"{registry}/{s.tag}"
