@@ -101,16 +101,17 @@ def registry(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def created(docker_engine):
-    """References (tags) the tests created; each is removed by its exact name afterwards
-    (``noprune``: never an untagged parent). Removing an extra tag of the example image only
-    untags it."""
+    """References (tags) the tests created; each is removed by its exact name afterwards.
+    Removing an extra tag of the example image only untags it; removing a variant's last tag
+    deletes it and the parents only it had (its LABEL steps: shared parents have other
+    children, which the engine never deletes)."""
     refs: list[str] = []
     yield refs
     import docker
 
     for ref in reversed(refs):
         try:
-            docker_engine.images.remove(ref, noprune=True)
+            docker_engine.images.remove(ref)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as e:  # still used by a container: leave it
@@ -169,8 +170,8 @@ def pulled(spec, registry, created, pushed, docker_engine):
     example_id = find_image(spec).id
     assert built["id"] != example_id  # its own image: removing its tags cannot touch spec's
     digest = push_image(v, registry, log=lambda line: None)
-    for r in (ref, v.tag):  # exactly the references this fixture created
-        docker_engine.images.remove(r, noprune=True)
+    for r in (ref, v.tag):  # exactly the references this fixture created; the last one
+        docker_engine.images.remove(r)  # deletes the variant and its own LABEL-step parents
     assert find_image(v, tag=False) is None
     assert find_image(spec).id == example_id
     lines: list[str] = []
@@ -241,30 +242,50 @@ def test_ensure_image_pulls_an_image_that_is_not_local(pulled, registry):
 
 
 @pytest.mark.docker
-def test_builds_take_their_cache_from_the_projects_pulled_images(pulled, registry, created):
-    """The variant came from the registry, so it has no local parents; a build of another
-    key of its project, with ``cache_from`` = the project's images, reuses every step."""
+def test_builds_take_their_cache_from_the_projects_pulled_images(pulled, spec, registry,
+                                                                created, docker_engine):
+    """The variant came from the registry, so it has no local parents: only ``cache_from``
+    lets a build reuse its layers. A build of another key of its project with
+    ``cache_from`` = its pulled images reuses every layer of the final stage (the ``fetch``
+    stage, in no image's history, runs again); ``ensure_image`` chooses that by itself."""
     from landscape.engine.images import build_image
-    from landscape.engine.registry import ensure_image, project_images
+    from landscape.engine.registry import build_cache_sources, ensure_image, project_images
 
     v, _, _, image, _ = pulled
+    layers = image.attrs["RootFS"]["Layers"]
     assert project_images(v.project) == [v.tag]
     assert image.attrs.get("Parent", "") == ""  # pulled: no local build chain
+    assert build_cache_sources(v.project) == [v.tag]
+    assert build_cache_sources(spec.project) is None  # built here: the whole local cache
     w = variant(v, uuid.uuid4().hex[:8], project=v.project)
     created.append(w.tag)
-    r = build_image(w, log=lambda line: None, cache_from=project_images(v.project))
-    assert r["built"] and r["cached_steps"] >= r["steps"] - 3, r  # FROM/ARG lines aside
+    r = build_image(w, log=lambda line: None, cache_from=build_cache_sources(v.project))
+    assert r["built"] and r["cached_steps"] > 0
+    assert docker_engine.images.get(w.tag).attrs["RootFS"]["Layers"] == layers, r
+    TIMINGS["build with cache_from=[pulled image] (s)"] = r["seconds"]
+    TIMINGS["  cached steps / steps"] = f"{r['cached_steps']}/{r['steps']}"
+    # ensure_image: not local, not in the registry → built (now on w's local chain)
     w2 = variant(v, uuid.uuid4().hex[:8], project=v.project)
     created.append(w2.tag)
+    assert build_cache_sources(v.project) is None
     r2 = ensure_image(w2, registry=registry, log=lambda line: None)
-    assert r2["source"] == "built" and r2["digest"] is None
-    TIMINGS["ensure_image build of a cached variant (s)"] = r2["seconds"]
+    assert r2["source"] == "built" and r2["digest"] is None and r2["tag"] == w2.tag
+    assert docker_engine.images.get(w2.tag).attrs["RootFS"]["Layers"] == layers
+    TIMINGS["ensure_image build, local cache (s)"] = r2["seconds"]
 
 
 # -- 3. digest mismatch and foreign images ----------------------------------------------------
 
-def local_images(client) -> dict[str, list[str]]:
-    return {im.id: sorted(im.tags) for im in client.images.list(all=True)}
+def local_state(client, *refs: str) -> dict[str, str | None]:
+    """The image id each of ``refs`` names (``None``: absent). Only references the tests
+    own are compared: another session may build or tag its own images meanwhile."""
+    from landscape.engine.docker import get_image
+
+    out = {}
+    for ref in refs:
+        image = get_image(ref)
+        out[ref] = image.id if image is not None else None
+    return out
 
 
 @pytest.mark.docker
@@ -274,20 +295,24 @@ def test_a_digest_other_than_the_locks_is_refused(spec, registry, pushed, docker
     digest, _ = pushed
     ref = registry_reference(spec, registry)
     lock = "sha256:" + "0" * 64
+    tags = sorted(docker_engine.images.get(spec.tag).tags)
     # 1. the registry reference was there before the pull: it stays, nothing is removed
-    before = local_images(docker_engine)
+    before = local_state(docker_engine, spec.tag, ref)
+    assert before[ref] == before[spec.tag]
     with pytest.raises(EngineError) as e:
         pull_image(spec, registry, expected_digest=lock, log=lambda line: None)
     msg = str(e.value)
     assert "\n" not in msg and len(msg) < 500
     assert f"digest mismatch: registry has {digest}, the lock says {lock}" in msg
-    assert local_images(docker_engine) == before
+    assert local_state(docker_engine, spec.tag, ref) == before
+    assert sorted(docker_engine.images.get(spec.tag).tags) == tags
     # 2. it was not: the pull's tag is taken back, the image itself stays (spec.tag keeps it)
     docker_engine.images.remove(ref, noprune=True)
-    before = local_images(docker_engine)
+    before = local_state(docker_engine, spec.tag, ref)
+    assert before[ref] is None
     with pytest.raises(EngineError, match="digest mismatch"):
         pull_image(spec, registry, expected_digest=lock, log=lambda line: None)
-    assert local_images(docker_engine) == before
+    assert local_state(docker_engine, spec.tag, ref) == before
     # and the right digest passes
     image = pull_image(spec, registry, expected_digest=digest, log=lambda line: None)
     assert spec.tag in image.tags and ref in image.tags
@@ -308,12 +333,13 @@ def test_an_image_with_other_labels_is_not_the_specs(pulled, registry, created, 
     for event in docker_engine.api.push(repo, tag=tag, stream=True, decode=True):
         assert "error" not in event, event
     docker_engine.images.remove(ref, noprune=True)
-    before = local_images(docker_engine)
+    before = local_state(docker_engine, v.tag, ref, impostor.tag)
+    assert before[ref] is None and before[v.tag] == image.id
     with pytest.raises(EngineError) as e:
         pull_image(impostor, registry, log=lambda line: None)
     msg = str(e.value)
     assert "\n" not in msg and "io.landscape.inputs" in msg and "io.landscape.key" in msg
-    assert local_images(docker_engine) == before
+    assert local_state(docker_engine, v.tag, ref, impostor.tag) == before
     assert find_image(impostor, tag=False) is None
 
 
@@ -335,7 +361,9 @@ def test_a_registry_that_does_not_answer_is_one_line_fast(spec, docker_engine):
     from landscape.engine.registry import push_image, registry_reference, remote_digest
 
     dead = f"127.0.0.1:{free_port()}"
-    before = local_images(docker_engine)
+    ref = registry_reference(spec, dead)
+    before = local_state(docker_engine, spec.tag, ref)
+    assert before[ref] is None
     for call in (lambda: push_image(spec, dead, log=lambda line: None),
                  lambda: remote_digest(spec, dead)):
         started = time.monotonic()
@@ -345,8 +373,7 @@ def test_a_registry_that_does_not_answer_is_one_line_fast(spec, docker_engine):
         msg = str(e.value)
         assert "\n" not in msg and len(msg) <= 300 and "connection refused" in msg, msg
         assert "Traceback" not in msg and "{" not in msg
-    assert local_images(docker_engine) == before  # the failed push took its tag back
-    assert registry_reference(spec, dead) not in {t for ts in before.values() for t in ts}
+    assert local_state(docker_engine, spec.tag, ref) == before  # the push took its tag back
 
 
 # -- 1b. what a pull of an image differing by one package moves --------------------------------

@@ -16,7 +16,6 @@ checked by ``build --locked``; it is also written as label ``io.landscape.base.f
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import re
 import shutil
@@ -158,16 +157,30 @@ def mmdebstrap_command(recipe: BaseRecipe, mirror: str, out: Path, exe: str = "m
     return cmd + [recipe.suite, str(out), mirror]
 
 
+def _remove_replaced(image_id: str) -> None:
+    """Remove the base image a rebuild replaced, unless a container or image still uses it
+    (the engine refuses then, and it stays)."""
+    from docker.errors import APIError
+
+    try:
+        dk.client().images.remove(image_id, noprune=False)
+    except APIError:
+        pass
+
+
 def build_base(suite: str = "bookworm", *, mirror: str | None = None, force: bool = False,
-               log: Log = print) -> dict:
+               image: str | None = None, log: Log = print) -> dict:
     """Bootstrap the recipe's base image unless the engine already has it (``force`` rebuilds).
 
     Returns ``{"image", "id", "fingerprint", "seconds", "built"}``; ``fingerprint`` is
     :func:`base_fingerprint`. Needs root (mmdebstrap's root mode creates device nodes and
     chowns files). Raises :class:`LandscapeError` / :class:`EngineError` with the failing
-    step's output.
+    step's output. ``image`` names the result instead of the recipe's ``image``. The image a
+    forced rebuild replaces is removed when nothing else uses it.
     """
     recipe = load_recipe(suite)
+    if image is not None:
+        recipe.image = image
     existing = dk.get_image(recipe.image)
     if existing is not None and not force:
         return {"image": recipe.image, "id": existing.id, "built": False, "seconds": 0.0,
@@ -202,6 +215,8 @@ def build_base(suite: str = "bookworm", *, mirror: str | None = None, force: boo
         image = dk.client().images.get(recipe.image)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if existing is not None and existing.id != image.id:
+        _remove_replaced(existing.id)
     return {"image": recipe.image, "id": image.id, "built": True,
             "fingerprint": base_fingerprint(image),
             "seconds": round(time.monotonic() - started, 1)}
