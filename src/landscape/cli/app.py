@@ -195,7 +195,7 @@ def build(
 
 
 def _build(target: Path, root: Optional[Path], no_cache: bool = False, *, locked: bool = False,
-           vendor: Optional[Path] = None, push: Optional[str] = None):
+           vendor: Optional[Path] = None, push: Optional[str] = None, pull: bool = False):
     """Plan ``target`` and build its missing images with progress; returns
     ``(plan, results)``. Contexts that fail are reported and skipped."""
     import time as _t
@@ -224,6 +224,7 @@ def _build(target: Path, root: Optional[Path], no_cache: bool = False, *, locked
             note(f"  pushed to {safe(push)}: {r['digest']}")
 
     results = build_project(project, locked=locked, vendor=vendor, push=push,
+                            pull=project.studio_image.get("registry") if pull else None,
                             no_cache=no_cache, log=note, progress=BuildProgress,
                             on_result=report)
     built = sum(1 for r in results if r["built"])
@@ -264,7 +265,7 @@ def up(project: Annotated[Path, typer.Argument(help="Project folder.")],
     from ..cascade import build_cascade
     from ..engine.stack import compose, compose_document, stack_lock, write_compose
 
-    plan, _results = _build(project, root)
+    plan, _results = _build(project, root, pull=True)
     cascade = build_cascade(project, (), root)
     name = cascade.project
     with stack_lock(cascade.root, name):

@@ -166,7 +166,8 @@ def _refuse_drift(project: Project, lock: dict) -> None:
 
 
 def build_project(project: Project, *, locked: bool = False, vendor: Path | None = None,
-                  push: str | None = None, no_cache: bool = False, log: Log = print,
+                  push: str | None = None, pull: str | None = None, no_cache: bool = False,
+                  log: Log = print,
                   progress: Callable[[str], Any] | None = None,
                   on_result: Callable[[dict], None] | None = None) -> list[dict]:
     """Build (or find) every image of ``project``'s plan; see docs/locking.md.
@@ -214,6 +215,15 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
                 log(f"{spec.tag} {why}: rebuilding")
                 existing, force = None, True
         result: dict
+        if existing is None and pull and not no_cache and not force:
+            try:
+                got = reg.ensure_image(spec, registry=pull, build=False, log=log,
+                                       expected_digest=pushed_digest(project.directory, key,
+                                                                     pull))
+                existing = find_image(spec)
+                log(f"pulled {spec.tag} from {pull} in {got['seconds']} s")
+            except EngineError as e:
+                log(f"not pulled ({e}); building")
         if existing is None and push and not no_cache and not force:
             digest = reg.remote_digest(spec, push)
             pinned = ((lock or {}).get("images", {}).get(key) or {}).get("pushed", {}).get(push)
