@@ -128,3 +128,72 @@ def test_base_bootstrap_is_reproducible(base_image, docker_engine):
             docker_engine.images.remove(name)
         except Exception:  # noqa: BLE001 - already gone
             pass
+
+
+def _set_image(project, entry: str) -> None:
+    """Add ``entry`` to the studio root's ``image`` mapping."""
+    root = project.parent / "landscape.yaml"
+    root.write_text(root.read_text().replace(
+        "image: {ca_certificates: studio-ca.crt}",
+        f"image: {{ca_certificates: studio-ca.crt, {entry}}}"))
+
+
+def test_push_then_launch_pulls_by_the_locked_digest(pinned, cli, docker_engine,
+                                                     tmp_path_factory):
+    """Build + push, remove the local image, launch pulls (no build) and runs; the pulled
+    digest is the lock's. An unchanged lock then builds nothing: the registry has it."""
+    from test_registry import serve_registry
+
+    p = str(pinned)
+    with serve_registry(tmp_path_factory) as registry:
+        _set_image(pinned, f'registry: "{registry}"')
+        assert cli("lock", p).code == 0
+        r = cli("build", p, "--push", registry)
+        assert r.code == 0, r.err
+        (key, entry), = json.loads((pinned / "landscape.lock").read_text())["images"].items()
+        digest = entry["pushed"][registry]
+        assert digest.startswith("sha256:") and digest in r.err
+        for tag in docker_engine.images.get(entry["tag"]).tags:
+            docker_engine.images.remove(tag)
+
+        r = cli("build", p, "--locked", "--push", registry)  # CI on an unchanged lock
+        assert r.code == 0 and "0 built" in r.err and f"is in {registry}" in r.err
+
+        calls = []
+        from landscape.engine import images
+
+        real = images._build
+        try:
+            images._build = lambda *a, **k: calls.append(a) or real(*a, **k)
+            r = cli("launch", f"{p}/s1", "--tool", "jq", "--", "--version")
+        finally:
+            images._build = real
+        assert r.code == 0, r.err
+        assert "pulled" in r.err and not calls  # no build happened
+        pulled = docker_engine.images.get(entry["tag"])
+        assert f"{registry}/landscape/pinproj@{digest}" in pulled.attrs["RepoDigests"]
+        for tag in pulled.tags:
+            docker_engine.images.remove(tag)
+
+
+def test_prune_keeps_current_and_recent_lock_revisions(pinned, cli, docker_engine):
+    p = str(pinned)
+    assert cli("lock", p).code == 0 and cli("build", p).code == 0
+    old = json.loads((pinned / "landscape.lock").read_text())["images"]
+    _set_image(pinned, "labels: {com.example.rev: '2'}")
+    assert cli("lock", p).code == 0 and cli("build", p).code == 0
+    new = json.loads((pinned / "landscape.lock").read_text())["images"]
+    (old_tag,), (new_tag,) = [v["tag"] for v in old.values()], [v["tag"] for v in new.values()]
+    assert old_tag != new_tag
+
+    r = cli("prune", p, "--keep", "2", "--json")
+    assert r.code == 0 and json.loads(r.out)["removed"] == []  # the older revision keeps it
+    r = cli("prune", p, "--keep", "1", "--dry-run", "--json")
+    assert json.loads(r.out)["removed"] == [old_tag]
+    assert docker_engine.images.get(old_tag)  # a dry run removes nothing
+    r = cli("prune", p, "--keep", "1")
+    assert r.code == 0 and old_tag in r.err
+    remaining = {t for im in docker_engine.images.list(
+        filters={"label": "io.landscape.project=pinproj"}) for t in im.tags}
+    assert new_tag in remaining and old_tag not in remaining
+    assert docker_engine.images.get("landscape/base:bookworm")  # the base is never touched

@@ -17,12 +17,14 @@ image. Every tag the tests create is recorded and removed by its exact reference
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -34,7 +36,7 @@ from hypothesis import strategies as st
 from landscape import grammar
 from landscape.errors import EngineError, LandscapeError
 
-TIMINGS: dict[str, float] = {}
+TIMINGS: dict[str, object] = {}
 
 
 # -- fixtures ---------------------------------------------------------------------------------
@@ -52,10 +54,12 @@ def http_json(url: str, accept: str | None = None) -> dict:
         return json.loads(r.read())
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory):
-    """``"127.0.0.1:PORT"`` of a ``docker-registry serve`` with filesystem storage in a
-    temporary folder; stopped and its storage deleted after the module."""
+@contextlib.contextmanager
+def serve_registry(tmp_path_factory: pytest.TempPathFactory, htpasswd: str | None = None):
+    """Run ``docker-registry serve`` on 127.0.0.1 (a free port) with filesystem storage in a
+    temporary folder — and, with ``htpasswd`` (``user:bcrypt-hash``), basic auth — until the
+    block ends; yields ``"127.0.0.1:PORT"`` once ``/v2/`` answers. Stops the process and
+    deletes its storage afterwards."""
     exe = shutil.which("docker-registry")
     if exe is None:
         pytest.fail("these tests need docker-registry (Debian package docker-registry)",
@@ -63,23 +67,29 @@ def registry(tmp_path_factory: pytest.TempPathFactory):
     storage = tmp_path_factory.mktemp("registry-storage")
     etc = tmp_path_factory.mktemp("registry-etc")
     port = free_port()
-    config = etc / "config.yml"
-    config.write_text(json.dumps({  # JSON is YAML
+    config = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
         "storage": {"filesystem": {"rootdirectory": str(storage)},
                     "delete": {"enabled": True}},
         "http": {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex},
-    }))
+    }
+    if htpasswd:
+        (etc / "htpasswd").write_text(htpasswd + "\n")
+        config["auth"] = {"htpasswd": {"realm": "landscape-test", "path": str(etc / "htpasswd")}}
+    (etc / "config.yml").write_text(json.dumps(config))  # JSON is YAML
     log = (etc / "registry.log").open("w")
-    proc = subprocess.Popen([exe, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([exe, "serve", str(etc / "config.yml")], stdout=log,
+                            stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1) as r:
-                    if r.status == 200:
-                        break
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1):
+                    break
+            except urllib.error.HTTPError as e:  # answering: 401 with auth
+                if e.code == 401 and htpasswd:
+                    break
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -97,6 +107,13 @@ def registry(tmp_path_factory: pytest.TempPathFactory):
         log.close()
         shutil.rmtree(storage, ignore_errors=True)
         shutil.rmtree(etc, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory):
+    """``"127.0.0.1:PORT"`` of a registry for this module (:func:`serve_registry`)."""
+    with serve_registry(tmp_path_factory) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -243,12 +260,13 @@ def test_ensure_image_pulls_an_image_that_is_not_local(pulled, registry):
 
 @pytest.mark.docker
 def test_builds_take_their_cache_from_the_projects_pulled_images(pulled, spec, registry,
-                                                                created, docker_engine):
+                                                                created, docker_engine,
+                                                                monkeypatch):
     """The variant came from the registry, so it has no local parents: only ``cache_from``
-    lets a build reuse its layers. A build of another key of its project with
-    ``cache_from`` = its pulled images reuses every layer of the final stage (the ``fetch``
-    stage, in no image's history, runs again); ``ensure_image`` chooses that by itself."""
-    from landscape.engine.images import build_image
+    lets a build reuse its layers. ``ensure_image`` of another key of its project (in no
+    registry) builds it with ``cache_from`` = the pulled image, and every layer of the final
+    stage is reused (the ``fetch`` stage, in no image's history, runs again)."""
+    from landscape.engine import registry as reg
     from landscape.engine.registry import build_cache_sources, ensure_image, project_images
 
     v, _, _, image, _ = pulled
@@ -257,21 +275,24 @@ def test_builds_take_their_cache_from_the_projects_pulled_images(pulled, spec, r
     assert image.attrs.get("Parent", "") == ""  # pulled: no local build chain
     assert build_cache_sources(v.project) == [v.tag]
     assert build_cache_sources(spec.project) is None  # built here: the whole local cache
+    builds: list[tuple[dict, dict]] = []
+
+    def spy(s, **kwargs):
+        builds.append((kwargs, reg.build_image.__wrapped__(s, **kwargs)))
+        return builds[-1][1]
+
+    spy.__wrapped__ = reg.build_image
+    monkeypatch.setattr(reg, "build_image", spy)
     w = variant(v, uuid.uuid4().hex[:8], project=v.project)
     created.append(w.tag)
-    r = build_image(w, log=lambda line: None, cache_from=build_cache_sources(v.project))
-    assert r["built"] and r["cached_steps"] > 0
-    assert docker_engine.images.get(w.tag).attrs["RootFS"]["Layers"] == layers, r
-    TIMINGS["build with cache_from=[pulled image] (s)"] = r["seconds"]
-    TIMINGS["  cached steps / steps"] = f"{r['cached_steps']}/{r['steps']}"
-    # ensure_image: not local, not in the registry → built (now on w's local chain)
-    w2 = variant(v, uuid.uuid4().hex[:8], project=v.project)
-    created.append(w2.tag)
-    assert build_cache_sources(v.project) is None
-    r2 = ensure_image(w2, registry=registry, log=lambda line: None)
-    assert r2["source"] == "built" and r2["digest"] is None and r2["tag"] == w2.tag
-    assert docker_engine.images.get(w2.tag).attrs["RootFS"]["Layers"] == layers
-    TIMINGS["ensure_image build, local cache (s)"] = r2["seconds"]
+    r = ensure_image(w, registry=registry, log=lambda line: None)
+    assert r["source"] == "built" and r["digest"] is None and r["tag"] == w.tag
+    (kwargs, built), = builds
+    assert kwargs["cache_from"] == [v.tag] and built["cached_steps"] > 0
+    assert docker_engine.images.get(w.tag).attrs["RootFS"]["Layers"] == layers, built
+    assert build_cache_sources(v.project) is None  # w was built here
+    TIMINGS["ensure_image build with cache_from=[pulled image] (s)"] = r["seconds"]
+    TIMINGS["  its cached steps / steps"] = f"{built['cached_steps']}/{built['steps']}"
 
 
 # -- 3. digest mismatch and foreign images ----------------------------------------------------
@@ -289,7 +310,9 @@ def local_state(client, *refs: str) -> dict[str, str | None]:
 
 
 @pytest.mark.docker
-def test_a_digest_other_than_the_locks_is_refused(spec, registry, pushed, docker_engine):
+def test_a_digest_other_than_the_locks_is_refused(spec, registry, pushed, docker_engine,
+                                                  monkeypatch):
+    from landscape.engine import registry as reg
     from landscape.engine.registry import pull_image, registry_reference
 
     digest, _ = pushed
@@ -313,6 +336,18 @@ def test_a_digest_other_than_the_locks_is_refused(spec, registry, pushed, docker
     with pytest.raises(EngineError, match="digest mismatch"):
         pull_image(spec, registry, expected_digest=lock, log=lambda line: None)
     assert local_state(docker_engine, spec.tag, ref) == before
+    # 3. the tag moves between the registry's answer and the pull: the pulled image's
+    #    RepoDigests are checked too, and the tag the pull made is taken back
+    lines: list[str] = []
+    with monkeypatch.context() as m:
+        m.setattr(reg, "remote_digest", lambda s, r: lock)
+        with pytest.raises(EngineError) as e:
+            pull_image(spec, registry, expected_digest=lock, log=lines.append)
+    assert f"digest mismatch: registry has {digest}, the lock says {lock}" in str(e.value)
+    assert any(ln.startswith("pulled ") for ln in lines)  # it did pull
+    assert local_state(docker_engine, spec.tag, ref) == before
+    with pytest.raises(LandscapeError, match="not sha256"):
+        pull_image(spec, registry, expected_digest="sha256:$(x)\n", log=lambda line: None)
     # and the right digest passes
     image = pull_image(spec, registry, expected_digest=digest, log=lambda line: None)
     assert spec.tag in image.tags and ref in image.tags
@@ -369,11 +404,50 @@ def test_a_registry_that_does_not_answer_is_one_line_fast(spec, docker_engine):
         started = time.monotonic()
         with pytest.raises(EngineError) as e:
             call()
-        assert time.monotonic() - started < 10
+        took = time.monotonic() - started
+        TIMINGS.setdefault("dead registry errors (s)", []).append(round(took, 3))
+        assert took < 10
         msg = str(e.value)
         assert "\n" not in msg and len(msg) <= 300 and "connection refused" in msg, msg
         assert "Traceback" not in msg and "{" not in msg
     assert local_state(docker_engine, spec.tag, ref) == before  # the push took its tag back
+
+
+def bcrypt_htpasswd(user: str, password: str) -> str:
+    """An htpasswd line with a bcrypt hash (the only kind docker-registry accepts), from the
+    C library's crypt(3) (libxcrypt) through Python's ``crypt`` module (Python < 3.13)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            import crypt
+        except ImportError:
+            pytest.skip("no crypt module (Python >= 3.13) to make a bcrypt htpasswd")
+    hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    assert hashed and hashed.startswith("$2"), "crypt(3) has no bcrypt here"
+    return f"{user}:{hashed}"
+
+
+@pytest.mark.docker
+def test_a_registry_that_wants_credentials_is_one_line(spec, tmp_path_factory, docker_engine):
+    from landscape.engine.registry import (ensure_image, pull_image, push_image,
+                                           registry_reference, remote_digest)
+
+    with serve_registry(tmp_path_factory, bcrypt_htpasswd("artist", uuid.uuid4().hex)) as locked:
+        ref = registry_reference(spec, locked)
+        before = local_state(docker_engine, spec.tag, ref)
+        for call in (lambda: push_image(spec, locked, log=lambda line: None),
+                     lambda: remote_digest(spec, locked),
+                     lambda: pull_image(spec, locked, log=lambda line: None),
+                     lambda: ensure_image(variant(spec, "auth"), registry=locked, build=False,
+                                          log=lambda line: None)):
+            with pytest.raises(EngineError) as e:
+                call()
+            msg = str(e.value)
+            assert "\n" not in msg and len(msg) <= 400, msg
+            assert "no basic auth credentials" in msg and f"docker login {locked}" in msg
+        assert local_state(docker_engine, spec.tag, ref) == before
 
 
 # -- 1b. what a pull of an image differing by one package moves --------------------------------

@@ -145,8 +145,9 @@ def check_container_path(text: object) -> str | None:
     return None
 
 
+_DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _REGISTRY = re.compile(
-    r"(?P<host>\[[0-9a-fA-F:.]+\]|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)"
+    rf"(?P<host>\[[0-9a-fA-F:.]+\]|{_DNS_LABEL}(?:\.{_DNS_LABEL})*)"
     r"(?::(?P<port>[0-9]{1,5}))?"
     rf"(?P<path>(?:/{_PATH_COMPONENT})*)")
 

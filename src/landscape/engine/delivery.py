@@ -9,7 +9,6 @@ images of the last N revisions (rollback, re-delivery).
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,15 +73,16 @@ def plan_project(target: Path, root: Path | None = None, *, check_engine: bool =
                    cascade.studio_image())
 
 
-def _save_revision(project: Project, text: str) -> None:
+def _save_revision(project: Project, lock: dict) -> None:
+    """Keep ``lock`` as a revision: one file per distinct mapping of contexts to image keys
+    (filling in the observed phase or recording a push is not a new revision), its mtime
+    the time it was last written."""
     import hashlib
+    import json
 
-    name = hashlib.sha256(text.encode()).hexdigest()[:16] + ".lock"
-    path = project.history / name
-    if path.exists():
-        os.utime(path)
-    else:
-        atomic_write(path, text)
+    ident = json.dumps(lock.get("contexts") or {}, sort_keys=True)
+    path = project.history / (hashlib.sha256(ident.encode()).hexdigest()[:16] + ".lock")
+    atomic_write(path, dumps(lock))
 
 
 def write_project_lock(project: Project, lock: dict) -> bool:
@@ -90,12 +90,13 @@ def write_project_lock(project: Project, lock: dict) -> bool:
     revision for ``prune --keep``. Returns whether the file changed."""
     lock = public(lock)
     changed = write_lock(project.lock_path, lock)
-    _save_revision(project, dumps(lock))
+    _save_revision(project, lock)
     return changed
 
 
 def lock_revisions(project: Project) -> list[dict]:
-    """The kept lock revisions of ``project``, newest first (unreadable ones skipped)."""
+    """The kept lock revisions of ``project`` — one per distinct mapping of contexts to
+    image keys — newest first (unreadable ones skipped)."""
     import json
 
     files = sorted(project.history.glob("*.lock"), key=lambda p: p.stat().st_mtime,

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from .. import grammar
 from ..errors import EngineError, LandscapeError
-from ..imagekey import ImageSpec, repository_name
+from ..imagekey import ImageSpec
 from . import docker as dk
 from .images import _matches, build_image, find_image
 
@@ -51,10 +51,32 @@ def one_line(text: object, limit: int = _MAX_ERROR) -> str:
     return s if len(s) <= limit else s[:limit - 1] + "…"
 
 
-def _api_error(what: str, e: BaseException) -> EngineError:
-    """An :class:`EngineError` ``"<what>: <the engine's explanation>"`` in one line."""
-    detail = getattr(e, "explanation", None) or str(e) or type(e).__name__
-    return EngineError(one_line(f"{what}: {detail}"))
+_AUTH_WORDS = ("no basic auth credentials", "unauthorized", "authentication required",
+               "denied")
+
+
+def _error(what: str, detail: object, registry: str) -> EngineError:
+    """An :class:`EngineError` ``"<what>: <detail>"`` in one line, with the hint to log in
+    when the registry asked for credentials."""
+    text = one_line(f"{what}: {detail}")
+    hint = None
+    if any(w in text.lower() for w in _AUTH_WORDS):
+        hint = f"docker login {registry.split('/', 1)[0]}"
+    return EngineError(text, hint=hint)
+
+
+def _api_error(what: str, e: BaseException, registry: str) -> EngineError:
+    """:func:`_error` with the engine's explanation of ``e`` (an SDK or HTTP error)."""
+    return _error(what, getattr(e, "explanation", None) or str(e) or type(e).__name__,
+                  registry)
+
+
+def _check_digest(digest: str | None) -> None:
+    """Raise :class:`LandscapeError` unless ``digest`` is ``None`` or ``sha256:<64 hex>``."""
+    if digest is not None and not (isinstance(digest, str) and
+                                   re.fullmatch(r"sha256:[0-9a-f]{64}", digest)):
+        raise LandscapeError(f"expected digest {one_line(repr(digest), 100)} is not "
+                             "sha256:<64 lowercase hex digits>")
 
 
 def _split(ref: str) -> tuple[str, str]:
@@ -90,23 +112,24 @@ def registry_repository(spec: ImageSpec, registry: str) -> str:
     return _split(registry_reference(spec, registry))[0]
 
 
+def _main_tag(image: Any) -> str:
+    """``image``'s ``landscape/…`` tag when it has one, else its first tag."""
+    return sorted(image.tags, key=lambda t: (not t.startswith("landscape/"), t))[0]
+
+
 def project_images(project: str) -> list[str]:
     """One tag of each local image labelled ``io.landscape.project=<project>`` (its
     ``landscape/…`` tag when it has one; untagged images are left out), sorted — the images
     a build of that project may take its cache from. Docker SDK ``images.list(filters=…)``.
     Raises :class:`EngineError` when no engine answers."""
-    out = set()
-    for image in dk.client().images.list(filters={"label": f"io.landscape.project={project}"}):
-        tags = sorted(image.tags, key=lambda t: (not t.startswith("landscape/"), t))
-        if tags:
-            out.add(tags[0])
-    return sorted(out)
+    images = dk.client().images.list(filters={"label": f"io.landscape.project={project}"})
+    return sorted({_main_tag(image) for image in images if image.tags})
 
 
 def build_cache_sources(project: str) -> list[str] | None:
     """What :func:`ensure_image` hands a build as ``cache_from``: the tags of ``project``'s
-    tagged local images when all of them came from a registry (no ``Parent``: pulled images have no
-    local build chain, so the legacy builder reuses their layers only through
+    tagged local images when all of them came from a registry (no ``Parent``: pulled images
+    have no local build chain, so the legacy builder reuses their layers only through
     ``cache_from``), else ``None`` — the engine's whole local cache.
 
     Measured on Docker 20.10 (legacy builder) with the two-stage Dockerfile: given
@@ -122,7 +145,7 @@ def build_cache_sources(project: str) -> list[str] | None:
         if image.attrs.get("Parent"):
             built_here = True
         else:
-            pulled.add(sorted(image.tags, key=lambda t: (not t.startswith("landscape/"), t))[0])
+            pulled.add(_main_tag(image))
     return sorted(pulled) if pulled and not built_here else None
 
 
@@ -181,7 +204,7 @@ def push_image(spec: ImageSpec, registry: str, log: Log = print) -> str:
         for event in dk.client().api.push(repo, tag=tag, stream=True, decode=True):
             if "error" in event or "errorDetail" in event:
                 detail = (event.get("errorDetail") or {}).get("message") or event.get("error")
-                raise EngineError(one_line(f"push of {ref} failed: {detail}"))
+                raise _error(f"push of {ref} failed", detail, registry)
             aux = event.get("aux")
             if isinstance(aux, dict) and aux.get("Digest"):
                 digest = aux["Digest"]
@@ -194,7 +217,7 @@ def push_image(spec: ImageSpec, registry: str, log: Log = print) -> str:
                 pass
         if isinstance(e, EngineError):
             raise
-        raise _api_error(f"push of {ref} failed", e) from None
+        raise _api_error(f"push of {ref} failed", e, registry) from None
     if not digest or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
         raise EngineError(f"push of {ref} ended without a manifest digest")
     log(f"pushed {ref}@{digest} in {time.monotonic() - started:.1f}s")
@@ -220,9 +243,9 @@ def remote_digest(spec: ImageSpec, registry: str) -> str | None:
         text = str(getattr(e, "explanation", "") or e)
         if "manifest unknown" in text or "name unknown" in text:
             return None
-        raise _api_error(f"registry {registry} did not answer for {ref}", e) from None
+        raise _api_error(f"asking registry {registry} for {ref} failed", e, registry) from None
     except RequestException as e:
-        raise _api_error(f"registry {registry} did not answer for {ref}", e) from None
+        raise _api_error(f"asking registry {registry} for {ref} failed", e, registry) from None
     digest = (data.get("Descriptor") or {}).get("digest")
     if not isinstance(digest, str) or not digest.startswith("sha256:"):
         raise EngineError(f"registry {registry} gave no digest for {ref}")
@@ -236,15 +259,18 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
     ``Image``. Each layer's end state and a summary (layers and bytes downloaded) go to
     ``log``.
 
-    Checks, in order: with ``expected_digest`` (``sha256:…``, e.g. from a lock), the pulled
-    image's ``RepoDigests`` must hold ``REGISTRY/landscape/<project>@<expected>``, else
+    Checks, in order: with ``expected_digest`` (``sha256:…``, e.g. from a lock), the
+    registry's digest (:func:`remote_digest`, before any byte is pulled) and then the pulled
+    image's ``RepoDigests`` (the tag may move meanwhile) must hold
+    ``REGISTRY/landscape/<project>@<expected>``, else
     ``EngineError("digest mismatch: registry has X, the lock says Y")``; then the image must
     carry every label :func:`landscape.plan.image_labels` gives ``spec`` (the project's naming
     labels aside, as :func:`~landscape.engine.images.find_image` allows), the build-inputs
     digest ``io.landscape.inputs`` included, else :class:`EngineError`. When a check fails the
     registry reference is untagged if the pull created it (or pointed back at the image it
     named before); no image is removed otherwise. Raises :class:`EngineError` (one line) when
-    the registry does not answer, lacks the image or refuses the pull."""
+    the registry does not answer, lacks the image or refuses the pull;
+    :class:`LandscapeError` for a bad ``registry`` or ``expected_digest``."""
     from docker.errors import DockerException
     from requests.exceptions import RequestException
 
@@ -252,8 +278,15 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
 
     ref = registry_reference(spec, registry)
     repo, tag = _split(ref)
+    _check_digest(expected_digest)
+    if expected_digest is not None:
+        has = remote_digest(spec, registry)
+        if has is not None and has != expected_digest:
+            raise EngineError(one_line(f"digest mismatch: registry has {has}, the lock says "
+                                       f"{expected_digest} ({ref})", 400))
     client = dk.client()
     before = dk.get_image(ref)
+    before_ids = set(client.api.images(all=True, quiet=True))  # ids only: one call
     started = time.monotonic()
     seen: dict[str, str] = {}
     sizes: dict[str, int] = {}
@@ -262,7 +295,7 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
         for event in client.api.pull(repo, tag=tag, stream=True, decode=True):
             if "error" in event or "errorDetail" in event:
                 detail = (event.get("errorDetail") or {}).get("message") or event.get("error")
-                raise EngineError(one_line(f"pull of {ref} failed: {detail}"))
+                raise _error(f"pull of {ref} failed", detail, registry)
             if event.get("status") == "Downloading" and event.get("id"):
                 total = (event.get("progressDetail") or {}).get("total")
                 if isinstance(total, int):
@@ -272,7 +305,7 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
     except EngineError:
         raise
     except (DockerException, RequestException) as e:
-        raise _api_error(f"pull of {ref} failed", e) from None
+        raise _api_error(f"pull of {ref} failed", e, registry) from None
     log(f"pulled {ref}: {len(sizes)} layer(s), {sum(sizes.values())} bytes downloaded, "
         f"{time.monotonic() - started:.1f}s")
 
@@ -280,7 +313,10 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
         """Undo the tag this pull made (never an image that was there), return the error."""
         try:
             if before is None:
-                client.images.remove(ref, noprune=True)  # untags; deletes only what we pulled
+                # Removing a reference untags it; when it is the image's last tag the image
+                # goes too — only done when the pull brought the image.
+                if image.id not in before_ids or len(image.tags) > 1:
+                    client.images.remove(ref, noprune=True)
             elif before.id != image.id:
                 before.tag(repo, tag)  # the reference names what it named before
         except DockerException:
@@ -292,7 +328,7 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
         if want not in (image.attrs.get("RepoDigests") or []):
             has = _repo_digest(image, repo) or "another manifest"
             raise give_back(f"digest mismatch: registry has {has}, the lock says "
-                            f"{one_line(expected_digest, 80)} ({ref})")
+                            f"{expected_digest} ({ref})")
     expected = image_labels(spec)
     if not (_matches(image, expected) or _matches(image, expected, ignore=NAMING_LABELS)):
         labels = image.labels or {}
@@ -305,7 +341,7 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
         image.tag(local_repo, short)
         image.reload()
     except DockerException as e:
-        raise _api_error(f"tagging {ref} as {spec.tag} failed", e) from None
+        raise _api_error(f"tagging {ref} as {spec.tag} failed", e, registry) from None
     return image
 
 
@@ -321,13 +357,17 @@ def ensure_image(spec: ImageSpec, *, registry: str | None, expected_digest: str 
        :func:`build_cache_sources`): ``"built"``. A registry that does not answer is logged
        and skipped here; without ``build`` it is the error.
 
-    Returns ``{"tag", "key", "source": "local"|"pulled"|"built", "digest", "seconds"}`` —
-    ``digest`` is the registry manifest digest when known (pulled, or a local image that was
-    pushed to or pulled from ``registry``), else ``None``; ``seconds`` is wall time. Raises
+    A local image is taken without asking the registry — its labels prove its content — so
+    ``expected_digest`` is only checked on a pull. Returns ``{"tag", "key", "source":
+    "local"|"pulled"|"built", "digest", "seconds"}`` — ``digest`` is the registry manifest
+    digest when known (pulled, or a local image that was pushed to or pulled from
+    ``registry``), else ``None``; ``seconds`` is wall time (float). Raises
     :class:`EngineError` when the image is neither local nor in the registry and ``build`` is
-    false, or when a pull or build fails; :class:`LandscapeError` for a bad ``registry``."""
+    false, or when a pull or build fails; :class:`LandscapeError` for a bad ``registry`` or
+    ``expected_digest``."""
     started = time.monotonic()
     repository = registry_repository(spec, registry) if registry else None
+    _check_digest(expected_digest)
 
     def result(source: str, digest: str | None) -> dict:
         return {"tag": spec.tag, "key": spec.key, "source": source, "digest": digest,
