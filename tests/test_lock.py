@@ -184,3 +184,73 @@ def test_a_bad_root_registry_is_refused(studio, value):
     """})
     with pytest.raises(LandscapeError, match="registry"):
         build_cascade(root).studio_image()
+
+
+def _complete(lock: dict) -> dict:
+    """``lock`` with a plausible observed phase (as a build would fill it)."""
+    for entry in lock["bases"].values():
+        entry.update(fingerprint="sha256:" + "0" * 64, os_packages={"python3": "3.11.2-1"})
+    for entry in lock["rez"].values():
+        entry.update(wheel="rez-3.4.0-py3-none-any.whl", sha256="1" * 64)
+    for im in lock["images"].values():
+        im["os_packages"] = {n: "1.0-1" for n in im["system_packages"] if n != "python3"}
+    return lock
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda im: im.update(tag="landscape/other:0123456789ab"), "tag"),
+    (lambda im: im.update(packages=im["packages"] + ["evil-1.0"]), "packages"),
+    (lambda im: im.update(system_packages=["netcat-openbsd"]), "system_packages"),
+    (lambda im: im["os_packages"].update({"jq; touch /tmp/pwned": "1"}), "not Debian"),
+    (lambda im: im["os_packages"].pop("blender"), "pins nowhere: blender"),
+])
+def test_check_sees_a_hand_edited_image_entry(example, edit, expected):
+    from landscape.engine.delivery import Project, check_lock
+
+    project = example / PROJECT
+    lock = _complete(lock_of(example))
+    edit(next(iter(lock["images"].values())))
+    (project / "landscape.lock").write_text(dumps(lock))
+    plan = make_plan(project)
+    state, lines = check_lock(Project(plan, project, example, "lighthouse"))
+    assert state == "stale" and any(expected in line for line in lines), lines
+    assert all("landscape.lock:" in line for line in lines)
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda p: p.symlink_to("/dev/zero"), "not a regular file"),
+    (lambda p: p.write_text("[" * 200_000), "not a valid lock"),
+    (lambda p: p.write_bytes(b'{\n"format": 1,\n"x": "\xff\xfe"}'), "not UTF-8"),
+])
+def test_unreadable_locks_are_refused_without_a_hang(tmp_path, make, expected):
+    path = tmp_path / "landscape.lock"
+    make(path)
+    with pytest.raises(LockError, match=expected) as e:
+        read_lock(path)
+    assert "landscape lock" in str(e.value)
+
+
+@pytest.mark.parametrize("name", ["../../etc/shadow", "/etc/shadow", "..", 5, "a/b.deb"])
+def test_vendor_index_file_names_stay_in_the_folder(tmp_path, name):
+    from landscape.errors import LandscapeError
+    from landscape.vendor import vendored_debs
+
+    (tmp_path / "debs").mkdir()
+    (tmp_path / "vendor.json").write_text(json.dumps(
+        {"format": 1, "wheels": {}, "debs": {"jq=1.6": {"file": name, "sha256": "x"}}}))
+    with pytest.raises(LandscapeError):
+        vendored_debs(tmp_path, {"jq": "1.6"})
+
+
+def test_a_vendored_symlink_is_not_taken(tmp_path):
+    from landscape.errors import LandscapeError
+    from landscape.vendor import file_sha256, vendored_debs
+
+    (tmp_path / "debs").mkdir()
+    outside = tmp_path / "outside.deb"
+    outside.write_bytes(b"deb")
+    (tmp_path / "debs" / "jq.deb").symlink_to(outside)
+    (tmp_path / "vendor.json").write_text(json.dumps({"format": 1, "wheels": {}, "debs": {
+        "jq=1.6": {"file": "jq.deb", "sha256": file_sha256(outside)}}}))
+    with pytest.raises(LandscapeError, match="missing: jq=1.6"):
+        vendored_debs(tmp_path, {"jq": "1.6"})

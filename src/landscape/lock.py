@@ -153,17 +153,67 @@ def write_lock(path: Path, lock: dict) -> bool:
 
 # -- reading ---------------------------------------------------------------------------
 
+#: A lock larger than this is refused (10,000 contexts with their images take ~2 MiB).
+MAX_LOCK_BYTES = 64 << 20
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path`` when it is a regular file of at most :data:`MAX_LOCK_BYTES`
+    (a FIFO or ``/dev/zero`` behind a symlink is refused, never read). Raises ``OSError``."""
+    import errno
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if st.st_size > MAX_LOCK_BYTES:
+            raise OSError(errno.EFBIG, f"larger than {MAX_LOCK_BYTES >> 20} MiB")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read(MAX_LOCK_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
+_LINE_INDEX: list = [None, {}]  # [the text indexed last, its index]
+_DECODER = json.JSONDecoder()
+
+
+def _index(text: str) -> dict[tuple[str, ...], int]:
+    """Key path → line of every key of canonical lock ``text`` (two-space indent), built in
+    one pass and kept for the last text asked about."""
+    if _LINE_INDEX[0] is text:
+        return _LINE_INDEX[1]
+    out: dict[tuple[str, ...], int] = {}
+    stack: list[str] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        stripped = line.lstrip(" ")
+        if not stripped.startswith('"'):
+            continue
+        depth = (len(line) - len(stripped)) // 2 - 1
+        try:
+            key, end = _DECODER.raw_decode(stripped)
+        except ValueError:
+            continue
+        rest = stripped[end:]
+        if not isinstance(key, str) or not rest.startswith(":") or depth < 0:
+            continue
+        del stack[depth:]
+        stack.append(key)
+        out.setdefault(tuple(stack), number)
+    _LINE_INDEX[:] = [text, out]
+    return out
+
 
 def _line_of(text: str, *keys: str) -> int:
-    """The line of the JSON key path ``keys`` in canonical lock ``text`` (each key looked
-    up after the previous one), or 1 when not found."""
-    pos = 0
-    for k in keys:
-        i = text.find(json.dumps(k) + ":", pos)
-        if i < 0:
-            break
-        pos = i
-    return text.count("\n", 0, pos) + 1
+    """The line of the JSON key path ``keys`` in canonical lock ``text`` (the deepest
+    prefix of it found), or 1."""
+    index = _index(text)
+    for n in range(len(keys), 0, -1):
+        if tuple(keys[:n]) in index:
+            return index[tuple(keys[:n])]
+    return 1
 
 
 def _schema() -> dict:
@@ -219,13 +269,23 @@ def read_lock(path: Path, project: Path | None = None) -> dict:
 
     again = f"landscape lock {project or path.parent}"
     try:
-        text = path.read_text()
+        raw = _read_regular(path)
     except FileNotFoundError:
         raise LockError(f"no lock: {path} does not exist", hint=f"run `{again}`") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise LockError(f"cannot read {path}: {e}") from None
+    except OSError as e:
+        raise LockError(f"cannot read {path}: {e.strerror or e}",
+                        hint=f"run `{again}` to write it again") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise LockError("not UTF-8 text (a lock is ASCII JSON)", Location(str(path), line, 1),
+                        hint=f"run `{again}` to write it again") from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise LockError("not a valid lock (nested too deeply)", Location(str(path), 1, 1),
+                        hint=f"run `{again}` to write it again") from None
     except ValueError as e:
         line = getattr(e, "lineno", 1)
         col = getattr(e, "colno", 0)
@@ -303,6 +363,16 @@ def drift(old: dict, new: dict, only: set[str] | None = None) -> list[Drift]:
             out.append(Drift(name.split("@")[0], "content changed under the same version "
                              f"(digest {str(was.get('digest'))[:19]} → {entry['digest'][:19]})",
                              _line_of(text, "packages", name)))
+    for key, entry in sorted(new["images"].items()):
+        was = (old.get("images") or {}).get(key)
+        if not isinstance(was, dict):
+            continue
+        changed = sorted(k for k in _IMAGE_INPUTS if was.get(k) != entry.get(k))
+        if changed:
+            out.append(Drift(entry["tag"], "the lock's " + ", ".join(changed) + " differ from "
+                             "what this image key is made of (edited by hand?)",
+                             _line_of(text, "images", key)))
+    out.extend(_observed_problems(old))
     old_ctx, new_ctx = old.get("contexts") or {}, new["contexts"]
     names = sorted(set(old_ctx) | set(new_ctx))
     if only is not None:
@@ -332,6 +402,37 @@ def drift(old: dict, new: dict, only: set[str] | None = None) -> list[Drift]:
         for c in changes or [f"image key {was[7:19]} → {now[7:19]} (package content or "
                              "image labels changed)"]:
             out.append(Drift(label, c, line))
+    return out
+
+
+#: The fields of a lock's image entry that the inputs phase derives from the image key's
+#: inputs: a lock whose entry differs was edited (or is of another key).
+_IMAGE_INPUTS = ("tag", "base", "rez", "system_packages", "packages", "tools")
+
+
+def _observed_problems(lock: dict) -> list[Drift]:
+    """The observed phase checked against itself and the inputs: every pin is a Debian
+    ``name=version`` pair, and every OS package an image asks for is pinned or in its base.
+    (Whether a pin is a dependency of a request needs apt: ``build --locked`` finds out.)"""
+    from . import grammar
+
+    text = lock.get("_text", "")
+    out = []
+    for key, im in sorted((lock.get("images") or {}).items()):
+        pins = im.get("os_packages")
+        if pins is None:
+            continue
+        bad = [f"{n}={v}" for n, v in pins.items()
+               if not (grammar.is_debian_package(n) and grammar.is_debian_version(v))]
+        base = ((lock.get("bases") or {}).get(im.get("base")) or {}).get("os_packages") or {}
+        unpinned = [n for n in im.get("system_packages") or [] if n not in pins and n not in base]
+        line = _line_of(text, "images", key)
+        if bad:
+            out.append(Drift(im.get("tag", key), "OS packages that are not Debian name=version "
+                             "pairs: " + ", ".join(repr(b) for b in bad[:5]), line))
+        if unpinned and (base or pins):
+            out.append(Drift(im.get("tag", key), "requested OS packages the lock pins nowhere: "
+                             + ", ".join(unpinned), line))
     return out
 
 

@@ -205,7 +205,8 @@ class BuildOptions:
     ``landscape vendor`` whose ``.deb`` files are used instead of a mirror (the build then
     runs with no network). ``ca_certificates``: a CA file trusted by the fetch stage only.
     ``apt_mirror``: an apt mirror/cache URL for the fetch stage. ``cache_from``: images the
-    engine may take layers from.
+    engine may take layers from. ``studio``: :func:`studio_id` of the studio building it,
+    written as label ``io.landscape.studio`` (``prune`` only touches its own studio's).
     """
 
     pins: dict[str, str] | None = None
@@ -213,10 +214,17 @@ class BuildOptions:
     ca_certificates: str | None = None
     apt_mirror: str | None = None
     cache_from: list[str] | None = None
+    studio: str | None = None
 
     @property
     def offline(self) -> bool:
         return self.vendor is not None
+
+
+def studio_id(root: Path) -> str:
+    """A short, stable name of a studio root on this machine: the first 16 hex digits of the
+    sha256 of its real path (label ``io.landscape.studio``)."""
+    return hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]
 
 
 def build_args(spec: ImageSpec, options: BuildOptions | None = None) -> dict[str, str]:
@@ -380,8 +388,8 @@ def _fill_build_context(dest: Path, spec: ImageSpec, options: BuildOptions,
     (fetch / "debs").mkdir(parents=True)
     shutil.copy2(data_dir("templates") / "image" / "fetch-os-packages", fetch)
     if options.vendor is not None:
-        for deb in vendored_debs(options.vendor, options.pins or {}):
-            _link_or_copy(str(deb), str(fetch / "debs" / deb.name))
+        for pin, deb in vendored_debs(options.vendor, options.pins or {}):
+            shutil.copyfile(deb, fetch / "debs" / f"{pin}.deb")  # named by its pin
     if options.ca_certificates:
         try:
             shutil.copyfile(options.ca_certificates, fetch / "ca.crt")

@@ -58,10 +58,11 @@ def _entry_file(folder: Path, sub: str, name: object) -> Path:
     return Path(folder) / sub / name
 
 
-def vendored_debs(folder: Path, pins: dict[str, str]) -> list[Path]:
-    """The ``.deb`` files of ``folder`` for exactly the ``pins`` ``{name: version}``, each
-    checked against its recorded sha256. Raises :class:`LandscapeError` naming every pinned
-    package that is missing or altered."""
+def vendored_debs(folder: Path, pins: dict[str, str]) -> list[tuple[str, Path]]:
+    """``[(name=version, file)]``: the ``.deb`` files of ``folder`` for exactly the ``pins``
+    ``{name: version}``, each a regular file (not a symlink) checked against its recorded
+    sha256. Raises :class:`LandscapeError` naming every pinned package that is missing or
+    altered."""
     debs = read_index(folder)["debs"]
     out, missing, altered = [], [], []
     for name in sorted(pins):
@@ -71,12 +72,12 @@ def vendored_debs(folder: Path, pins: dict[str, str]) -> list[Path]:
             missing.append(want)
             continue
         path = _entry_file(folder, "debs", entry.get("file"))
-        if not path.is_file():
+        if path.is_symlink() or not path.is_file():
             missing.append(want)
         elif file_sha256(path) != entry.get("sha256"):
             altered.append(want)
         else:
-            out.append(path)
+            out.append((want, path))
     if missing or altered:
         parts = []
         if missing:

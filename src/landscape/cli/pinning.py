@@ -31,6 +31,12 @@ def _project(project: Path, root: Optional[Path], *, report: bool = True):
     return p
 
 
+def _one_line(text: str) -> str:
+    """``text`` for one line of output: newlines shown as ``\\n`` (a value read from a lock
+    must not forge a line of its own), then :func:`safe`."""
+    return safe(text.replace("\r", "\\r").replace("\n", "\\n"))
+
+
 def lock(
     project: ProjectArg,
     check: Annotated[bool, typer.Option(
@@ -59,13 +65,13 @@ def lock(
         elif state == "stale":
             note(f"[red]stale lock[/]: {safe(p.lock_path)} no longer describes the project:")
             for line in lines:
-                note("  " + safe(line))
+                note("  " + _one_line(line))
             note(f"review, then run `landscape lock {safe(project)}`")
         else:
             note(f"[yellow]incomplete lock[/]: {safe(p.lock_path)} describes the inputs, but "
                  "the observed phase is missing:")
             for line in lines:
-                note("  " + safe(line))
+                note("  " + _one_line(line))
             note(f"run `landscape build {safe(project)}` (or `landscape lock {safe(project)} "
                  "--from-images` on a machine with the images)")
         raise typer.Exit(0 if state == "ok" and not p.plan.failed else 1)
@@ -143,7 +149,10 @@ def images(project: ProjectArg, root: RootOpt = None, json: JsonOpt = False) -> 
         return
     from rich.table import Table
 
-    table = Table("image", "size", "created", "contexts", "pushed")
+    from rich.table import Column
+
+    table = Table(Column("image", no_wrap=True), Column("size", no_wrap=True), "created",
+                  "contexts", "pushed")
     for r in rows:
         size = f"{r['size'] / 1e6:.0f} MB" if r["size"] else "not built"
         ctx = ", ".join(r["contexts"][:3]) + (f" … (+{len(r['contexts']) - 3})"

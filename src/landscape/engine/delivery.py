@@ -66,8 +66,10 @@ def plan_project(target: Path, root: Path | None = None, *, check_engine: bool =
             cascade = build_cascade(context_path(target, root), (), root)
         except LandscapeError:
             if plan.failed:
-                raise LandscapeError(f"no context below {target} resolves; see the errors "
-                                     "above") from None
+                from ..errors import ErrorGroup
+
+                unique = {str(e): e for c in plan.failed for e in c.errors}
+                raise ErrorGroup(unique.values()) from None
             raise
     return Project(plan, cascade.project_dir, cascade.root, cascade.project,
                    cascade.studio_image())
@@ -180,6 +182,7 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
     found images are pushed and their digests recorded in the lock. Without ``locked``, a
     current lock gets its observed phase completed from the images. Returns one result per
     image (``build_image``'s, plus ``"source"`` and ``"digest"``)."""
+    from ..plan import BuildOptions, studio_id
     from . import registry as reg
     from .images import build_image, find_image
     from .pins import check_built, locked_options, observe
@@ -195,6 +198,12 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
         except LockError:
             lock = None
     settings = project.studio_image
+    if vendor is not None:  # every pinned .deb present and unchanged, before the engine
+        from ..vendor import vendored_debs
+
+        for key in project.plan.images:
+            pins = ((lock["images"].get(key) or {}).get("os_packages")) or {}
+            vendored_debs(vendor, pins)
     results = []
     for key, im in project.plan.images.items():
         spec = im.spec
@@ -204,11 +213,10 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
             options = locked_options(lock, spec, project.lock_path, vendor=vendor,
                                      ca_certificates=settings.get("ca_certificates"),
                                      apt_mirror=settings.get("apt_mirror"))
-        elif settings.get("ca_certificates") or settings.get("apt_mirror"):
-            from ..plan import BuildOptions
-
+        else:
             options = BuildOptions(ca_certificates=settings.get("ca_certificates"),
                                    apt_mirror=settings.get("apt_mirror"))
+        options.studio = studio_id(project.root)
         existing = None if no_cache else find_image(spec)
         if existing is not None and locked:
             why = check_built(existing, lock, spec)
@@ -250,6 +258,12 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
                 result = build_image(spec, no_cache=no_cache, log=log, options=options,
                                      force=force)
             result["source"] = "built" if result["built"] else "local"
+            if locked and result["built"]:  # what apt installed is exactly what is pinned
+                why = check_built(find_image(spec), lock, spec)
+                if why:
+                    raise LockError(f"{spec.tag} was built but {why}",
+                                    hint="the lock's OS packages do not fit together; "
+                                    "rebuild without --locked and lock again")
         if push:
             started = time.monotonic()
             result["digest"] = reg.push_image(spec, push, log=log)
@@ -337,11 +351,14 @@ def image_rows(project: Project) -> list[dict]:
 
 def prune(projects: list[Project], *, keep: int = 1, dry_run: bool = False,
           log: Log = print) -> dict:
-    """Remove the Landscape images of ``projects`` (label ``io.landscape.project``) that no
-    current context uses, no kept lock revision (the last ``keep``) names, and no container
-    (running or stopped) uses. Base images carry no ``io.landscape.key`` and are never
-    touched; nothing else is. Removes tag by tag (never forced). Returns ``{"removed":
-    [tags], "kept": n, "bytes": freed estimate}``."""
+    """Remove the Landscape images of ``projects`` that this studio built (labels
+    ``io.landscape.project`` and ``io.landscape.studio``) and that no current context uses,
+    no kept lock revision (the last ``keep``) names, and no container (running or stopped)
+    uses. Images another studio (or another checkout) built, and pulled images, are left
+    alone; base images carry no ``io.landscape.key`` and are never touched. Removes tag by
+    tag (never forced). Returns ``{"removed": [tags], "kept": n, "bytes": freed estimate}``."""
+    from ..plan import studio_id
+
     from docker.errors import APIError
 
     from . import docker as dk
@@ -353,7 +370,9 @@ def prune(projects: list[Project], *, keep: int = 1, dry_run: bool = False,
         keys = set(project.plan.images)
         for revision in lock_revisions(project)[:max(keep, 0)]:
             keys |= set((revision.get("images") or {}))
-        candidates = client.images.list(filters={"label": f"io.landscape.project={project.name}"})
+        candidates = client.images.list(filters={"label": [
+            f"io.landscape.project={project.name}",
+            f"io.landscape.studio={studio_id(project.root)}"]})
         for image in candidates:
             key = (image.labels or {}).get("io.landscape.key")
             if key is None or key in keys or image.id in used_images:

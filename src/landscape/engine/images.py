@@ -123,6 +123,8 @@ def _build(spec: ImageSpec, no_cache: bool, log: Log,
     base = dk.get_image(spec.base)
     if base is not None:  # which base the image was built on (checked by --locked)
         labels["io.landscape.base.fingerprint"] = base_fingerprint(base)
+    if options.studio:  # which studio built it (prune); never compared by find_image
+        labels["io.landscape.studio"] = options.studio
     path = prepare_build_context(spec, log, options)
     try:
         return _send(spec, path, labels, no_cache, log, started,

@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import EngineError
 from ..imagekey import ImageSpec
-from ..lock import LockError, line_of_image, missing_observations
+from ..lock import LockError, _line_of, line_of_image, missing_observations
 from ..resources import atomic_write, cache_dir
 from . import docker as dk
 from .base import base_fingerprint
@@ -148,9 +149,17 @@ def locked_options(lock: dict, spec: ImageSpec, path: Path, *, vendor: Path | No
                         "(`landscape base build --force` from the same mirror state)")
     rez = lock["rez"][spec.rez_version]
     found = _wheel_digest(spec.rez_version, vendor)
-    if found is not None and found[1] != rez["sha256"]:
-        raise LockError(f"the rez {spec.rez_version} wheel {found[0]} has sha256 {found[1]}, "
-                        f"the lock names {rez['sha256']}", _loc(path, line))
+    if found is None and vendor is None:  # fetch it now (pip download), then check it
+        from ..plan import rez_wheel
+        from ..vendor import file_sha256
+
+        wheel = rez_wheel(spec.rez_version)
+        found = (wheel.name, file_sha256(wheel))
+    if found is None or found[1] != rez["sha256"]:
+        what = f"{found[0]} has sha256 {found[1]}" if found else "is not in the vendor folder"
+        raise LockError(f"the rez {spec.rez_version} wheel {what}; the lock names "
+                        f"{rez['sha256']}", _loc(path, _line_of(lock.get("_text", ""), "rez",
+                                                                   spec.rez_version)))
     return BuildOptions(pins=dict(entry["os_packages"]), vendor=vendor,
                         ca_certificates=ca_certificates, apt_mirror=apt_mirror)
 
@@ -210,18 +219,29 @@ def vendor(lock: dict, folder: Path, *, log: Log = print) -> dict:
              volumes={str(folder / "debs"): {"bind": "/out", "mode": "rw"}},
              environment={"LANDSCAPE_UID": str(uid), "LANDSCAPE_GID": str(gid)},
              cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"])
-    # index every .deb by its control fields, read with dpkg-deb in a container of a base
-    debs = sorted(p.name for p in (folder / "debs").glob("*.deb"))
-    if debs and lock["bases"]:
+    # Index only the files apt-get download names NAME_VERSION_ARCH.deb (':' as %3a) for a
+    # locked pin, regular files only, each confirmed by its own control fields.
+    wanted_all = {f"{n}={v}" for im in lock["images"].values()
+                  for n, v in (im["os_packages"] or {}).items()}
+    candidates: dict[str, str] = {}
+    for pin in sorted(wanted_all):
+        name, _, version = pin.partition("=")
+        prefix = f"{name}_{version.replace(':', '%3a')}_"
+        for f in sorted((folder / "debs").glob(f"{glob_escape(prefix)}*.deb")):
+            if f.is_file() and not f.is_symlink():
+                candidates[f.name] = pin
+    if candidates and lock["bases"]:
         base = sorted(lock["bases"])[0]
+        names = sorted(candidates)
         text = _run(base, ["sh", "-c", 'cd /out; for f in "$@"; do printf "%s\\t%s\\n" '
                            '"$f" "$(dpkg-deb -f "$f" Package)=$(dpkg-deb -f "$f" Version)"; '
-                           'done', "index", *debs], network_disabled=True, user="0:0",
+                           'done', "index", *names], network_disabled=True, user="0:0",
                     volumes={str(folder / "debs"): {"bind": "/out", "mode": "ro"}})
         for line in text.splitlines():
             fname, _, pin = line.partition("\t")
-            if fname in debs and pin:
-                index["debs"][pin] = {"file": fname, "sha256": file_sha256(folder / "debs" / fname)}
+            if candidates.get(fname) == pin:
+                index["debs"][pin] = {"file": fname,
+                                      "sha256": file_sha256(folder / "debs" / fname)}
     for version, entry in lock["rez"].items():
         from ..plan import rez_wheel
 
