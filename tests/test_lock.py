@@ -254,3 +254,10 @@ def test_a_vendored_symlink_is_not_taken(tmp_path):
         "jq=1.6": {"file": "jq.deb", "sha256": file_sha256(outside)}}}))
     with pytest.raises(LandscapeError, match="missing: jq=1.6"):
         vendored_debs(tmp_path, {"jq": "1.6"})
+
+
+def test_lock_takes_the_project_folder_only(example, cli, no_engine):
+    r = cli("lock", str(example / PROJECT / "seq010"))
+    assert r.code == 1 and "whole project" in r.err
+    assert (example / PROJECT / "landscape.lock").read_text() == \
+        (REPO / "examples/studio" / PROJECT / "landscape.lock").read_text()

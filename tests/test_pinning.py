@@ -197,3 +197,17 @@ def test_prune_keeps_current_and_recent_lock_revisions(pinned, cli, docker_engin
         filters={"label": "io.landscape.project=pinproj"}) for t in im.tags}
     assert new_tag in remaining and old_tag not in remaining
     assert docker_engine.images.get("landscape/base:bookworm")  # the base is never touched
+
+
+def test_images_lists_and_locked_refuses_another_base(pinned, cli):
+    p = str(pinned)
+    assert cli("lock", p).code == 0 and cli("build", p).code == 0
+    rows = json.loads(cli("images", p, "--json").out)["images"]
+    assert len(rows) == 1 and rows[0]["exists"] and rows[0]["size"] > 100_000_000
+    assert sorted(rows[0]["contexts"]) == [".", "s1"]
+    lock = pinned / "landscape.lock"
+    text = lock.read_text()
+    fingerprint = json.loads(text)["bases"]["landscape/base:bookworm"]["fingerprint"]
+    lock.write_text(text.replace(fingerprint, "sha256:" + "0" * 64))
+    r = cli("build", p, "--locked")
+    assert r.code == 1 and "has content" in r.err and "landscape.lock:" in r.err

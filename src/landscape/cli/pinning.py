@@ -49,9 +49,14 @@ def lock(
     json: JsonOpt = False,
 ) -> None:
     """Write (or verify) PROJECT/landscape.lock: everything that enters its images."""
+    from ..cascade import context_path
     from ..engine.delivery import check_lock, lock_project
+    from ..errors import LandscapeError
 
     p = _project(project, root, report=not json)
+    if context_path(project, root) != p.directory:
+        raise LandscapeError(f"a lock covers a whole project: give its folder {p.directory}, "
+                             f"not {project}")
     if check:
         state, lines = check_lock(p)
         if json:
