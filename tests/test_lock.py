@@ -261,3 +261,42 @@ def test_lock_takes_the_project_folder_only(example, cli, no_engine):
     assert r.code == 1 and "whole project" in r.err
     assert (example / PROJECT / "landscape.lock").read_text() == \
         (REPO / "examples/studio" / PROJECT / "landscape.lock").read_text()
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda lock: lock["images"].update({"sha256:" + "0" * 64: dict(
+        next(iter(lock["images"].values())), base="docker.io/attacker/img:latest")}),
+     "not made by any context"),
+    (lambda lock: lock["bases"].update({"attacker/img:1": {"fingerprint": None,
+                                                          "os_packages": None}}),
+     "not made by any context"),
+    (lambda lock: lock["images"].update({"sha256:" + "1" * 64: lock["images"].pop(
+        lock["contexts"]["seq010/sh020"])}), "seq010/sh020"),
+    (lambda lock: lock.update(project="other"), "project"),
+    (lambda lock: next(iter(lock["bases"].values()))["os_packages"].update({"a;b": "1"}),
+     "not Debian"),
+])
+def test_check_refuses_entries_nothing_made(example, edit, expected):
+    from landscape.engine.delivery import Project, check_lock
+
+    project = example / PROJECT
+    lock = _complete(lock_of(example))
+    edit(lock)
+    (project / "landscape.lock").write_text(dumps(lock))
+    state, lines = check_lock(Project(make_plan(project), project, example, "lighthouse"))
+    assert state == "stale" and any(expected in line for line in lines), lines
+
+
+def test_a_key_written_twice_is_refused(example):
+    path = example / PROJECT / "landscape.lock"
+    path.write_text(dumps(lock_of(example)).replace('"format": 1', '"format": 1, "format": 1'))
+    with pytest.raises(LockError, match="twice"):
+        read_lock(path)
+
+
+def test_prune_prunes_nothing_while_a_context_is_broken(example, cli, no_engine):
+    shot = example / PROJECT / "seq010/sh020/landscape.yaml"
+    shot.write_text(shot.read_text() + "\nimage: {registry: 'evil.example:5000'}\n")
+    r = cli("prune", str(example / PROJECT), "--dry-run")
+    assert r.code == 1 and "nothing pruned" in r.err
+    assert "seq010/sh020/landscape.yaml:" in r.err and "image.registry" in r.err

@@ -261,6 +261,15 @@ def _schema() -> dict:
     }
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"the key {k!r} appears twice")
+        out[k] = v
+    return out
+
+
 def read_lock(path: Path, project: Path | None = None) -> dict:
     """The lock at ``path``, validated. Raises :class:`LockError` naming ``file:line`` and
     what to run: for a missing file, text that is not JSON (truncated, a merge conflict), a
@@ -282,7 +291,7 @@ def read_lock(path: Path, project: Path | None = None) -> dict:
         raise LockError("not UTF-8 text (a lock is ASCII JSON)", Location(str(path), line, 1),
                         hint=f"run `{again}` to write it again") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
     except RecursionError:
         raise LockError("not a valid lock (nested too deeply)", Location(str(path), 1, 1),
                         hint=f"run `{again}` to write it again") from None
@@ -369,9 +378,22 @@ def drift(old: dict, new: dict, only: set[str] | None = None) -> list[Drift]:
             continue
         changed = sorted(k for k in _IMAGE_INPUTS if was.get(k) != entry.get(k))
         if changed:
-            out.append(Drift(entry["tag"], "the lock's " + ", ".join(changed) + " differ from "
+            out.append(Drift(entry["tag"], "the lock's " + ", ".join(changed) +
+                             (" differs" if len(changed) == 1 else " differ") + " from "
                              "what this image key is made of (edited by hand?)",
                              _line_of(text, "images", key)))
+    for section in ("images", "packages", "bases", "rez"):
+        extra = sorted(set(old.get(section) or {}) - set(new[section]))
+        for name in extra:  # nothing of the project makes it: never used, never trusted
+            out.append(Drift(f"{section}.{name}", "in the lock but not made by any context "
+                             "of the project (edited by hand, or left over)",
+                             _line_of(text, section, name)))
+        for name in sorted(set(new[section]) - set(old.get(section) or {})):
+            out.append(Drift(f"{section}.{name}", "missing from the lock",
+                             _line_of(text, section)))
+    if old.get("project") != new["project"]:
+        out.append(Drift("project", f"{old.get('project')!r} in the lock, the project is "
+                         f"{new['project']!r}", _line_of(text, "project")))
     out.extend(_observed_problems(old))
     old_ctx, new_ctx = old.get("contexts") or {}, new["contexts"]
     names = sorted(set(old_ctx) | set(new_ctx))
@@ -381,6 +403,9 @@ def drift(old: dict, new: dict, only: set[str] | None = None) -> list[Drift]:
         was, now = old_ctx.get(label), new_ctx.get(label)
         line = _line_of(text, "contexts", label)
         if was == now:
+            if now is not None and now not in (old.get("images") or {}):
+                out.append(Drift(label, f"its image {now[7:19]} is not in the lock's images",
+                                 line))
             continue
         if was is None:
             out.append(Drift(label, "not in the lock (a new context)", _line_of(text, "contexts")))
@@ -418,6 +443,13 @@ def _observed_problems(lock: dict) -> list[Drift]:
 
     text = lock.get("_text", "")
     out = []
+    for ref, entry in sorted((lock.get("bases") or {}).items()):
+        bad = [f"{n}={v}" for n, v in ((entry or {}).get("os_packages") or {}).items()
+               if not (grammar.is_debian_package(n) and grammar.is_debian_version(v))]
+        if bad:
+            out.append(Drift(f"bases.{ref}", "OS packages that are not Debian name=version "
+                             "pairs: " + ", ".join(repr(b) for b in bad[:5]),
+                             _line_of(text, "bases", ref)))
     for key, im in sorted((lock.get("images") or {}).items()):
         pins = im.get("os_packages")
         if pins is None:

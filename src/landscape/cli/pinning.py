@@ -189,6 +189,15 @@ def prune(
         studio = find_studio_root(Path.cwd(), root)
         projects = [_project(path if path.is_absolute() else studio / path, root, report=False)
                     for path in find_projects(studio)]
+    broken = [c for pr in projects for c in pr.plan.failed]
+    if broken:
+        from ..errors import ErrorGroup, LandscapeError
+
+        for c in broken:
+            note(f"[red]✗[/] {safe(c.label)}")
+            print_error(ErrorGroup(c.errors))
+        raise LandscapeError(f"{len(broken)} contexts do not resolve, so which images they use "
+                             "is unknown: nothing pruned", hint="fix them (landscape check)")
     result = run_prune(projects, keep=keep, dry_run=dry_run, log=note)
     if json:
         print_json(result)

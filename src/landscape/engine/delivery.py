@@ -397,4 +397,4 @@ def vendor_project(project: Project, folder: Path, log: Log = print) -> dict:
 
     lock = project.read_lock()
     _refuse_drift(project, lock)
-    return vendor(lock, folder, log=log)
+    return vendor(lock, folder, project.specs, log=log)

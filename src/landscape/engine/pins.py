@@ -183,26 +183,32 @@ def _loc(path: Path, line: int) -> Any:
     return Location(str(path), line, 1)
 
 
-def vendor(lock: dict, folder: Path, *, log: Log = print) -> dict:
+def vendor(lock: dict, folder: Path, specs: dict[str, ImageSpec], *, log: Log = print
+           ) -> dict:
     """Download every locked OS package (``apt-get download name=version`` in a container
     of each locked base, which has the mirror's sources) and copy the rez wheel into
     ``folder``, then write its index (:mod:`landscape.vendor`). Files already vendored with
-    the right digest are kept. Returns ``{"debs": n, "wheels": n, "folder"}``. Raises
+    the right digest are kept. Only the images of ``specs`` (the project's plan, key →
+    spec) and their bases are used: an entry added to the lock by hand never names an image
+    to run. Returns ``{"debs": n, "wheels": n, "folder"}``. Raises
     :class:`LockError` for an incomplete lock and :class:`EngineError` when a download
     fails (a version the mirror no longer serves is named)."""
     from .. import grammar
     from ..vendor import INDEX, file_sha256, read_index
 
-    gaps = missing_observations(lock)
+    gaps = missing_observations(lock, set(specs))
     if gaps:
         raise LockError("the lock is incomplete: " + "; ".join(gaps),
                         hint="build, then `landscape lock PROJECT --from-images`")
+    images = {k: dict(lock["images"][k], base=spec.base) for k, spec in specs.items()}
+    bases = sorted({spec.base for spec in specs.values()})
+    versions = sorted({spec.rez_version for spec in specs.values()})
     folder = Path(folder).absolute()
     (folder / "debs").mkdir(parents=True, exist_ok=True)
     (folder / "wheels").mkdir(exist_ok=True)
     index = read_index(folder)
     by_base: dict[str, set[str]] = {}
-    for im in lock["images"].values():
+    for im in images.values():
         for name, version in (im["os_packages"] or {}).items():
             if not (grammar.is_debian_package(name) and grammar.is_debian_version(version)):
                 raise LockError(f"the lock's OS package {name}={version} is not a Debian "
@@ -221,7 +227,7 @@ def vendor(lock: dict, folder: Path, *, log: Log = print) -> dict:
              cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"])
     # Index only the files apt-get download names NAME_VERSION_ARCH.deb (':' as %3a) for a
     # locked pin, regular files only, each confirmed by its own control fields.
-    wanted_all = {f"{n}={v}" for im in lock["images"].values()
+    wanted_all = {f"{n}={v}" for im in images.values()
                   for n, v in (im["os_packages"] or {}).items()}
     candidates: dict[str, str] = {}
     for pin in sorted(wanted_all):
@@ -230,8 +236,8 @@ def vendor(lock: dict, folder: Path, *, log: Log = print) -> dict:
         for f in sorted((folder / "debs").glob(f"{glob_escape(prefix)}*.deb")):
             if f.is_file() and not f.is_symlink():
                 candidates[f.name] = pin
-    if candidates and lock["bases"]:
-        base = sorted(lock["bases"])[0]
+    if candidates and bases:
+        base = bases[0]
         names = sorted(candidates)
         text = _run(base, ["sh", "-c", 'cd /out; for f in "$@"; do printf "%s\\t%s\\n" '
                            '"$f" "$(dpkg-deb -f "$f" Package)=$(dpkg-deb -f "$f" Version)"; '
@@ -242,9 +248,10 @@ def vendor(lock: dict, folder: Path, *, log: Log = print) -> dict:
             if candidates.get(fname) == pin:
                 index["debs"][pin] = {"file": fname,
                                       "sha256": file_sha256(folder / "debs" / fname)}
-    for version, entry in lock["rez"].items():
+    for version in versions:
         from ..plan import rez_wheel
 
+        entry = lock["rez"][version]
         wheel = rez_wheel(version, log)
         digest = file_sha256(wheel)
         if entry.get("sha256") and digest != entry["sha256"]:
