@@ -23,6 +23,7 @@ Image keys, package digests and this file use the same content digests
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -216,6 +217,7 @@ def _line_of(text: str, *keys: str) -> int:
     return 1
 
 
+@functools.cache
 def _schema() -> dict:
     nullable_str = {"type": ["string", "null"]}
     pins = {"type": ["object", "null"], "additionalProperties": {"type": "string"}}
@@ -274,7 +276,7 @@ def read_lock(path: Path, project: Path | None = None) -> dict:
     """The lock at ``path``, validated. Raises :class:`LockError` naming ``file:line`` and
     what to run: for a missing file, text that is not JSON (truncated, a merge conflict), a
     lock of a newer format, or a shape this Landscape does not write (edited by hand)."""
-    import jsonschema
+    from .resources import cache_dir
 
     again = f"landscape lock {project or path.parent}"
     try:
@@ -307,14 +309,27 @@ def read_lock(path: Path, project: Path | None = None) -> dict:
                         f"Landscape {__version__} reads format {LOCK_FORMAT})",
                         Location(str(path), _line_of(text, "format"), 1),
                         hint="upgrade Landscape, or run `" + again + "` to write it again")
-    errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(data),
-                    key=lambda e: list(map(str, e.absolute_path)))
+    from .schema import _digest
+
+    marker = cache_dir() / "valid" / _digest(_schema(), raw)
+    errors = []
+    if not marker.exists():  # only a lock not seen valid before pays for jsonschema (~60 ms)
+        import jsonschema
+
+        errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(data),
+                        key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         e = errors[0]
         keys = [str(k) for k in e.absolute_path]
         raise LockError(f"{'.'.join(keys) or 'lock'}: {e.message[:200]} (edited by hand?)",
                         Location(str(path), _line_of(text, *keys), 1),
                         hint=f"run `{again}` to write it again")
+    if not marker.exists():
+        try:  # the same bytes validate the same: the next read skips jsonschema
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass
     data["_text"] = text
     return data
 

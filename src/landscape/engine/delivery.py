@@ -272,7 +272,7 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
         results.append(result)
         if on_result:
             on_result(result | {"contexts": len(im.contexts)})
-    if lock is not None:
+    if lock is not None and (push or not locked):  # --locked alone never changes the lock
         if not locked:
             try:
                 observe(lock, project.specs, log=log)
