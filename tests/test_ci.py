@@ -109,8 +109,11 @@ def test_steps_are_the_four_commands_in_order(kind, registry):
     text = generate(kind, [LIGHTHOUSE], registry=registry)
     sudo = ["sudo", "env", "PATH=$PATH"] if kind == "github" else []
     push = ["--push", registry] if registry else []
+    tools = [["sudo", "apt-get", "update", "-q", "&&", "sudo", "apt-get", "install", "-y",
+              "-q", "mmdebstrap", "debian-archive-keyring"]] if kind == "github" else []
     assert argvs(kind, text) == [
         INSTALL,
+        *tools,
         [*sudo, "landscape", "base", "build"],
         ["landscape", "lock", LIGHTHOUSE, "--check"],
         ["landscape", "build", LIGHTHOUSE, "--locked", *push],

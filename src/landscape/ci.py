@@ -218,6 +218,11 @@ def commands(kind: str, project: str, *, registry: str | None = None,
     ]
 
 
+#: Fixed text (no value reaches it): what an Ubuntu runner needs to bootstrap a Debian base.
+GITHUB_BOOTSTRAP_TOOLS = ("sudo apt-get update -q && sudo apt-get install -y -q "
+                          "mmdebstrap debian-archive-keyring")
+
+
 def registry_host(registry: str) -> str:
     """The ``host[:port]`` of a registry: what a login names."""
     return registry.split("/", 1)[0]
@@ -278,6 +283,8 @@ def github_document(projects: Sequence[str], *, registry: str | None, login: boo
             {"name": "Set up Python", "uses": "actions/setup-python@v5",
              "with": {"python-version": PYTHON_VERSION}},
             {"name": "Install Landscape", "run": shell_line(*install_cmd)},
+            # Ubuntu runners: the bootstrapper and the keyring that verifies Debian's mirror
+            {"name": "Install mmdebstrap", "run": GITHUB_BOOTSTRAP_TOOLS},
             {"name": "Bootstrap the base image", "run": shell_line(*base)},
             {"name": "Check the lock", "run": shell_line(*lock)},
         ]
