@@ -148,8 +148,7 @@ def check_lock(project: Project) -> tuple[str, list[str]]:
         if "no lock" in e.message:
             return "missing", [str(e)]
         raise
-    new = make_lock(project.plan, project.directory, old)
-    drifts = drift(old, new)
+    drifts = _drifts(project, old)
     if drifts:
         return "stale", [d.text(project.lock_path) for d in drifts]
     gaps = missing_observations(old)
@@ -159,9 +158,7 @@ def check_lock(project: Project) -> tuple[str, list[str]]:
 
 
 def _refuse_drift(project: Project, lock: dict) -> None:
-    only = project.labels()
-    new = make_lock(project.plan, project.directory, lock)
-    drifts = drift(lock, new, only=only)
+    drifts = _drifts(project, lock, only=project.labels())
     if drifts:
         lines = "\n".join("  " + d.text(project.lock_path) for d in drifts)
         raise LockError(f"the lock does not describe what would be built:\n{lines}",
@@ -184,7 +181,7 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
     image (``build_image``'s, plus ``"source"`` and ``"digest"``)."""
     from ..plan import BuildOptions, studio_id
     from . import registry as reg
-    from .images import build_image, find_image
+    from .images import build_image, existing_result, find_image
     from .pins import check_built, locked_options, observe
 
     locked = locked or vendor is not None
@@ -246,8 +243,7 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
                 _record_push(lock, key, push, digest)
                 continue
         if existing is not None:
-            result = {"tag": spec.tag, "key": key, "id": existing.id, "built": False,
-                      "seconds": 0.0, "steps": 0, "cached_steps": 0, "source": "local"}
+            result = existing_result(spec, existing) | {"source": "local"}
         else:
             sink = progress(f"building {spec.tag}") if progress else None
             if sink is not None:
@@ -278,13 +274,14 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
                 observe(lock, project.specs, log=log)
             except EngineError:
                 pass
-        if not _drifted(project, lock):
+        if not _drifts(project, lock):
             write_project_lock(project, lock)
     return results
 
 
-def _drifted(project: Project, lock: dict) -> bool:
-    return bool(drift(lock, make_lock(project.plan, project.directory, lock)))
+def _drifts(project: Project, lock: dict, only: set[str] | None = None) -> list:
+    """:func:`landscape.lock.drift` of ``lock`` against the project's plan now."""
+    return drift(lock, make_lock(project.plan, project.directory, lock), only=only)
 
 
 def _record_push(lock: dict | None, key: str, registry: str, digest: str) -> None:

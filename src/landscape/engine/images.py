@@ -28,6 +28,12 @@ from . import docker as dk
 Log = Callable[[str], None]
 
 
+#: Labels that name the project an image was built for; an image of the same key built for
+#: another project differs only in these.
+NAMING_LABELS = ("org.opencontainers.image.title", "org.opencontainers.image.description",
+                 "io.landscape.project")
+
+
 def _matches(image: Any, expected: dict[str, str], ignore: tuple[str, ...] = ()) -> bool:
     labels = image.labels or {}
     return all(labels.get(k) == v for k, v in expected.items() if k not in ignore)
@@ -45,10 +51,8 @@ def find_image(spec: ImageSpec, tag: bool = True) -> Any | None:
     if image is not None and _matches(image, expected):
         return image
     # Another project's image with the same content: everything but the naming must match.
-    naming = ("org.opencontainers.image.title", "org.opencontainers.image.description",
-              "io.landscape.project")
     for other in dk.client().images.list(filters={"label": f"io.landscape.key={spec.key}"}):
-        if _matches(other, expected, ignore=naming):
+        if _matches(other, expected, ignore=NAMING_LABELS):
             if tag:
                 repo, _, name = spec.tag.rpartition(":")
                 other.tag(repo, name)
@@ -87,7 +91,7 @@ def build_image(spec: ImageSpec, *, no_cache: bool = False, log: Log = print,
     local build cache."""
     existing = None if no_cache or force else find_image(spec)
     if existing is not None:
-        return _exists(spec, existing)
+        return existing_result(spec, existing)
     require_base(spec)
     from filelock import Timeout
 
@@ -100,13 +104,14 @@ def build_image(spec: ImageSpec, *, no_cache: bool = False, log: Log = print,
     try:
         existing = None if no_cache or force else find_image(spec)
         if existing is not None:  # built by the process we waited for
-            return _exists(spec, existing)
+            return existing_result(spec, existing)
         return _build(spec, no_cache, log, cache_from, options)
     finally:
         lock.release()
 
 
-def _exists(spec: ImageSpec, image: Any) -> dict:
+def existing_result(spec: ImageSpec, image: Any) -> dict:
+    """:func:`build_image`'s result for an image that was already there (not built)."""
     return {"tag": spec.tag, "key": spec.key, "id": image.id, "built": False,
             "seconds": 0.0, "steps": 0, "cached_steps": 0}
 

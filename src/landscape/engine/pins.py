@@ -40,8 +40,10 @@ def _run(image: str, command: list[str], **kwargs: Any) -> str:
             security_opt=["no-new-privileges"], labels={"io.landscape.role": "pins"},
             **kwargs)
     except DockerException as e:
-        raise EngineError(f"{' '.join(command[:2])} in {image} failed: "
-                          f"{str(e).splitlines()[0][:300]}") from None
+        from .registry import one_line
+
+        raise EngineError(f"{' '.join(command[:2])} in {image} failed: {one_line(e)}"
+                          ) from None
     return out.decode("utf-8", "replace")
 
 

@@ -28,14 +28,10 @@ from .. import grammar
 from ..errors import EngineError, LandscapeError
 from ..imagekey import ImageSpec
 from . import docker as dk
-from .images import _matches, build_image, find_image
+from .images import NAMING_LABELS, _matches, build_image, find_image
 
 Log = Callable[[str], None]
 
-#: Labels that name the project an image was built for; an image of the same key built for
-#: another project differs only in these (as in :func:`landscape.engine.images.find_image`).
-NAMING_LABELS = ("org.opencontainers.image.title", "org.opencontainers.image.description",
-                 "io.landscape.project")
 #: Longest error text kept (one line); the engine's messages can carry kilobytes of JSON.
 _MAX_ERROR = 300
 #: Push / pull events logged as they are; progress events ("Pushing", "Downloading"…) are not.
