@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .memo import table as _memo
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location, flatten
 from .merge import CONFIG_STRATEGIES, TRUSTED_FILE, expand_host_vars, merge_maps
 from .nodes import Node, load_file
@@ -58,16 +59,30 @@ _FILE_CACHE: dict[tuple[str, str | None], tuple[tuple[int, int], ConfigFile]] = 
 def load_config(path: Path, variant: str | None = None, root: Path | None = None
                 ) -> ConfigFile:
     """Load and validate the config file at ``path``, a variant file when ``variant`` is
-    given (memoised by path, variant, mtime and size). With ``root`` (the studio root), a
+    given (memoised by path, variant, mtime and size; within a :func:`landscape.memo.scope`
+    by path and variant alone: one pass sees each file once). With ``root`` (the studio root), a
     file whose real path lies outside the studio — a link to ``/etc/shadow`` — is refused
     without being read, so its content can never appear in an error.
 
     Never raises for content problems: they land in :attr:`ConfigFile.errors`.
     """
+    memo = _memo("config")
+    key = (str(path), variant)
+    if memo is not None:
+        hit = memo.get((key, root))
+        if hit is not None:
+            return hit
+    cfg = _load_checked(path, variant, root, key)
+    if memo is not None:
+        memo[(key, root)] = cfg
+    return cfg
+
+
+def _load_checked(path: Path, variant: str | None, root: Path | None,
+                  key: tuple[str, str | None]) -> ConfigFile:
     if root is not None and not under(real(path), real(root)):
         return ConfigFile(path, variant, None, [ConfigError(
             f"links to {real(path)}, outside the studio root: not read", Location(str(path)))])
-    key = (str(path), variant)
     try:
         st = path.stat()
         stamp = (st.st_mtime_ns, st.st_size)
@@ -162,16 +177,7 @@ def find_studio_root(context: Path, root: Path | None = None) -> Path:
             raise ConfigError(f"{context} is not below the studio root {root}",
                               Location(str(context)))
         return root
-    found: Path | None = None
-    broken: ConfigFile | None = None  # the outermost unreadable file: it may be the root
-    for directory in (context, *context.parents):
-        plain = directory / CONFIG_NAME
-        if _is_file(plain):
-            cfg = load_config(plain)
-            if cfg.get("root") is True:
-                found = directory
-            elif cfg.node is None and cfg.errors:
-                broken = cfg
+    found, broken = _walk_up(context)
     if broken is not None and (found is None or broken.dir in found.parents):
         ErrorGroup.raise_if_any(broken.errors)  # above every root: it may be the real one
     # (a broken file below the root is reported by the walk, with the contexts below it)
@@ -179,6 +185,30 @@ def find_studio_root(context: Path, root: Path | None = None) -> Path:
         raise ConfigError(f"no studio root above {context}: no landscape.yaml with 'root: true'",
                           Location(str(context)))
     return found
+
+
+def _walk_up(directory: Path) -> tuple[Path | None, ConfigFile | None]:
+    """From ``directory`` up to ``/``: the outermost folder whose ``landscape.yaml`` says
+    ``root: true`` and the outermost unreadable ``landscape.yaml`` (``None`` when there is
+    none). Memoised per folder within a :func:`landscape.memo.scope` (sibling contexts share
+    every answer above themselves)."""
+    memo = _memo("walk_up")
+    if memo is not None:
+        hit = memo.get(directory)
+        if hit is not None:
+            return hit
+    parent = directory.parent
+    found, broken = _walk_up(parent) if parent != directory else (None, None)
+    plain = directory / CONFIG_NAME
+    if _is_file(plain):
+        cfg = load_config(plain)
+        if found is None and cfg.get("root") is True:
+            found = directory
+        elif broken is None and cfg.node is None and cfg.errors:
+            broken = cfg
+    if memo is not None:
+        memo[directory] = (found, broken)
+    return found, broken
 
 
 def discover(context: Path, variants: Iterable[str] = (), root: Path | None = None
@@ -201,7 +231,14 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
     visited: dict[Path, Path | None] = {}
     redirected_at: Location | None = None  # the last parent: that redirected the walk
     directory = context
+    tails = _memo("discover")
+    walked: list[Path] | None = None
     while True:
+        tail = tails.get((directory, variants, studio_root)) if tails is not None else None
+        if tail is not None and directory != context and visited.keys().isdisjoint(tail[1]):
+            chain.extend(tail[0])  # the rest of the walk, as an earlier context found it
+            walked = list(visited) + list(tail[1])
+            break
         plain_path = directory / CONFIG_NAME
         plain = load_config(plain_path, root=studio_root) if _is_file(plain_path) else None
         files = [plain] if plain is not None else []
@@ -241,6 +278,11 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
             raise ConfigError("redirects loop through " + " -> ".join(loop),
                               redirected_at or Location(str(nxt)), ("parent",))
         directory = nxt
+    if walked is None:
+        walked = list(visited)
+    if tails is not None:  # every folder of this walk: the walk on from there
+        for i in range(1, len(walked)):
+            tails.setdefault((walked[i], variants, studio_root), (chain[i:], tuple(walked[i:])))
     ordered = [f for files in reversed(chain) for f in files]
     return studio_root, ordered
 
@@ -281,7 +323,23 @@ def skipped_policies(context: Path, studio_root: Path, files: list[ConfigFile],
 
 def _is_file(path: Path) -> bool:
     """Whether ``path`` is a file. A folder that cannot be searched, or a config file name
-    that is a folder, is a :class:`ConfigError` (never silently skipped)."""
+    that is a folder, is a :class:`ConfigError` (never silently skipped). Memoised within
+    a :func:`landscape.memo.scope`."""
+    memo = _memo("is_file")
+    if memo is not None:
+        hit = memo.get(path)
+        if hit is None:
+            try:
+                hit = memo[path] = _stat_is_file(path)
+            except ConfigError as e:
+                hit = memo[path] = (e.message, e.location)
+        if isinstance(hit, tuple):
+            raise ConfigError(*hit)  # a fresh error each time: one traceback per raise
+        return hit
+    return _stat_is_file(path)
+
+
+def _stat_is_file(path: Path) -> bool:
     try:
         st = path.stat()
     except (FileNotFoundError, NotADirectoryError):
@@ -338,11 +396,19 @@ class Cascade:
         """The effective :class:`~landscape.policy.Policy` of this context (computed once)."""
         from .resources import cache_dir
 
+        memo = _memo("policy")
+        key = (id(self.values.get("policy")), id(self.root_policy), id(self.files[0])
+               if self.files else None, self.root)
+        if memo is not None and key in memo:
+            return memo[key][1]
         protected = [str(self.root_file), str(self.root / ".landscape"), str(cache_dir()),
                      *self.root_paths("rez", "packages_path", "staging_path", "dev_path"),
                      *self.root_paths("manifests_path"), *_hidden_entries(self.root)]
-        return Policy.from_nodes(self.values.get("policy"), self.root_policy, self.root,
-                                 self.root_file, protected)
+        policy = Policy.from_nodes(self.values.get("policy"), self.root_policy, self.root,
+                                   self.root_file, protected)
+        if memo is not None:  # the nodes of the key are kept alive with the answer
+            memo[key] = ((self.values.get("policy"), self.root_policy, self.files[:1]), policy)
+        return policy
 
     def root_paths(self, key: str, *subkeys: str) -> list[str]:
         """Absolute paths the studio root's own file lists under ``key`` (a list of paths,
@@ -435,30 +501,59 @@ def build_cascade(context: str | Path, variants: Iterable[str] = (),
     for f in files:
         errors.extend(f.errors)
     ErrorGroup.raise_if_any(errors)
+    values, levels, merge_errors, root_policy = _fold(studio_root, files)
+    if any(isinstance(f.get("parent"), str) for f in files):  # a redirect skipped folders
+        for node in skipped_policies(context_path(context, root), studio_root, files,
+                                     variants):
+            values["policy"] = intersect(values["policy"], node)
+    ErrorGroup.raise_if_any(merge_errors)
+    return Cascade(context_path(context, root), variants, studio_root, files,
+                   list(levels.values()), values, root_policy)
+
+
+_Fold = tuple[dict[str, Node], dict[str, Level], list[ConfigError], Node | None]
+
+
+def _fold(studio_root: Path, files: list[ConfigFile]) -> _Fold:
+    """Merge ``files`` (root first): ``(values, levels, merge errors, the root's policy)``.
+
+    Within a :func:`landscape.memo.scope` the state after every proper prefix of ``files``
+    is kept (keyed by the loaded files' identities — :func:`load_config` hands out one object
+    per unchanged file), so a shot merges only its own file onto its sequence's state."""
+    memo = _memo("fold")
+    ids = tuple(id(f) for f in files)
+    start = 0
     values: dict[str, Node] = {}
     levels: dict[str, Level] = {}
     merge_errors: list[ConfigError] = []
     root_policy: Node | None = None
+    if memo is not None:
+        for k in range(len(files) - 1, 0, -1):
+            hit = memo.get(ids[:k])
+            if hit is not None:
+                _files, (values, levels, merge_errors, root_policy) = hit
+                values, levels, merge_errors = dict(values), dict(levels), list(merge_errors)
+                start = k
+                break
     token = TRUSTED_FILE.set(str(files[0].path) if files else None)
     try:
-        for i, f in enumerate(files):
+        for i in range(start, len(files)):
+            f = files[i]
             if f.node is not None:
                 values = merge_maps(values, f.node, CONFIG_STRATEGIES, merge_errors)
             if i == 0:  # the studio root: what it leaves out, deeper files narrow from defaults
                 root_policy = values["policy"] = seed_defaults(values.get("policy"), f.path,
                                                                values.get("storage"))
-            if f.node is None:
-                continue
-            if f.path != studio_root / CONFIG_NAME:
-                merge_errors.extend(_root_only_image_keys(f))
-            _level(f, levels)
+            if f.node is not None:
+                if f.path != studio_root / CONFIG_NAME:
+                    merge_errors.extend(_root_only_image_keys(f))
+                _level(f, levels)
+            if memo is not None and i + 1 < len(files):
+                memo[ids[:i + 1]] = (files[:i + 1], (values, dict(levels), list(merge_errors),
+                                                     root_policy))
     finally:
         TRUSTED_FILE.reset(token)
-    for node in skipped_policies(context_path(context, root), studio_root, files, variants):
-        values["policy"] = intersect(values["policy"], node)
-    ErrorGroup.raise_if_any(merge_errors)
-    return Cascade(context_path(context, root), variants, studio_root, files,
-                   list(levels.values()), values, root_policy)
+    return values, levels, merge_errors, root_policy
 
 
 #: ``image`` keys only the studio root may set: where images come from and what a build

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import memo
 from .cascade import (ConfigFile, build_cascade, context_path, discover, find_config_files,
                       load_config, variant_of)
 from .errors import ConfigError, LandscapeError, flatten, format_key_path
@@ -29,12 +30,15 @@ class CheckReport:
     contexts: int = 0
     contexts_ok: int = 0
     errors: list[LandscapeError] = field(default_factory=list)
+    #: the text of every error in ``errors`` (each error is rendered once, when added)
+    _seen: set[str] = field(default_factory=set, repr=False)
 
     def add(self, errors: list[LandscapeError]) -> None:
-        seen = {str(e) for e in self.errors}
+        """Keep each error of ``errors`` whose text was not reported yet (in order)."""
         for e in errors:
-            if str(e) not in seen:
-                seen.add(str(e))
+            text = str(e)
+            if text not in self._seen:
+                self._seen.add(text)
                 self.errors.append(e)
 
     @property
@@ -118,7 +122,13 @@ def _file_errors(cfg: ConfigFile, known: _Known) -> list[ConfigError]:
 
 
 def check(path: str | Path, root: Path | None = None) -> CheckReport:
-    """Check every file and context below ``path``; never raises for config problems."""
+    """Check every file and context below ``path``; never raises for config problems.
+    Runs in one :func:`landscape.memo.scope` (files parsed once, shared solves memoised)."""
+    with memo.scope():
+        return _check(path, root)
+
+
+def _check(path: str | Path, root: Path | None) -> CheckReport:
     top = context_path(path, root)
     report = CheckReport()
     scan_errors: list[LandscapeError] = []

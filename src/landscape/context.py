@@ -25,6 +25,7 @@ from .cascade import Cascade, build_cascade
 from .envactions import apply_actions
 from .merge import ENV, request_name
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location, ResolveError, flatten
+from .memo import table
 from .imagekey import (CORE_SYSTEM_PACKAGES, DEFAULT_BASE, DEFAULT_REZ_VERSION, ImageSpec,
                        union_packages)
 from .nodes import Node, from_plain
@@ -56,6 +57,16 @@ def user_name() -> str:
     (:func:`landscape.grammar.is_user_name`), else ``uid<N>``."""
     import pwd
 
+    memo = table("user_name")
+    if memo is not None and "name" in memo:
+        return memo["name"]
+    name = _user_name(pwd)
+    if memo is not None:
+        memo["name"] = name
+    return name
+
+
+def _user_name(pwd: Any) -> str:
     candidates = []
     try:
         candidates.append(pwd.getpwuid(os.getuid()).pw_name)
@@ -367,6 +378,11 @@ def policy_errors(cascade: Cascade, setups: Iterable[ToolSetup]) -> list[Landsca
     """What the tools ``setups`` ask for that the context's policy forbids (gui, gpu,
     capabilities), env actions on :data:`IDENTITY_VARIABLES`, and tool commands that cannot
     be split (a string ``command`` with an unbalanced quote)."""
+    setups = list(setups)
+    memo = table("policy_errors")
+    key = (id(cascade.policy), tuple(id(s) for s in setups))
+    if memo is not None and key in memo:
+        return []  # only answers without errors are kept: errors name the context
     policy = cascade.policy
     errors: list[LandscapeError] = []
     for setup in setups:
@@ -393,6 +409,8 @@ def policy_errors(cascade: Cascade, setups: Iterable[ToolSetup]) -> list[Landsca
         if mark not in seen:
             seen.add(mark)
             unique.append(e)
+    if memo is not None and not unique:
+        memo[key] = (cascade.policy, setups)  # keeps the ids of the key alive
     return unique
 
 
@@ -444,35 +462,61 @@ def system_packages(cascade: Cascade, setups: Iterable[ToolSetup]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[str] = (),
-            extras: Extras | None = None, time: str | int | None = None,
-            staging: bool = False, dev: bool = False, root: Path | None = None,
-            cascade: Cascade | None = None, enforce_policy: bool = True) -> ResolvedContext:
-    """Resolve ``context`` (docs/commands.md ``resolve``); see the module doc.
+@dataclass
+class ContextSolve:
+    """What a context's merged config values give, whatever folder the context is:
+    the package ``paths`` searched, the ``timestamp`` of ``rez.time``/``--time``, every
+    tool's ``setups`` and rez ``solutions``, the shared ``image`` spec, the ``storage`` mounts
+    the policy allows and the errors of those it ``refused`` (see :func:`storage_mounts`).
+    :func:`solve_context` makes it; contexts that share these inputs share one."""
 
-    Every tool of the context is solved (the image holds them all); command-line
-    ``extras`` apply to the selected tool only. Raises
-    :class:`~landscape.errors.ErrorGroup` / :class:`ConfigError` for config problems and
-    :class:`ResolveError` (rez's reason, naming the tool) when a request cannot be solved.
+    paths: list[str]
+    timestamp: int | None
+    setups: dict[str, ToolSetup]
+    solutions: dict[str, Solution]
+    image: ImageSpec
+    storage: list[dict]
+    refused: list[LandscapeError]
 
-    Policy (:mod:`landscape.policy`): every refused mount and every tool asking for what the
-    policy forbids is collected in :attr:`ResolvedContext.policy_errors`. With
-    ``enforce_policy`` (the default) those of the storage and of the selected tool are
-    raised; ``check`` passes ``False`` to report them all at once.
-    """
+
+#: Top-level keys :func:`solve_context` never reads: contexts that differ only in these (a
+#: shot's frame range, its templates) share one solve within a :func:`landscape.memo.scope`.
+SOLVE_NEUTRAL_KEYS = frozenset({"metadata", "templates", "dirs", "features", "services"})
+
+
+def _solve_memo_key(cascade: Cascade, tool: str | None, time: str | int | None,
+                    staging: bool, dev: bool) -> tuple:
+    """The memo key of a solve: the options, the studio root file and project, and the
+    identity of every merged value the solve reads. :func:`landscape.cascade.build_cascade`
+    hands sibling contexts the very same node objects for what they inherit unchanged."""
+    values = tuple((k, id(v)) for k, v in sorted(cascade.values.items())
+                   if k not in SOLVE_NEUTRAL_KEYS)
+    return (tool, str(time), staging, dev, id(cascade.files[0]) if cascade.files else None,
+            cascade.root, cascade.project, values)
+
+
+def solve_context(cascade: Cascade, tool: str | None = None, extras_layer: Layer | None = None,
+                  time: str | int | None = None, staging: bool = False, dev: bool = False
+                  ) -> ContextSolve:
+    """Solve every tool of ``cascade`` with rez and make the image spec (see :func:`resolve`,
+    whose errors it raises). Within a :func:`landscape.memo.scope` (``plan``, ``check``)
+    an answer without command-line extras is memoised by :func:`_solve_memo_key`, so the
+    thousands of shots of a sequence that only set metadata are solved once."""
     from .rezsolve import solve  # deferred: imports rez
 
-    cascade = cascade or build_cascade(context, variants, root)
+    memo = table("solve_context") if extras_layer is None else None
+    key = _solve_memo_key(cascade, tool, time, staging, dev) if memo is not None else None
+    if memo is not None:
+        hit = memo.get(key)
+        if hit is not None:
+            return hit[1]
     paths = package_paths(cascade, staging, dev)
     rez_cfg = cascade.plain("rez", {}) or {}
     try:
         timestamp = parse_time(time if time is not None else rez_cfg.get("time"))
     except ValueError as e:
         raise LandscapeError(str(e)) from None
-    extras_layer = (extras or Extras()).layer()
     manifests = manifest_loader(cascade)
-    if tool is not None:
-        tool = "/".join(p for p in tool.split("/") if p)
     setups: dict[str, ToolSetup] = {}
     solutions: dict[str, Solution] = {}
     selected = tool or CONTEXT_TOOL
@@ -507,7 +551,36 @@ def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[
         labels={str(k): str(v) for k, v in (image_cfg.get("labels") or {}).items()},
     )
     storage, refused = storage_mounts(cascade)
-    selected_errors = refused + policy_errors(cascade, [setups[selected]])
+    result = ContextSolve(paths, timestamp, setups, solutions, image, storage, refused)
+    if memo is not None:
+        memo[key] = (cascade.values, result)  # the values keep the ids of the key alive
+    return result
+
+
+def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[str] = (),
+            extras: Extras | None = None, time: str | int | None = None,
+            staging: bool = False, dev: bool = False, root: Path | None = None,
+            cascade: Cascade | None = None, enforce_policy: bool = True) -> ResolvedContext:
+    """Resolve ``context`` (docs/commands.md ``resolve``); see the module doc.
+
+    Every tool of the context is solved (the image holds them all, :func:`solve_context`);
+    command-line ``extras`` apply to the selected tool only. Raises
+    :class:`~landscape.errors.ErrorGroup` / :class:`ConfigError` for config problems and
+    :class:`ResolveError` (rez's reason, naming the tool) when a request cannot be solved.
+
+    Policy (:mod:`landscape.policy`): every refused mount and every tool asking for what the
+    policy forbids is collected in :attr:`ResolvedContext.policy_errors`. With
+    ``enforce_policy`` (the default) those of the storage and of the selected tool are
+    raised; ``check`` passes ``False`` to report them all at once.
+    """
+    cascade = cascade or build_cascade(context, variants, root)
+    extras_layer = (extras or Extras()).layer()
+    if tool is not None:
+        tool = "/".join(p for p in tool.split("/") if p)
+    solved = solve_context(cascade, tool, extras_layer, time, staging, dev)
+    setups, solutions, image = solved.setups, solved.solutions, solved.image
+    selected = tool or CONTEXT_TOOL
+    selected_errors = solved.refused + policy_errors(cascade, [setups[selected]])
     if enforce_policy:
         ErrorGroup.raise_if_any(selected_errors)
     refused = selected_errors + policy_errors(
@@ -522,7 +595,8 @@ def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[
     dirs = [str(d) for d in setup.field("dirs", [])] + \
         ([str(d) for d in cascade.plain("dirs", [])] if tool else [])
     return ResolvedContext(cascade, tool, setups, solutions, image, env, workdir,
-                           list(dict.fromkeys(dirs)), storage, timestamp, refused)
+                           list(dict.fromkeys(dirs)), solved.storage, solved.timestamp,
+                           refused)
 
 
 def landscape_variables(cascade: Cascade, tool: str | None, image: ImageSpec,

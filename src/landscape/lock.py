@@ -77,17 +77,16 @@ def make_lock(plan: Any, project_dir: Path, previous: dict | None = None) -> dic
     prev_images = prev.get("images") or {}
     prev_bases = prev.get("bases") or {}
     prev_rez = prev.get("rez") or {}
-    root = None
+    root = plan.cascade.root if plan.cascade is not None else None
     contexts: dict[str, str] = {}
     images: dict[str, dict] = {}
     packages: dict[str, dict] = {}
     bases: dict[str, dict] = {}
     rez: dict[str, dict] = {}
     for pc in plan.contexts:
-        if pc.resolved is None:
+        if pc.image is None:
             continue
-        root = root or pc.resolved.cascade.root
-        contexts[context_label(project_dir, pc.path, pc.variants)] = pc.resolved.image.key
+        contexts[context_label(project_dir, pc.path, pc.variants)] = pc.image.key
     for key, im in plan.images.items():
         spec = im.spec
         entry: dict[str, Any] = {
@@ -119,8 +118,8 @@ def make_lock(plan: Any, project_dir: Path, previous: dict | None = None) -> dic
     return {
         "format": LOCK_FORMAT,
         "landscape": {"version": __version__, "recipe": "sha256:" + recipe_digest()},
-        "project": plan.contexts[0].resolved.cascade.project if plan.contexts and
-        plan.contexts[0].resolved is not None else project_dir.name,
+        "project": plan.contexts[0].image.project if plan.contexts and
+        plan.contexts[0].image is not None else project_dir.name,
         "bases": bases,
         "rez": rez,
         "packages": packages,

@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - wheels of PyYAML ship libyaml
 MERGE_TAGS = ("replace", "append", "prepend", "remove", "unset")
 
 _STD_PREFIX = "tag:yaml.org,2002:"
+_STR_TAG = _STD_PREFIX + "str"
 #: A config file larger than this is refused before it is parsed.
 MAX_FILE_BYTES = 4 * 1024 * 1024
 #: A document that expands to more values than this (aliases count each time they are used)
@@ -210,6 +211,8 @@ class _Builder:
         return Node(self.scalar(ynode, path), loc, tag)
 
     def scalar(self, ynode: Any, path: tuple = ()) -> Any:
+        if ynode.tag == _STR_TAG:  # the common case: PyYAML's constructor returns it as is
+            return ynode.value
         if ynode.tag.startswith("!") and not ynode.tag.startswith("!!"):
             # A merge-tagged scalar keeps the type it would have untagged.
             implicit = self.loader.resolve(self.y.ScalarNode, ynode.value,

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import __version__
-from .cascade import (CONFIG_NAME, VARIANT_NAME, absolute, context_path, find_config_files,
+from . import __version__, memo
+from .cascade import (CONFIG_NAME, Cascade, VARIANT_NAME, absolute, context_path, find_config_files,
                       load_config)
 from .context import ResolvedContext, resolve
 from .errors import LandscapeError, flatten
@@ -35,12 +35,14 @@ from .resources import cache_dir, data_dir
 
 @dataclass
 class PlannedContext:
-    """One context of a plan: ``path``, ``variants``, and either its ``resolved`` context or
-    the ``errors`` that stopped it."""
+    """One context of a plan: ``path``, ``variants``, and either its ``image`` spec and the
+    ``storage`` mounts it gets (see :func:`landscape.context.storage_mounts`) or the
+    ``errors`` that stopped it. Kept small: a plan holds thousands of them."""
 
     path: Path
     variants: tuple[str, ...]
-    resolved: ResolvedContext | None = None
+    image: ImageSpec | None = None
+    storage: list[dict] = field(default_factory=list)
     errors: list[LandscapeError] = field(default_factory=list)
 
     @property
@@ -49,7 +51,7 @@ class PlannedContext:
 
     @property
     def key(self) -> str | None:
-        return self.resolved.image.key if self.resolved is not None else None
+        return self.image.key if self.image is not None else None
 
 
 @dataclass
@@ -64,12 +66,15 @@ class PlannedImage:
 
 @dataclass
 class BuildPlan:
-    """Contexts below ``top`` and the distinct images they need, by key."""
+    """Contexts below ``top`` and the distinct images they need, by key; ``cascade`` is the
+    first context that resolved (its studio root, project and root-only settings are every
+    context's), ``None`` when none did."""
 
     top: Path
     contexts: list[PlannedContext]
     images: dict[str, PlannedImage]
     engine_error: str | None = None
+    cascade: Cascade | None = None
 
     @property
     def failed(self) -> list[PlannedContext]:
@@ -131,21 +136,24 @@ def make_plan(top: str | Path, *, root: Path | None = None, check_engine: bool =
     top = context_path(top, root)
     contexts: list[PlannedContext] = []
     images: dict[str, PlannedImage] = {}
-    for path, variants in enumerate_contexts(top):
-        pc = PlannedContext(path, variants)
-        try:
-            pc.resolved = resolve(path, variants=variants, root=root)
-        except LandscapeError as e:
-            pc.errors = flatten(e)
-        except OSError as e:  # the host refused a file of this context: it fails alone
-            pc.errors = [LandscapeError(f"{e.strerror or e}: {e.filename or path}")]
-        contexts.append(pc)
-        if pc.resolved is not None:
-            spec = pc.resolved.image
-            images.setdefault(spec.key, PlannedImage(spec, [])).contexts.append(pc)
-        if on_context is not None:
-            on_context(pc)
-    plan = BuildPlan(top, contexts, images)
+    first: Cascade | None = None
+    with memo.scope():
+        for path, variants in enumerate_contexts(top):
+            pc = PlannedContext(path, variants)
+            try:
+                rc = resolve(path, variants=variants, root=root)
+            except LandscapeError as e:
+                pc.errors = flatten(e)
+            except OSError as e:  # the host refused a file of this context: it fails alone
+                pc.errors = [LandscapeError(f"{e.strerror or e}: {e.filename or path}")]
+            else:
+                pc.image, pc.storage = rc.image, rc.storage
+                first = first or rc.cascade
+                images.setdefault(rc.image.key, PlannedImage(rc.image, [])).contexts.append(pc)
+            contexts.append(pc)
+            if on_context is not None:
+                on_context(pc)
+    plan = BuildPlan(top, contexts, images, cascade=first)
     if check_engine:
         from .engine.images import find_image  # deferred: imports the Docker SDK
         from .errors import EngineError

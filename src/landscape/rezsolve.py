@@ -103,15 +103,25 @@ class Solution:
         self.rez_context = rez_context
         self.overrides = overrides or {}
         self.packages = [_package(v) for v in rez_context.resolved_packages or []]
+        self._environ: dict[tuple, dict[str, str]] = {}
 
     def environ(self, parent_environ: Mapping[str, str]) -> dict[str, str]:
         """The environment rez builds for these packages over ``parent_environ``, with paths
         as they are **inside the image**: each package's host directory is replaced by its
         image directory and ``REZ_USED_PACKAGES_PATH`` is the image's repository.
 
-        Uses ``ResolvedContext.get_environ`` (rez's Python rex interpreter; no shell).
+        Uses ``ResolvedContext.get_environ`` (rez's Python rex interpreter; no shell),
+        once per distinct ``parent_environ`` (memoised on this solution: every context that
+        shares the solution starts its container from the same base environment).
         Raises :class:`ResolveError` when a package's ``commands`` fail.
         """
+        memo_key = tuple(sorted(parent_environ.items()))
+        hit = self._environ.get(memo_key)
+        if hit is None:
+            hit = self._environ[memo_key] = self._compute_environ(parent_environ)
+        return dict(hit)
+
+    def _compute_environ(self, parent_environ: Mapping[str, str]) -> dict[str, str]:
         from rez.exceptions import RezError
 
         try:

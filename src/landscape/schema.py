@@ -24,6 +24,7 @@ from typing import Any
 
 from . import grammar
 from .errors import ConfigError
+from .memo import table as _memo
 from .nodes import Node
 from .resources import cache_dir
 
@@ -297,9 +298,15 @@ def validate(node: Node | None, schema: dict, text: bytes | None = None) -> list
     if node is None:
         return []
     marker = None
+    known = _memo("valid")
     if text is not None:
-        marker = cache_dir() / "valid" / _digest(schema, text)
+        digest = _digest(schema, text)
+        if known is not None and digest in known:
+            return []
+        marker = cache_dir() / "valid" / digest
         if marker.exists():
+            if known is not None:
+                known[digest] = True
             return []
     import jsonschema  # deferred: ~100 ms to import
 
@@ -314,6 +321,8 @@ def validate(node: Node | None, schema: dict, text: bytes | None = None) -> list
                 seen.add(sig)
                 errors.append(e)
     if not errors and marker is not None:
+        if known is not None:
+            known[digest] = True
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()

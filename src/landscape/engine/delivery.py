@@ -60,7 +60,7 @@ def plan_project(target: Path, root: Path | None = None, *, check_engine: bool =
     from ..plan import make_plan
 
     plan = make_plan(target, root=root, check_engine=check_engine)
-    cascade = next((c.resolved.cascade for c in plan.contexts if c.resolved is not None), None)
+    cascade = plan.cascade
     if cascade is None:
         try:
             cascade = build_cascade(context_path(target, root), (), root)

@@ -131,7 +131,7 @@ def compose_document(plan: BuildPlan, project: Cascade) -> dict:
     for key, im in sorted(plan.images.items(), key=lambda kv: kv[1].spec.tag):
         storage: dict[str, dict] = {}
         for c in im.contexts:
-            for m in c.resolved.storage:
+            for m in c.storage:
                 storage.setdefault(m["target"], m)
         storage_all.extend(m for m in storage.values() if m not in storage_all)
         first_image = first_image or im.spec.tag
