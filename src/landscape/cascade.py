@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .memo import note as _note
 from .memo import table as _memo
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location, flatten
 from .merge import CONFIG_STRATEGIES, TRUSTED_FILE, expand_host_vars, merge_maps
 from .nodes import Node, load_file
+from .paths import absolute, context_path
 from .policy import Policy, intersect, real, seed_defaults, under
 from .schema import CONFIG_SCHEMA, validate
 
@@ -66,6 +68,7 @@ def load_config(path: Path, variant: str | None = None, root: Path | None = None
 
     Never raises for content problems: they land in :attr:`ConfigFile.errors`.
     """
+    _note("paths", str(path))
     memo = _memo("config")
     key = (str(path), variant)
     if memo is not None:
@@ -134,25 +137,6 @@ def variant_of(path: Path) -> str | None:
     """The variant a config file is for (``anim`` for ``landscape.anim.yaml``), else ``None``."""
     m = VARIANT_NAME.match(path.name)
     return m.group(1) if m else None
-
-
-def absolute(path: str | Path) -> Path:
-    """``path`` made absolute and normalised, without resolving symlinks (storage paths
-    must stay the paths users see)."""
-    return Path(os.path.normpath(os.path.abspath(os.path.expanduser(str(path)))))
-
-
-def context_path(path: str | Path, root: Path | None = None) -> Path:
-    """The absolute path a command-line ``path`` names. With ``root`` (``--root`` /
-    ``LANDSCAPE_ROOT``), a relative path that does not lie below the root from the working
-    directory is taken relative to the root instead (``projects/x/sh010`` from anywhere)."""
-    p = absolute(path)
-    if root is None or Path(path).is_absolute():
-        return p
-    root = absolute(root)
-    if p == root or root in p.parents:
-        return p
-    return absolute(root / path)
 
 
 def find_studio_root(context: Path, root: Path | None = None) -> Path:
@@ -325,6 +309,7 @@ def _is_file(path: Path) -> bool:
     """Whether ``path`` is a file. A folder that cannot be searched, or a config file name
     that is a folder, is a :class:`ConfigError` (never silently skipped). Memoised within
     a :func:`landscape.memo.scope`."""
+    _note("paths", str(path))
     memo = _memo("is_file")
     if memo is not None:
         hit = memo.get(path)
@@ -570,11 +555,16 @@ def _root_only_image_keys(f: ConfigFile) -> list[ConfigError]:
             for k in ROOT_ONLY_IMAGE_KEYS if image.get(k) is not None]
 
 
-@functools.lru_cache(maxsize=64)
 def _hidden_entries(root: Path) -> tuple[str, ...]:
     """The hidden entries at the top of the studio root (``.git``, ``.github``, ``.venv``…):
     a config repository's machinery, which a container must never write (a git hook written
     there would run on the CI runner)."""
+    _note("listings", str(root))
+    return _hidden_entries_of(root)
+
+
+@functools.lru_cache(maxsize=64)
+def _hidden_entries_of(root: Path) -> tuple[str, ...]:
     try:
         return tuple(str(root / n) for n in sorted(os.listdir(root)) if n.startswith("."))
     except OSError:

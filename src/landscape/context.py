@@ -11,7 +11,6 @@ docs/json.md's shape (with provenance when ``explain``).
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
 import time as _time
@@ -25,7 +24,9 @@ from .cascade import Cascade, build_cascade
 from .envactions import apply_actions
 from .merge import ENV, request_name
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location, ResolveError, flatten
-from .memo import table
+from .identity import user_name
+from .launchinputs import CONTEXT_FILE, LaunchInputs
+from .memo import note, table
 from .imagekey import (CORE_SYSTEM_PACKAGES, DEFAULT_BASE, DEFAULT_REZ_VERSION, ImageSpec,
                        union_packages)
 from .nodes import Node, from_plain
@@ -33,8 +34,6 @@ from .rezsolve import IMAGE_PATH, Solution
 from .templates import MissingField, expand_template
 from .tools import CONTEXT_TOOL, Layer, ToolSetup, compose, manifest_loader, tool_paths
 
-#: In every container: the resolved context as JSON (read-only), README.md, Images.
-CONTEXT_FILE = "/landscape/context.json"
 CLI = Location("<command line>")
 
 
@@ -49,38 +48,6 @@ def image_base_environ(user: str | None = None) -> dict[str, str]:
     home = "/root" if os.getuid() == 0 else f"/home/{user}"
     return {"PATH": IMAGE_PATH, "LANG": "C.UTF-8", "USER": user, "LOGNAME": user,
             "HOME": home}
-
-
-def user_name() -> str:
-    """The launching user's name as containers see it: the host's name for this uid (user
-    database, then ``getpass``) when it is a safe ``/etc/passwd`` name
-    (:func:`landscape.grammar.is_user_name`), else ``uid<N>``."""
-    import pwd
-
-    memo = table("user_name")
-    if memo is not None and "name" in memo:
-        return memo["name"]
-    name = _user_name(pwd)
-    if memo is not None:
-        memo["name"] = name
-    return name
-
-
-def _user_name(pwd: Any) -> str:
-    candidates = []
-    try:
-        candidates.append(pwd.getpwuid(os.getuid()).pw_name)
-    except KeyError:
-        pass
-    try:
-        candidates.append(getpass.getuser())
-    except (KeyError, OSError):
-        pass
-    for name in candidates:
-        if grammar.is_user_name(name):
-            return name
-    return f"uid{os.getuid()}"
-
 
 
 def parse_time(value: str | int | float | None, now: float | None = None) -> int | None:
@@ -102,6 +69,7 @@ def parse_time(value: str | int | float | None, now: float | None = None) -> int
         return int(text)
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     if text.startswith("-") and text[-1:] in units and text[1:-1].replace(".", "", 1).isdigit():
+        note("uncacheable", f"the relative time {text!r} moves with the clock")
         now = _time.time() if now is None else now
         try:
             return int(now - float(text[1:-1]) * units[text[-1]])
@@ -267,6 +235,56 @@ class ResolvedContext:
                                 "from": setup.manifest_from.short if setup.manifest_from
                                 else None} if setup.manifest else None
         return data
+
+
+    def launch_inputs(self) -> "LaunchInputs":
+        """What launching the selected tool takes from this context (see
+        :class:`LaunchInputs`). Raises :class:`LandscapeError` without a selected tool."""
+        if self.tool is None:
+            raise LandscapeError("launch needs a tool: --tool NAME")
+        setup = self.selected
+        parts = self.tool.split("/")
+        errors = [e for e in self.policy_errors if _concerns_tool(e, parts)]
+        try:
+            command = setup.command
+        except ConfigError:  # already among ``errors``: policy_errors splits every command
+            command = []
+        workdir_error = None
+        if self.workdir is None:
+            try:
+                workdir_of(self.cascade, setup, strict=True)
+            except LandscapeError as e:
+                workdir_error = e.message
+            else:  # pragma: no cover - workdir_of agrees with itself
+                workdir_error = "its template needs a level this context does not have"
+        try:
+            caps, caps_error = self.cascade.policy.tool_capabilities(
+                setup.field("capabilities", [])), None
+        except ConfigError as e:
+            caps, caps_error = [], e.message
+        try:
+            registry, registry_error = self.cascade.studio_image().get("registry"), None
+        except ConfigError as e:
+            registry, registry_error = None, str(e)
+        return LaunchInputs(
+            context=str(self.cascade.context), tool=self.tool, command=command,
+            gui=bool(setup.field("gui", False)), gpu=bool(setup.field("gpu", False)),
+            cap_add=caps, cap_error=caps_error, pids_limit=self.cascade.policy.pids_limit,
+            workdir=self.workdir, workdir_error=workdir_error, dirs=list(self.dirs),
+            env=dict(self.env), storage=[dict(m) for m in self.storage], image=self.image,
+            project_dir=str(self.cascade.project_dir), registry=registry,
+            registry_error=registry_error, errors=errors, context_json=self.to_json())
+
+
+def _concerns_tool(error: LandscapeError, parts: list[str]) -> bool:
+    """Whether a policy error of the context stops launching the tool ``parts``
+    (``["blender", "render"]``): refused mounts do, and the tool's own (or its parents')
+    requests do."""
+    path = error.key_path
+    if not path or path[0] != "tools":
+        return True
+    named = [p for p in path[1:-1] if isinstance(p, str)]  # the tool the error is about
+    return parts[:len(named)] == named
 
 
 def _env_origin(var: str) -> str:
@@ -511,6 +529,8 @@ def solve_context(cascade: Cascade, tool: str | None = None, extras_layer: Layer
         if hit is not None:
             return hit[1]
     paths = package_paths(cascade, staging, dev)
+    for p in paths:
+        note("repositories", p)
     rez_cfg = cascade.plain("rez", {}) or {}
     try:
         timestamp = parse_time(time if time is not None else rez_cfg.get("time"))

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
+
+from .memo import note
 
 _DIGESTS: dict[str, str] = {}
 #: Never part of a digest nor copied into an image: byte-code caches Python writes beside
@@ -29,10 +32,85 @@ def tree_digest(path: str) -> str:
     not its owner, group/other mode bits (umask), mtime or the folder it sits in, and
     :func:`ignored` entries (``__pycache__``, ``*.pyc``) are skipped — so the same content
     gives the same digest from any checkout, install or machine. A missing path digests its
-    name."""
+    name.
+
+    Kept on disk too (Landscape's cache, ``digests/``), keyed by the path and its
+    :func:`tree_signature`: a gigabyte payload is read once, not at every resolve."""
+    note("trees", path)
     hit = _DIGESTS.get(path)
     if hit is not None:
         return hit
+    signature = tree_signature(path)
+    stored = _stored_digest(path, signature)
+    if stored is not None:
+        _DIGESTS[path] = stored
+        return stored
+    digest = _content_digest(path)
+    _store_digest(path, signature, digest)
+    _DIGESTS[path] = digest
+    return digest
+
+
+def tree_signature(path: str) -> str:
+    """sha256 over what ``stat`` tells of every entry below ``path`` (relative path, type,
+    size, modification and change times in ns, inode, owner-x bit, symlink target) — what
+    :func:`tree_digest` covers, without reading a byte of content. Any write to a file
+    changes its change time, so an unchanged signature means unchanged content (short of
+    someone resetting the clock and the inode)."""
+    h = hashlib.sha256()
+    root = Path(path)
+
+    def entry(full: str, rel: str) -> None:
+        try:
+            st = os.lstat(full)
+        except OSError:
+            h.update(b"?" + rel.encode() + b"\0")
+            return
+        link = os.readlink(full) if stat.S_ISLNK(st.st_mode) else ""
+        h.update(f"{rel}\0{st.st_mode:o}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0"
+                 f"{st.st_ino}\0{link}\0".encode())
+
+    if root.is_dir():
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not ignored(d))
+            for name in sorted([f for f in filenames if not ignored(f)] + dirnames):
+                full = os.path.join(dirpath, name)
+                entry(full, os.path.relpath(full, root))
+            dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+    else:
+        entry(str(root), ".")
+    return h.hexdigest()
+
+
+def _digest_file(path: str, signature: str) -> Path:
+    from .resources import cache_dir
+
+    name = hashlib.sha256(f"{os.path.abspath(path)}\0{signature}".encode()).hexdigest()
+    return cache_dir() / "digests" / name[:2] / name
+
+
+def _stored_digest(path: str, signature: str) -> str | None:
+    """The content digest kept for ``path`` at ``signature``, ``None`` when there is none
+    or the entry is not a digest (a corrupt entry is never trusted; it is rewritten)."""
+    try:
+        text = _digest_file(path, signature).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else None
+
+
+def _store_digest(path: str, signature: str, digest: str) -> None:
+    from .resources import atomic_write
+
+    target = _digest_file(path, signature)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, digest + "\n")
+    except OSError:
+        pass  # no cache: the digest is computed again next time
+
+
+def _content_digest(path: str) -> str:
     h = hashlib.sha256()
     root = Path(path)
     if root.is_file():
@@ -60,6 +138,4 @@ def tree_digest(path: str) -> str:
             dirnames.sort()
     else:
         h.update(b"missing:" + path.encode())
-    digest = h.hexdigest()
-    _DIGESTS[path] = digest
-    return digest
+    return h.hexdigest()

@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from . import grammar
 from .digest import _DIGESTS, tree_digest
@@ -133,6 +133,31 @@ class ImageSpec:
             groups.setdefault(p.repository, []).append(p)
         ranked = sorted(groups, key=rank)
         return [sorted(groups[r], key=lambda p: (p.name, p.version)) for r in ranked]
+
+    def to_record(self) -> dict:
+        """Every field (packages as dicts), for the resolve cache (:meth:`from_record`)."""
+        return {"project": self.project, "base": self.base,
+                "system_packages": list(self.system_packages), "rez_version": self.rez_version,
+                "packages": [asdict(p) for p in self.packages],
+                "tools": {k: list(v) for k, v in self.tools.items()},
+                "repositories": list(self.repositories), "labels": dict(self.labels),
+                "key": self.key}
+
+    @classmethod
+    def from_record(cls, data: dict) -> "ImageSpec":
+        """The spec :meth:`to_record` wrote, its key taken as recorded (the cache entry's
+        inputs were checked instead). Raises :class:`LandscapeError` (the spec's own
+        checks), ``KeyError`` or ``TypeError`` for anything else."""
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", str(data["key"])):
+            raise ValueError("not an image key")
+        return cls(project=str(data["project"]), base=str(data["base"]),
+                   system_packages=[str(p) for p in data["system_packages"]],
+                   rez_version=str(data["rez_version"]),
+                   packages=[ResolvedPackage(**p) for p in data["packages"]],
+                   tools={str(k): [str(r) for r in v] for k, v in data["tools"].items()},
+                   repositories=[str(r) for r in data["repositories"]],
+                   labels={str(k): str(v) for k, v in data["labels"].items()},
+                   key=str(data["key"]))
 
     def to_json(self) -> dict:
         """docs/json.md ``image``."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import ConfigError, ErrorGroup, Location
+from .memo import note
 from .merge import MANIFEST_STRATEGIES, merge_maps
 from .nodes import Node, load_file
 from .schema import MANIFEST_SCHEMA, validate
@@ -43,6 +44,7 @@ def find_manifest(name: str, search: Sequence[str]) -> Path | None:
         return None
     for d in search:
         p = Path(d) / f"{name}.yaml"
+        note("paths", str(p))
         if p.is_file():
             return p
     return None

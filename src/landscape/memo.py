@@ -50,3 +50,50 @@ def table(name: str) -> dict[Any, Any] | None:
     if tables is None:
         return None
     return tables.setdefault(name, {})
+
+
+class Inputs:
+    """What one resolve read from the host, recorded by :func:`recording` for the resolve
+    cache (:mod:`landscape.resolvecache`): every ``paths`` looked at (config files, variant
+    files, manifests — present or not), every path whose ``reals`` (symlinks resolved) it
+    used, the environment variables (``env``) config expanded, the folders whose hidden
+    entries it listed (``listings``), the package ``repositories`` it searched, the package
+    folders (``trees``) whose content digests went into the image key, and why the answer
+    must not be kept at all (``uncacheable``, e.g. a relative ``--time``)."""
+
+    def __init__(self) -> None:
+        self.paths: set[str] = set()
+        self.reals: set[str] = set()
+        self.env: set[str] = set()
+        self.listings: set[str] = set()
+        self.repositories: set[str] = set()
+        self.trees: set[str] = set()
+        self.uncacheable: str | None = None
+
+
+_INPUTS: contextvars.ContextVar[Inputs | None] = contextvars.ContextVar(
+    "landscape_inputs", default=None)
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[Inputs]:
+    """Record, into the yielded :class:`Inputs`, what the layers read inside the block."""
+    inputs = Inputs()
+    token = _INPUTS.set(inputs)
+    try:
+        yield inputs
+    finally:
+        _INPUTS.reset(token)
+
+
+def note(kind: str, value: str) -> None:
+    """Record that ``value`` (a path, variable name…) of ``kind`` (an :class:`Inputs` set:
+    ``paths``, ``reals``, ``env``, ``listings``, ``repositories``, ``trees``) was read —
+    or, for ``uncacheable``, why nothing may be kept. Free outside :func:`recording`."""
+    inputs = _INPUTS.get()
+    if inputs is None:
+        return
+    if kind == "uncacheable":
+        inputs.uncacheable = inputs.uncacheable or value
+    else:
+        getattr(inputs, kind).add(value)

@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from typing import Callable, Mapping
 
 from .errors import ConfigError
+from .memo import note
 from .nodes import Node
 
 KeyPath = tuple
@@ -96,6 +97,7 @@ def expand_host_vars(text: str, loc, path: KeyPath, trusted: bool | None = None)
                               f"${{LANDSCAPE_*}}, " + ", ".join(f"${{{v}}}" for v in
                                                               SAFE_HOST_VARIABLES)
                               + " from the host environment", loc, path)
+        note("env", name)
         if name not in os.environ:
             raise ConfigError(f"${{{name}}} is not set in the environment", loc, path)
         return os.environ[name]

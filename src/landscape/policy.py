@@ -41,13 +41,12 @@ from __future__ import annotations
 import functools
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import grammar
-from .memo import table as _memo
+from .paths import real
 from .errors import ConfigError, Location
 from .nodes import Node
 
@@ -77,39 +76,6 @@ RESERVED_TARGETS = ("/landscape", "/proc", "/sys", "/dev")
 RESERVED_EXACT = ("/", "/etc", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/hostname",
                   "/etc/resolv.conf", "/etc/mtab", "/tmp", "/var/tmp", "/run", "/root", "/home",
                   "/usr", "/bin", "/sbin", "/lib", "/opt", "/opt/rez")
-
-
-def real(path: str | os.PathLike) -> str:
-    """The canonical form of a host path: absolute, with every symlink resolved (memoised
-    within a :func:`landscape.memo.scope`: one pass over many contexts asks for the same
-    paths thousands of times)."""
-    memo = _memo("real")
-    key = os.fspath(path)
-    if memo is None:
-        return os.path.realpath(os.path.abspath(key))
-    hit = memo.get(key)
-    if hit is None:
-        hit = memo[key] = _real_memo(os.path.abspath(key), memo)
-    return hit
-
-
-def _real_memo(path: str, memo: dict[str, str]) -> str:
-    """:func:`real` of the absolute ``path`` from its folder's memoised real path: the
-    folder's real path joined with the last name, when that name is not a symlink (what
-    ``os.path.realpath`` does, one ``lstat`` instead of one per component)."""
-    path = os.path.normpath(path)
-    head, name = os.path.split(path)
-    if not name or name in (".", ".."):
-        return os.path.realpath(path)
-    try:
-        if stat.S_ISLNK(os.lstat(path).st_mode):
-            return os.path.realpath(path)
-    except OSError:
-        return os.path.realpath(path)
-    parent = memo.get(head)
-    if parent is None:
-        parent = memo[head] = _real_memo(head, memo)
-    return os.path.join(parent, name)
 
 
 def under(path: str, prefix: str) -> bool:

@@ -119,13 +119,27 @@ def resolve(
     json: JsonOpt = False,
 ) -> None:
     """Resolve a context: packages (rez), environment, tools, metadata, storage, image."""
-    from ..context import Extras, resolve as run_resolve
+    def fresh():
+        from ..context import Extras, resolve as run_resolve
 
-    rc = run_resolve(context, tool=tool, variants=variant, extras=Extras(add, env), time=time,
-                     staging=staging, dev=dev, root=root)
-    if json:
-        print_json(rc.to_json(explain=explain))
+        return run_resolve(context, tool=tool, variants=variant, extras=Extras(add, env),
+                           time=time, staging=staging, dev=dev, root=root)
+
+    if json:  # from the resolve cache when nothing it was made from changed
+        from .. import resolvecache
+
+        def answers() -> dict:
+            rc = fresh()
+            out = {"json": rc.to_json(), "explain": rc.to_json(explain=True)}
+            if rc.tool is not None:
+                out["launch"] = rc.launch_inputs().to_record()
+            return out
+
+        req = resolvecache.request("resolve", context, tool=tool, variants=variant, add=add,
+                                   env=env, time=time, staging=staging, dev=dev, root=root)
+        print_json(resolvecache.resolved(req, "explain" if explain else "json", answers))
     else:
+        rc = fresh()
         from .show import show_resolved
 
         show_resolved(rc, explain)
@@ -356,15 +370,14 @@ def launch(
     root: RootOpt = None,
 ) -> None:
     """Run a tool of CONTEXT in a fresh container; its exit code is the tool's."""
-    from ..context import Extras, resolve as run_resolve
     from ..engine.launch import launch_spec, run, run_in_terminal
 
     if not tool:
         raise typer.BadParameter("launch needs a tool (see `landscape resolve CONTEXT`)",
                                  param_hint="--tool")
-    rc = run_resolve(context, tool=tool, variants=variant, extras=Extras(add, env), root=root)
-    spec = launch_spec(rc, list(args or []))
-    _ensure_image(rc)
+    inputs = _launch_inputs("launch", context, tool, variant, root, add, env)
+    spec = launch_spec(inputs, list(args or []))
+    _ensure_image(inputs, context, tool, variant, root, add, env)
     if sys.stdin.isatty() and sys.stdout.isatty():
         raise typer.Exit(run_in_terminal(spec))  # an interactive tool gets the terminal
     raise typer.Exit(run(spec))
@@ -378,23 +391,48 @@ def shell(
     root: RootOpt = None,
 ) -> None:
     """An interactive shell in the context's environment (a fresh container)."""
-    from ..context import resolve as run_resolve
     from ..engine.launch import launch_spec, run_in_terminal
 
-    rc = run_resolve(context, tool=tool or _first_tool(context, variant, root), variants=variant,
-                     root=root)
-    spec = launch_spec(rc, [], command=["/bin/bash"])
-    _ensure_image(rc)
+    tool = tool or _first_tool(context, variant, root)
+    inputs = _launch_inputs("shell", context, tool, variant, root)
+    spec = launch_spec(inputs, [], command=["/bin/bash"])
+    _ensure_image(inputs, context, tool, variant, root)
     raise typer.Exit(run_in_terminal(spec, tty=sys.stdin.isatty()))
 
 
-def _ensure_image(rc) -> None:
-    """The image of resolved context ``rc``: local, else pulled from the studio registry
-    (``image.registry``, checked against the lock), else built (with progress)."""
+def _launch_inputs(command: str, context: Path, tool: str, variants: list[str],
+                   root: Optional[Path], add: list[str] = (), env: list[str] = ()):
+    """What launching ``tool`` of ``context`` needs (:class:`~landscape.context.LaunchInputs`),
+    from the resolve cache when nothing it was made from changed."""
+    from .. import resolvecache
+
+    def fresh():
+        from ..context import Extras, resolve as run_resolve
+
+        return run_resolve(context, tool=tool, variants=variants, extras=Extras(add, env),
+                           root=root)
+
+    req = resolvecache.request(command, context, tool=tool, variants=variants, add=add,
+                               env=env, root=root)
+    return resolvecache.launch_inputs(req, fresh)
+
+
+def _ensure_image(inputs, context: Path, tool: str, variants: list[str],
+                  root: Optional[Path], add: list[str] = (), env: list[str] = ()) -> None:
+    """The image of a launch (``inputs``): local, else pulled from the studio registry
+    (``image.registry``, checked against the lock), else built (with progress) — from a
+    fresh resolve, so a build never rests on a cached answer."""
     from ..engine.delivery import ensure_context_image
     from ..engine.images import find_image
+    from ..errors import LandscapeError
 
-    if find_image(rc.image) is None:
+    if find_image(inputs.image) is None:
+        from ..context import Extras, resolve as run_resolve
+
+        rc = run_resolve(context, tool=tool, variants=variants, extras=Extras(add, env),
+                         root=root)
+        if rc.image.key != inputs.image.key:  # pragma: no cover - the cache checked inputs
+            raise LandscapeError(f"{context}: its image changed while launching; try again")
         registry = rc.cascade.studio_image().get("registry")
         with BuildProgress(f"getting {rc.image.tag}") as progress:
             r = ensure_context_image(rc.image, rc.cascade.project_dir, registry, log=progress)

@@ -1,4 +1,7 @@
-"""Printing for the CLI: errors, JSON, tables and build progress (Rich)."""
+"""Printing for the CLI: errors, JSON, tables and build progress (Rich).
+
+Rich is imported on first use (~0.1 s): a command that only prints JSON never loads it.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,33 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-
 from ..errors import LandscapeError, flatten
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _LazyConsole:
+    """A ``rich.console.Console`` made on first use (``stderr`` selects the stream)."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+        return getattr(self._console, name)
+
+
+out: Any = _LazyConsole()
+err: Any = _LazyConsole(stderr=True)
+
+
+def escape(text: str) -> str:
+    """``text`` with Rich markup escaped (``rich.markup.escape``)."""
+    from rich.markup import escape as _escape
+
+    return _escape(text)
 
 
 def printable(text: object) -> str:

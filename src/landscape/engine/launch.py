@@ -41,12 +41,16 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import grammar
-from ..context import CONTEXT_FILE, ResolvedContext, user_name
-from ..errors import ConfigError, EngineError, ErrorGroup, LandscapeError
+from ..errors import EngineError, ErrorGroup, LandscapeError
+from ..identity import user_name
+from ..launchinputs import CONTEXT_FILE, LaunchInputs
 from . import docker as dk
+
+if TYPE_CHECKING:
+    from ..context import ResolvedContext
 
 ENTRY = "/landscape/bin/landscape-enter"
 #: tmpfs options of the writable places of a read-only root filesystem
@@ -113,42 +117,34 @@ def home_of(uid: int, user: str) -> str:
     return "/root" if uid == 0 else f"/home/{user}"
 
 
-def launch_spec(rc: ResolvedContext, args: list[str], command: list[str] | None = None
-                ) -> LaunchSpec:
-    """The :class:`LaunchSpec` of running ``rc``'s selected tool with launch ``args``
-    (``command`` replaces the tool's argv, for ``shell``).
+def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
+                command: list[str] | None = None) -> LaunchSpec:
+    """The :class:`LaunchSpec` of running the selected tool of ``rc`` (a resolved context,
+    or its :class:`~landscape.context.LaunchInputs` — from the resolve cache) with launch
+    ``args`` (``command`` replaces the tool's argv, for ``shell``).
 
     Raises :class:`LandscapeError` when the tool asks for what ``policy`` forbids, or when
     its working-directory template needs a level this context does not have.
     """
-    setup = rc.selected
-    if rc.tool is None:
-        raise LandscapeError("launch needs a tool: --tool NAME")
-    ErrorGroup.raise_if_any([e for e in rc.policy_errors if _concerns(e, rc.tool)])
-    if rc.workdir is None:
-        from ..context import workdir_of
-
-        try:
-            workdir_of(rc.cascade, setup, strict=True)
-        except LandscapeError as e:
-            why = e.message
-        else:  # pragma: no cover - workdir_of agrees with itself
-            why = "its template needs a level this context does not have"
-        raise LandscapeError(f"tool {rc.tool!r} has no working directory for "
-                             f"{rc.cascade.context}: {why}",
+    inputs = rc if isinstance(rc, LaunchInputs) else rc.launch_inputs()
+    ErrorGroup.raise_if_any(inputs.errors)
+    if inputs.workdir is None:
+        raise LandscapeError(f"tool {inputs.tool!r} has no working directory for "
+                             f"{inputs.context}: {inputs.workdir_error}",
                              hint="launch a context that declares that level (a folder whose "
                              "landscape.yaml says e.g. `level: shot`)")
-    policy = rc.cascade.policy
-    gui, gpu = bool(setup.field("gui", False)), bool(setup.field("gpu", False))
+    if inputs.cap_error is not None:
+        raise LandscapeError(f"tool {inputs.tool!r}: {inputs.cap_error}")
+    gui, gpu = inputs.gui, inputs.gpu
     uid, gid = os.getuid(), os.getgid()
     user = user_name()
     home = home_of(uid, user)
     groups = [g for g in os.getgroups() if g != gid]
     passwd, group = user_entries(uid, gid, user, home, groups)
-    env = dict(rc.env)
+    env = dict(inputs.env)
     env.update(USER=user, LOGNAME=user, HOME=home)
-    context_json = json.dumps(rc.to_json(), indent=1, default=str)
-    binds = [(m["source"], m["target"], m["mode"]) for m in rc.storage]
+    context_json = json.dumps(inputs.context_json, indent=1, default=str)
+    binds = [(m["source"], m["target"], m["mode"]) for m in inputs.storage]
     unchecked: set[str] = set()
     for _s, target, _m in binds:
         if target == home:
@@ -175,31 +171,16 @@ def launch_spec(rc: ResolvedContext, args: list[str], command: list[str] | None 
             env.update(WAYLAND_DISPLAY=wayland, XDG_RUNTIME_DIR="/tmp")
     if gpu and os.path.exists("/dev/dri"):
         devices.append("/dev/dri:/dev/dri:rwm")
-    argv = [ENTRY, rc.workdir, str(len(rc.dirs)), *rc.dirs,
-            *(command if command is not None else [*setup.command, *args])]
-    try:
-        caps = policy.tool_capabilities(setup.field("capabilities", []))
-    except ConfigError as e:
-        raise LandscapeError(f"tool {rc.tool!r}: {e.message}") from None
+    argv = [ENTRY, inputs.workdir, str(len(inputs.dirs)), *inputs.dirs,
+            *(command if command is not None else [*inputs.command, *args])]
     return LaunchSpec(
-        image=rc.image.tag, argv=argv, uid=uid, gid=gid, group_add=[str(g) for g in groups],
+        image=inputs.image.tag, argv=argv, uid=uid, gid=gid, group_add=[str(g) for g in groups],
         environment=env, binds=binds, home=home,
-        labels={"io.landscape.context": str(rc.cascade.context), "io.landscape.tool": rc.tool,
-                "io.landscape.project": rc.project, "io.landscape.key": rc.image.key,
+        labels={"io.landscape.context": inputs.context, "io.landscape.tool": inputs.tool,
+                "io.landscape.project": inputs.project, "io.landscape.key": inputs.image.key,
                 "io.landscape.role": "launch"},
         devices=devices, gpus=gpu and shutil.which("nvidia-smi") is not None, files=files,
-        cap_add=caps, pids_limit=policy.pids_limit, unchecked=unchecked)
-
-
-def _concerns(error: LandscapeError, tool: str) -> bool:
-    """Whether a policy error of the context stops launching ``tool``: refused mounts do,
-    and the tool's own (or its parents') requests do."""
-    path = error.key_path
-    if not path or path[0] != "tools":
-        return True
-    parts = tool.split("/")
-    named = [p for p in path[1:-1] if isinstance(p, str)]  # the tool the error is about
-    return parts[:len(named)] == named
+        cap_add=inputs.cap_add, pids_limit=inputs.pids_limit, unchecked=unchecked)
 
 
 def write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:

@@ -1,0 +1,95 @@
+"""What a launch takes from a resolved context, as plain data (light to import: no rez, no
+YAML), so a launch of an unchanged context runs from the resolve cache alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ConfigError, LandscapeError, Location, ResolveError
+from .imagekey import ImageSpec
+
+#: In every container: the resolved context as JSON (read-only), README.md, Images.
+CONTEXT_FILE = "/landscape/context.json"
+
+
+@dataclass
+class LaunchInputs:
+    """Everything a launch takes from a resolved context, as plain data: the ``context``
+    path, the selected ``tool`` (``blender/render``), its argv ``command`` (``command`` then
+    ``args``), whether it asks for a display (``gui``) or GPUs (``gpu``), the capabilities
+    policy lets it add back (``cap_add``, or ``cap_error`` saying which one it refuses), the
+    process limit, the working directory (``None`` with ``workdir_error`` saying why), the
+    ``dirs`` to create there, the final ``env``, the ``storage`` mounts, the ``image`` spec,
+    the project folder, the studio ``registry`` (or ``registry_error``), the policy
+    ``errors`` that stop this tool, and the resolved context as JSON (``context_json``, what
+    ``/landscape/context.json`` holds).
+
+    Made by :meth:`ResolvedContext.launch_inputs`, or read back from the resolve cache
+    (:mod:`landscape.resolvecache`) with :meth:`from_record`, so a launch of an unchanged
+    context never imports rez."""
+
+    context: str
+    tool: str
+    command: list[str]
+    gui: bool
+    gpu: bool
+    cap_add: list[str]
+    cap_error: str | None
+    pids_limit: int
+    workdir: str | None
+    workdir_error: str | None
+    dirs: list[str]
+    env: dict[str, str]
+    storage: list[dict]
+    image: ImageSpec
+    project_dir: str
+    registry: str | None
+    registry_error: str | None
+    errors: list[LandscapeError]
+    context_json: dict
+
+    @property
+    def project(self) -> str:
+        return self.image.project
+
+    def to_record(self) -> dict:
+        """This record as JSON-able data (see :meth:`from_record`)."""
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        data["image"] = self.image.to_record()
+        data["errors"] = [error_record(e) for e in self.errors]
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict) -> "LaunchInputs":
+        """The record :meth:`to_record` wrote. Raises ``KeyError``/``TypeError``/
+        ``ValueError`` (or :class:`LandscapeError` from the image spec's own checks) for
+        anything else: the caller treats that entry as absent."""
+        fields = {k: data[k] for k in cls.__dataclass_fields__}
+        fields["image"] = ImageSpec.from_record(data["image"])
+        fields["errors"] = [error_from_record(e) for e in data["errors"]]
+        inputs = cls(**fields)
+        if not isinstance(inputs.command, list) or not all(isinstance(a, str)
+                                                           for a in inputs.command):
+            raise TypeError("command")
+        if not isinstance(inputs.env, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in inputs.env.items()):
+            raise TypeError("env")
+        return inputs
+
+
+def error_record(e: LandscapeError) -> dict:
+    """``e`` as JSON-able data (kind, message, location, key path, hint)."""
+    loc = e.location
+    return {"kind": type(e).__name__, "message": e.message, "hint": e.hint,
+            "location": [loc.file, loc.line, loc.col] if loc is not None else None,
+            "key_path": list(e.key_path)}
+
+
+def error_from_record(data: dict) -> LandscapeError:
+    """The error :func:`error_record` wrote (a :class:`ConfigError` when it had a place)."""
+    loc = data["location"]
+    kind = {"ConfigError": ConfigError, "ResolveError": ResolveError}.get(data["kind"],
+                                                                          LandscapeError)
+    return kind(str(data["message"]), Location(str(loc[0]), int(loc[1]), int(loc[2]))
+                if loc else None, tuple(data["key_path"]), data["hint"])
