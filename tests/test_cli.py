@@ -176,3 +176,18 @@ def test_diff_without_tool_still_sees_each_tools_env_and_packages(cli, example):
         "level: shot\ntools: {python: {env: {FOO: bar}}}\n")
     d = json.loads(cli("diff", example / SH010, example / SH020, "--json").out)
     assert d["tools"]["python.env.FOO"] == {"a": None, "b": ["set bar"]}
+
+
+def test_plan_shows_progress_lines_without_a_terminal(example, cli, monkeypatch):
+    """A plan that runs longer than the interval prints plain progress lines on stderr
+    (a log has no progress bar); the JSON on stdout stays clean."""
+    from landscape.cli import output
+
+    monkeypatch.setattr(output.PlanProgress, "every", 0.0)
+    r = cli("plan", example / "projects/lighthouse", "--json")
+    assert r.code == 0, r
+    lines = [ln for ln in r.err.splitlines() if ln.startswith("planning: ")]
+    assert lines and lines[-1].endswith(" contexts")
+    done, total = lines[-1].split()[1].split("/")
+    assert done == total and int(total) >= 5
+    json.loads(r.out)

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__, memo
-from .cascade import (CONFIG_NAME, Cascade, VARIANT_NAME, absolute, context_path, find_config_files,
-                      load_config)
+from .cascade import (CONFIG_NAME, VARIANT_NAME, Cascade, absolute, build_cascade, context_path,
+                      find_config_files, load_config)
 from .context import ResolvedContext, resolve
 from .errors import LandscapeError, flatten
 from .grammar import is_reserved_label
@@ -124,36 +124,43 @@ def enumerate_contexts(top: Path) -> list[tuple[Path, tuple[str, ...]]]:
     return out
 
 
+#: A plan of at least this many contexts is shared out to worker processes.
+PARALLEL_MIN_CONTEXTS = 1000
+
+_Outcome = tuple["str | None", list, list]  # (image key, storage, errors) of one context
+
+
 def make_plan(top: str | Path, *, root: Path | None = None, check_engine: bool = False,
-              on_context: Callable[[PlannedContext], None] | None = None) -> BuildPlan:
+              progress: Callable[[int, int], None] | None = None,
+              workers: int | None = None) -> BuildPlan:
     """Resolve every context below ``top`` and group them by image key.
 
     ``check_engine`` asks the Docker engine which images exist (else, or when no engine
-    answers — see ``engine_error`` — ``exists`` is ``None``).
-    ``on_context`` is called after each context (progress). Never raises for a broken
-    context: its errors are kept on it.
+    answers — see ``engine_error`` — ``exists`` is ``None``). ``progress(done, total)`` is
+    called as contexts are resolved. Never raises for a broken context: its errors are kept
+    on it.
+
+    Runs in one :func:`landscape.memo.scope` (files parsed once, shared solves memoised).
+    A plan of :data:`PARALLEL_MIN_CONTEXTS` or more is shared out to ``workers`` processes
+    (default: the CPUs this process may use; Linux, forked), each a contiguous run of
+    contexts so that siblings share their parsed ancestors; ``workers=1`` plans in-process.
     """
     top = context_path(top, root)
     contexts: list[PlannedContext] = []
     images: dict[str, PlannedImage] = {}
-    first: Cascade | None = None
     with memo.scope():
-        for path, variants in enumerate_contexts(top):
-            pc = PlannedContext(path, variants)
-            try:
-                rc = resolve(path, variants=variants, root=root)
-            except LandscapeError as e:
-                pc.errors = flatten(e)
-            except OSError as e:  # the host refused a file of this context: it fails alone
-                pc.errors = [LandscapeError(f"{e.strerror or e}: {e.filename or path}")]
-            else:
-                pc.image, pc.storage = rc.image, rc.storage
-                first = first or rc.cascade
-                images.setdefault(rc.image.key, PlannedImage(rc.image, [])).contexts.append(pc)
+        found = enumerate_contexts(top)
+        specs: dict[str, ImageSpec] = {}
+        for (path, variants), (key, storage, errors) in zip(
+                found, _plan_contexts(found, root, specs, progress, workers)):
+            pc = PlannedContext(path, variants, specs.get(key) if key else None, storage,
+                                errors)
             contexts.append(pc)
-            if on_context is not None:
-                on_context(pc)
-    plan = BuildPlan(top, contexts, images, cascade=first)
+            if pc.image is not None:
+                images.setdefault(key, PlannedImage(pc.image, [])).contexts.append(pc)
+        first = next((c for c in contexts if c.image is not None), None)
+        cascade = build_cascade(first.path, first.variants, root) if first else None
+    plan = BuildPlan(top, contexts, images, cascade=cascade)
     if check_engine:
         from .engine.images import find_image  # deferred: imports the Docker SDK
         from .errors import EngineError
@@ -164,6 +171,91 @@ def make_plan(top: str | Path, *, root: Path | None = None, check_engine: bool =
         except EngineError as e:  # the plan stands without the engine; existence is unknown
             plan.engine_error = str(e)
     return plan
+
+
+def plan_context(path: Path, variants: tuple[str, ...], root: Path | None
+                 ) -> tuple[ImageSpec | None, list[dict], list[LandscapeError]]:
+    """One context of a plan: ``(image spec, storage mounts, [])``, or ``(None, [], errors)``
+    when it does not resolve (what :func:`landscape.context.resolve` raises for it, without
+    a tool). The host refusing a file of the context fails that context alone."""
+    try:
+        rc = resolve(path, variants=variants, root=root)
+    except LandscapeError as e:
+        return None, [], flatten(e)
+    except OSError as e:
+        return None, [], [LandscapeError(f"{e.strerror or e}: {e.filename or path}")]
+    return rc.image, rc.storage, []
+
+
+def _plan_contexts(found: list[tuple[Path, tuple[str, ...]]], root: Path | None,
+                   specs: dict[str, ImageSpec], progress: Callable[[int, int], None] | None,
+                   workers: int | None) -> list[_Outcome]:
+    """The outcome of each context of ``found`` (in order); each distinct spec lands in
+    ``specs`` by key."""
+    total = len(found)
+    workers = workers or _usable_cpus()
+    if workers > 1 and total >= PARALLEL_MIN_CONTEXTS and sys.platform == "linux":
+        return _plan_in_workers(found, root, specs, progress, workers)
+    out: list[_Outcome] = []
+    for i, (path, variants) in enumerate(found):
+        spec, storage, errors = plan_context(path, variants, root)
+        if spec is not None:
+            specs.setdefault(spec.key, spec)
+        out.append((spec.key if spec is not None else None, storage, errors))
+        if progress is not None and (i % 50 == 49 or i + 1 == total):
+            progress(i + 1, total)
+    return out
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+_JOB: tuple[list, Path | None] | None = None  # what forked workers plan (set before forking)
+
+
+def _plan_run(span: tuple[int, int]) -> tuple[list[_Outcome], dict[str, ImageSpec]]:
+    """Plan ``found[start:end]`` in a worker: outcomes, and the specs it met."""
+    found, root = _JOB  # type: ignore[misc]
+    specs: dict[str, ImageSpec] = {}
+    out: list[_Outcome] = []
+    for path, variants in found[span[0]:span[1]]:
+        spec, storage, errors = plan_context(path, variants, root)
+        if spec is not None:
+            specs.setdefault(spec.key, spec)
+        out.append((spec.key if spec is not None else None, storage, errors))
+    return out, specs
+
+
+def _plan_in_workers(found: list[tuple[Path, tuple[str, ...]]], root: Path | None,
+                     specs: dict[str, ImageSpec], progress: Callable[[int, int], None] | None,
+                     workers: int) -> list[_Outcome]:
+    """:func:`_plan_contexts` over forked worker processes (``multiprocessing``, fork
+    context): the workers inherit the parsed root and project files and the memo scope;
+    contiguous runs of contexts keep a sequence's shots together."""
+    import multiprocessing
+
+    global _JOB
+    total = len(found)
+    runs = max(workers * 4, 1)
+    size = -(-total // runs)
+    spans = [(i, min(i + size, total)) for i in range(0, total, size)]
+    _JOB = (found, root)
+    out: list[_Outcome] = []
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for outcomes, met in pool.imap(_plan_run, spans):
+                for key, spec in met.items():
+                    specs.setdefault(key, spec)
+                out.extend(outcomes)
+                if progress is not None:
+                    progress(len(out), total)
+    finally:
+        _JOB = None
+    return out
 
 
 def package_conflicts(spec: ImageSpec) -> list[LandscapeError]:

@@ -175,8 +175,10 @@ def plan(project: Annotated[Path, typer.Argument(help="Project (or any) folder."
          root: RootOpt = None, json: JsonOpt = False) -> None:
     """Every context below PROJECT, its image key, and which images exist or must be built."""
     from ..plan import make_plan
+    from .output import PlanProgress
 
-    p = make_plan(project, root=root, check_engine=True)
+    with PlanProgress() as progress:
+        p = make_plan(project, root=root, check_engine=True, progress=progress)
     if json:
         print_json(p.to_json())
     else:
@@ -218,8 +220,11 @@ def _build(target: Path, root: Optional[Path], no_cache: bool = False, *, locked
     from ..errors import ErrorGroup
     from .output import print_error
 
+    from .output import PlanProgress
+
     started = _t.monotonic()
-    project = plan_project(target, root)
+    with PlanProgress() as progress:
+        project = plan_project(target, root, progress=progress)
     p = project.plan
     for c in p.failed:
         note(f"[red]✗[/] {safe(c.label)}: not built")

@@ -79,14 +79,66 @@ def note(text: str) -> None:
     err.print(text)
 
 
+class PlanProgress:
+    """Progress of a plan over many contexts, on stderr: a Rich progress bar on a terminal;
+    otherwise a plain ``planning: N/M contexts`` line every :attr:`every` seconds (a plan
+    that ends sooner prints nothing). Call it as ``progress(done, total)``."""
+
+    every = 5.0
+
+    def __init__(self, title: str = "planning") -> None:
+        import time
+
+        self.title = printable(title)
+        self.terminal = sys.stderr.isatty()
+        self.bar: Any = None
+        self.task: Any = None
+        self.clock = time.monotonic
+        self.last = self.clock()
+        self.printed = False
+
+    def __enter__(self) -> "PlanProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.terminal:
+            if self.bar is None:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, \
+                    TextColumn, TimeElapsedColumn
+
+                self.bar = Progress(TextColumn(escape(self.title)), BarColumn(),
+                                    MofNCompleteColumn(), TextColumn("contexts"),
+                                    TimeElapsedColumn(), console=err, transient=True)
+                self.bar.start()
+                self.task = self.bar.add_task(self.title, total=total)
+            self.bar.update(self.task, completed=done, total=total)
+        elif self.clock() - self.last >= self.every or (done == total and self.printed):
+            self.last = self.clock()
+            self.printed = True
+            sys.stderr.write(f"{self.title}: {done}/{total} contexts\n")
+            sys.stderr.flush()
+
+
 class BuildProgress:
     """Build progress on stderr: each ``Step N/M`` line printed; the latest output line of
     the step shown in a live status line (Rich), so long apt logs do not flood the terminal."""
 
+    #: without a terminal, the latest output line is printed after this many quiet seconds
+    quiet = 10.0
+
     def __init__(self, title: str) -> None:
+        import time
+
         self.title = printable(title)
         self.status = err.status(escape(self.title))
         self.step = ""
+        self.terminal = sys.stderr.isatty()
+        self.clock = time.monotonic
+        self.last = self.clock()
 
     def __enter__(self) -> "BuildProgress":
         self.status.__enter__()
@@ -100,10 +152,15 @@ class BuildProgress:
         if line.startswith("Step "):
             self.step = line if len(line) < 110 else line[:107] + "..."
             err.print(f"  [dim]{escape(self.step)}[/]")
+            self.last = self.clock()
             self.status.update(escape(f"{self.title}: {self.step}"))
         else:
             text = line.strip()
             text = text if len(text) < 100 else text[:97] + "..."
             if text.startswith(("baked ", "downloading")):
                 err.print(f"    [dim]{escape(text)}[/]")
+                self.last = self.clock()
+            elif not self.terminal and text and self.clock() - self.last >= self.quiet:
+                err.print(f"    [dim]… {escape(text)}[/]")  # a log has no status line
+                self.last = self.clock()
             self.status.update(escape(f"{self.title}: {self.step}") + f"\n  [dim]{escape(text)}[/]")

@@ -22,8 +22,10 @@ ProjectArg = Annotated[Path, typer.Argument(help="Project folder.")]
 def _project(project: Path, root: Optional[Path], *, report: bool = True):
     from ..engine.delivery import plan_project
     from ..errors import ErrorGroup
+    from .output import PlanProgress
 
-    p = plan_project(project, root)
+    with PlanProgress() as progress:
+        p = plan_project(project, root, progress=progress)
     if report:
         for c in p.plan.failed:
             note(f"[red]✗[/] {safe(c.label)}")

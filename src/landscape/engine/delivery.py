@@ -52,14 +52,15 @@ class Project:
         return read_lock(self.lock_path, self.directory)
 
 
-def plan_project(target: Path, root: Path | None = None, *, check_engine: bool = False
-                 ) -> Project:
-    """Plan every context below ``target`` and find its project (the project level of its
-    contexts). Raises :class:`LandscapeError` when no context resolves at all."""
+def plan_project(target: Path, root: Path | None = None, *, check_engine: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> Project:
+    """Plan every context below ``target`` (``progress(done, total)`` as it goes) and find
+    its project (the project level of its contexts). Raises :class:`LandscapeError` when no
+    context resolves at all."""
     from ..cascade import build_cascade, context_path
     from ..plan import make_plan
 
-    plan = make_plan(target, root=root, check_engine=check_engine)
+    plan = make_plan(target, root=root, check_engine=check_engine, progress=progress)
     cascade = plan.cascade
     if cascade is None:
         try:
