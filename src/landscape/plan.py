@@ -130,13 +130,16 @@ PARALLEL_MIN_CONTEXTS = 1000
 _Outcome = tuple["str | None", list, list]  # (image key, storage, errors) of one context
 
 
-def make_plan(top: str | Path, *, root: Path | None = None, check_engine: bool = False,
+def make_plan(top: str | Path, *, root: Path | None = None,
+              exists: Callable[[ImageSpec], bool] | None = None,
               progress: Callable[[int, int], None] | None = None,
               workers: int | None = None) -> BuildPlan:
     """Resolve every context below ``top`` and group them by image key.
 
-    ``check_engine`` asks the Docker engine which images exist (else, or when no engine
-    answers — see ``engine_error`` — ``exists`` is ``None``). ``progress(done, total)`` is
+    ``exists(spec)`` tells whether the engine holds an image (the engine layer passes
+    :func:`landscape.engine.images.image_exists`; the plan never asks the engine itself).
+    Without it, or when it raises :class:`~landscape.errors.EngineError` (kept in
+    ``engine_error``), ``PlannedImage.exists`` is ``None``. ``progress(done, total)`` is
     called as contexts are resolved. Never raises for a broken context: its errors are kept
     on it.
 
@@ -161,13 +164,12 @@ def make_plan(top: str | Path, *, root: Path | None = None, check_engine: bool =
         first = next((c for c in contexts if c.image is not None), None)
         cascade = build_cascade(first.path, first.variants, root) if first else None
     plan = BuildPlan(top, contexts, images, cascade=cascade)
-    if check_engine:
-        from .engine.images import find_image  # deferred: imports the Docker SDK
+    if exists is not None:
         from .errors import EngineError
 
         try:
             for im in images.values():
-                im.exists = find_image(im.spec, tag=False) is not None
+                im.exists = exists(im.spec)
         except EngineError as e:  # the plan stands without the engine; existence is unknown
             plan.engine_error = str(e)
     return plan

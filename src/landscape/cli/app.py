@@ -174,11 +174,12 @@ def diff(
 def plan(project: Annotated[Path, typer.Argument(help="Project (or any) folder.")],
          root: RootOpt = None, json: JsonOpt = False) -> None:
     """Every context below PROJECT, its image key, and which images exist or must be built."""
+    from ..engine.images import image_exists
     from ..plan import make_plan
     from .output import PlanProgress
 
     with PlanProgress() as progress:
-        p = make_plan(project, root=root, check_engine=True, progress=progress)
+        p = make_plan(project, root=root, exists=image_exists, progress=progress)
     if json:
         print_json(p.to_json())
     else:

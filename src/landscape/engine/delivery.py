@@ -60,7 +60,10 @@ def plan_project(target: Path, root: Path | None = None, *, check_engine: bool =
     from ..cascade import build_cascade, context_path
     from ..plan import make_plan
 
-    plan = make_plan(target, root=root, check_engine=check_engine, progress=progress)
+    from .images import image_exists
+
+    plan = make_plan(target, root=root, exists=image_exists if check_engine else None,
+                     progress=progress)
     cascade = plan.cascade
     if cascade is None:
         try:

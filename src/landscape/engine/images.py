@@ -60,6 +60,12 @@ def find_image(spec: ImageSpec, tag: bool = True) -> Any | None:
     return None
 
 
+def image_exists(spec: ImageSpec) -> bool:
+    """Whether the engine holds ``spec``'s image (:func:`find_image`, without tagging):
+    what a plan asks. Raises :class:`~landscape.errors.EngineError` when no engine answers."""
+    return find_image(spec, tag=False) is not None
+
+
 def build_lock(spec: ImageSpec) -> Any:
     """The per-key lock file of builds of ``spec`` (a ``filelock.FileLock``)."""
     from filelock import FileLock
