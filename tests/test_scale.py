@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from landscape import memo, plan as planmod, rezsolve
 from landscape.check import CheckReport, check
@@ -117,3 +119,36 @@ def test_a_broken_ancestor_breaks_only_its_contexts(example, monkeypatch, worker
     assert "seq01" in broken or any(c.path.name == "seq01" for c in p.failed)
     assert all(c.image is not None for c in p.contexts
                if "seq00" in c.path.parts and c.path.name not in ("sh002", "sh005"))
+
+
+SNIPPETS = {
+    "pin": "packages: [studio_pipeline-1.0]\n",
+    "env": "env: {NOTE: x}\n",
+    "tool": "tools:\n  python: {packages: [python-3.11]}\n",
+    "templates": "templates: {work: '{root}/w/{shot}'}\n",
+    "dirs": "dirs: [a]\n",
+    "storage": "storage:\n  - {source: /etc}\n",
+    "badkey": "metdata: {a: 1}\n",
+    "manifest": "manifest: nope\n",
+}
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sets(st.sampled_from(sorted(SNIPPETS))), min_size=2, max_size=4))
+def test_any_mix_of_shot_files_plans_as_each_alone(example, mixes):
+    proj = example / "projects/mix"
+    if proj.exists():
+        import shutil
+
+        shutil.rmtree(proj)
+    files = {"landscape.yaml": "schema: landscape/v1\nlevel: project\n",
+             "sq/landscape.yaml": "schema: landscape/v1\nlevel: sequence\n"}
+    for i, mix in enumerate(mixes):
+        files[f"sq/sh{i}/landscape.yaml"] = "schema: landscape/v1\nlevel: shot\n" + \
+            "".join(SNIPPETS[k] for k in sorted(mix))
+    write_tree(proj, files)
+    p = planmod.make_plan(proj, workers=1)
+    for c in p.contexts:
+        key, errors = _alone(c.path, c.variants)
+        assert (c.key, sorted(str(e) for e in c.errors)) == (key, errors), c.label

@@ -241,7 +241,7 @@ def store(request: dict, inputs: Inputs, answers: dict) -> None:
     entry = {"request": key, "inputs": _states(inputs), "answers": answers}
     path = _entry_path(key)
     try:
-        atomic_write(path, json.dumps(entry, default=str))
+        atomic_write(path, json.dumps(entry, default=str), mode=0o600)  # the user's own
     except OSError as e:
         if not _warned:
             _warned = True

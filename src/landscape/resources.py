@@ -35,15 +35,16 @@ def data_dir(name: str) -> Path:
     raise FileNotFoundError(f"landscape data directory {name!r} is missing from the install")
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
     """Write ``text`` to ``path`` atomically (a temporary file in the same folder, renamed
-    over it; mode 0644): readers see the old file or the new one, never a part."""
+    over it; ``mode`` 0644 unless told): readers see the old file or the new one, never a
+    part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
