@@ -17,6 +17,7 @@ so this module is only imported by commands that solve.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -52,10 +53,14 @@ def _configure_rez() -> None:
 class ResolvedPackage:
     """One package of a solution.
 
-    ``name``/``version`` as rez prints them, ``variant`` the variant index (``None`` when the
-    package has no variants), ``repository`` the packages-path entry it came from, ``base``
-    the package's version directory (payload and definition), ``root`` the variant's root,
-    ``uri`` rez's URI of the definition.
+    ``name``/``version`` as rez prints them (``version`` is ``""`` for an unversioned
+    package), ``variant`` the variant index (``None`` when the package has no variants),
+    ``repository`` the packages-path entry it came from, ``base`` the package's folder
+    (payload and definition: ``<repo>/<name>/<version>``, or ``<repo>/<name>`` when
+    unversioned) — or, for a version of a single-file family (rez's filesystem repository
+    reads ``<repo>/<name>.py``/``.yaml`` holding several versions, no payload), that file —
+    ``root`` the variant's root (``base`` when it has none), ``uri`` rez's URI of the
+    definition, ``single_file`` whether ``base`` is such a family file.
     """
 
     name: str
@@ -65,22 +70,31 @@ class ResolvedPackage:
     base: str
     root: str
     uri: str
+    single_file: bool = False
 
     @property
     def qualified(self) -> str:
-        """``name-version`` (rez's qualified package name)."""
+        """``name-version`` (rez's qualified package name; ``name`` when unversioned)."""
         return f"{self.name}-{self.version}" if self.version else self.name
 
     @property
     def exact_request(self) -> str:
-        """A request that pins exactly this package: ``name==version``."""
-        return f"{self.name}=={self.version}" if self.version else self.name
+        """A request that pins exactly this package: ``name==version``. Unversioned, that is
+        ``name==``, rez's range holding only the empty version (``nada==``)."""
+        return f"{self.name}=={self.version}"
+
+    @property
+    def layout(self) -> str:
+        """Where ``base`` sits in a repository, relative to its top: ``name/version``,
+        ``name`` (unversioned) or ``name.py`` (a single-file family)."""
+        if self.single_file:
+            return os.path.basename(self.base)
+        return f"{self.name}/{self.version}" if self.version else self.name
 
     @property
     def image_base(self) -> str:
-        """Where this package's version directory lives inside an image."""
-        return f"{IMAGE_PACKAGES}/{self.name}/{self.version}" if self.version else \
-            f"{IMAGE_PACKAGES}/{self.name}"
+        """Where ``base`` lives inside an image: :data:`IMAGE_PACKAGES` + :attr:`layout`."""
+        return f"{IMAGE_PACKAGES}/{self.layout}"
 
     def to_json(self) -> dict:
         """docs/json.md ``packages`` item."""
@@ -176,16 +190,23 @@ class Solution:
 
 
 def _package(variant: Any) -> ResolvedPackage:
-    version = str(variant.version)
-    base = variant.base or variant.root or ""
+    """A ``rez.packages.Variant`` as a :class:`ResolvedPackage`. A variant of a single-file
+    family (rez's "combined" filesystem resources) has neither ``base`` nor ``root``; its
+    family file (the family resource's ``filepath``) stands for both."""
+    base = variant.base or variant.root
+    single = not base
+    if single:
+        base = getattr(variant.parent.resource.parent, "filepath", None) or \
+            str(variant.uri).split("<", 1)[0]
     return ResolvedPackage(
         name=variant.name,
-        version=version,
+        version=str(variant.version),
         variant=variant.index,
         repository=str(variant.repository.location),
         base=str(base),
         root=str(variant.root or base),
         uri=str(variant.uri),
+        single_file=single,
     )
 
 
