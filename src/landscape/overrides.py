@@ -107,13 +107,12 @@ def _norm(path: str) -> str:
 
 def _is_override(package: Any) -> bool:
     """Whether ``package`` (a ``rez.packages.Package``) says ``override = True``. Reading the
-    attribute loads its definition; one that fails to load (a broken ``package.py``) is no
-    override: rez reports it itself if the solve needs it."""
-    from rez.exceptions import RezError
-
+    attribute loads its definition; one that fails to load (a broken ``package.py``, an
+    ``@early`` function that raises) is no override: rez reports it itself if the solve
+    needs it."""
     try:
         return getattr(package, "override", False) is True
-    except RezError:
+    except Exception:  # noqa: BLE001 - a definition's own code (@early) raises anything
         return False
 
 
@@ -282,6 +281,14 @@ def family_error(requests: Sequence[str], paths: Sequence[str], reason: str
     shadowed by an override are seen by version only. A definition that does not load is
     skipped (rez's reason already names it). Never raises.
     """
+    try:
+        return _family_error(requests, paths, reason)
+    except Exception:  # noqa: BLE001 - a diagnosis only: rez's own reason stands
+        return None
+
+
+def _family_error(requests: Sequence[str], paths: Sequence[str], reason: str
+                  ) -> ResolveError | None:
     from rez.packages import iter_packages
 
     for family, range_ in _failed_families(requests, reason).items():

@@ -124,16 +124,10 @@ class Solution:
         image directory and ``REZ_USED_PACKAGES_PATH`` is the image's repository.
 
         Uses ``ResolvedContext.get_environ`` (rez's Python rex interpreter; no shell).
-        Raises :class:`ResolveError` when a package's ``commands`` fail.
+        Raises :class:`ResolveError` (one line, :func:`rez_words`) when a package's
+        ``commands`` (or a ``@late`` attribute they read) fail.
         """
-        from rez.exceptions import RezError
-
-        try:
-            env = self.rez_context.get_environ(parent_environ=dict(parent_environ))
-        except RezError as e:  # a package's commands fail (rez names the package)
-            err = ResolveError(f"rez cannot build the environment: {e}")
-            err.reason = str(e)
-            raise err from None
+        env = self._rez_call(self.rez_context.get_environ, parent_environ)
         out: dict[str, str] = {}
         for key, value in env.items():
             if key.startswith("REZ_USED") and key not in ("REZ_USED_REQUEST", "REZ_USED_RESOLVE"):
@@ -141,6 +135,17 @@ class Solution:
             out[key] = self.to_image(value)
         out["REZ_USED_PACKAGES_PATH"] = IMAGE_PACKAGES
         return out
+
+    def _rez_call(self, method: Any, parent_environ: Mapping[str, str]) -> Any:
+        """``method(parent_environ=…)`` of the rez context, its failures as one-line
+        :class:`ResolveError` (rez names the package whose commands failed)."""
+        try:
+            return method(parent_environ=dict(parent_environ))
+        except Exception as e:  # noqa: BLE001 - RexError, or a package's own code raised
+            words = rez_words(e, self.package_paths)
+            err = ResolveError(f"rez cannot build the environment: {words}")
+            err.reason = words
+            raise err from None
 
     def to_image(self, value: str) -> str:
         """``value`` with each resolved package's host folder replaced by its image folder."""
@@ -168,7 +173,7 @@ class Solution:
                       for layers in self.overrides.values() for layer in layers}
         origin = "rez"
         out: dict[str, list[dict]] = {}
-        for action in self.rez_context.get_actions(parent_environ=dict(parent_environ)):
+        for action in self._rez_call(self.rez_context.get_actions, parent_environ):
             if isinstance(action, rex.Comment):
                 text = str(action.args[0] if action.args else "").strip()
                 m = re.match(r"(?:commands|variables) (?:from|for) package (\S+?)\[", text)
@@ -241,16 +246,46 @@ def check_request(request: str) -> str | None:
     return None
 
 
-def _rez_solve(requests: list[str], paths: list[str], timestamp: int | None) -> Any:
+def rez_words(error: BaseException, paths: Sequence[str]) -> str:
+    """One line for an exception raised while rez read or solved packages: ``TYPE: message``.
+
+    rez's errors about a definition's own code (``SourceCodeExecError`` for an ``@early`` or
+    ``@late`` function) embed a traceback; it is cut down to its last line (the exception).
+    An exception that is not a ``RezError`` (rez lets a definition's own exception through)
+    also names where it was raised: ``(raised in FILE:LINE, in FUNCTION)``, the innermost
+    traceback frame inside one of the repositories ``paths`` (rez compiles a ``@late``
+    function's code as ``<FILE:FUNCTION>``)."""
+    import traceback
+
     from rez.exceptions import RezError
+
+    text = str(error)
+    head, mark, rest = text.partition("Traceback (most recent call last):")
+    if mark:
+        last = [line for line in rest.splitlines() if line.strip()][-1:]
+        text = f"{head.strip()} {' '.join(last)}"
+    text = " ".join(text.split())
+    where = ""
+    if not isinstance(error, RezError):
+        roots = [os.path.realpath(p) + os.sep for p in paths]
+        for frame in reversed(traceback.extract_tb(error.__traceback__)):
+            path, _, func = frame.filename.strip("<>").partition(":")
+            if any(os.path.realpath(path).startswith(r) for r in roots):
+                where = (f" (raised in {path}, in {func})" if func else
+                         f" (raised in {path}:{frame.lineno}, in {frame.name})")
+                break
+    return f"{type(error).__name__}: {text}{where}" if text else f"{type(error).__name__}{where}"
+
+
+def _rez_solve(requests: list[str], paths: list[str], timestamp: int | None) -> Any:
     from rez.resolved_context import ResolvedContext
 
     try:
         ctx = ResolvedContext(requests, package_paths=paths, timestamp=timestamp or 0,
                               package_filter=overrides.override_filter(),
                               add_implicit_packages=False)
-    except RezError as e:
-        reason = f"{type(e).__name__}: {e}"
+    except Exception as e:  # noqa: BLE001 - RezError, or a definition's own code raised
+        reason = rez_words(e, paths)
     else:
         reason = None if ctx.success else (ctx.failure_description or "no solution").strip()
     if reason is not None:
@@ -293,7 +328,13 @@ def solve(requests: Sequence[str], package_paths: Sequence[str],
             e.message = (f"with the override packages {'; '.join(layers)} stacked: "
                          f"{e.message}")
             raise
-        stacks = overrides.stacks(ctx.resolved_packages, paths, timestamp)
+        try:
+            stacks = overrides.stacks(ctx.resolved_packages, paths, timestamp)
+        except ResolveError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an override's own code (@late requires…)
+            raise ResolveError(f"override packages of [{' '.join(requests)}]: "
+                               f"{rez_words(e, paths)}") from None
         wanted = [layer.companion for layers in stacks.values() for layer in layers]
         if wanted == companions:
             break
