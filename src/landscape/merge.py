@@ -202,9 +202,10 @@ class ByName(Strategy):
     """Lists keyed by a name: package requests (by package name) and storage (by target).
 
     Names replace **inherited** items: the items of one incoming list that share a name
-    replace every inherited item of that name, **in place** (where the first of them stood);
-    items with new names are appended. ``!prepend``/``!append`` move the new items to the
-    front/back (dropping same-name inherited ones); ``!remove [names…]`` drops by name.
+    replace every inherited item of that name, **in place** (together, in their own order,
+    where the first inherited one stood); items with new names are appended in their own
+    order. ``!prepend``/``!append`` put the incoming list at the front/back (dropping
+    same-name inherited items); ``!remove [names…]`` drops by name.
 
     With ``keep_same_name`` (package requests) every item of one incoming list is kept, even
     when several share a name: ``[python-2.6, "!python-2.6.8"]`` is one request list to rez
@@ -236,26 +237,27 @@ class ByName(Strategy):
             kept = [n for n in items if self.key(n, path) not in names]
             return Node(kept, (old or new).loc, removed=frozenset(removed | names))
         incoming = [self.normalize(n, path + (i,)) for i, n in enumerate(_list_items(new, path))]
+        if not self.keep_same_name:  # the last item of a name, where the first one stood
+            last = {self.key(n, path): n for n in incoming}
+            incoming = list(last.values())
         groups: dict[str, list[Node]] = {}  # name → the incoming items of that name, in order
         for n in incoming:
-            k = self.key(n, path)
-            groups[k] = groups.get(k, []) + [n] if self.keep_same_name else [n]
+            groups.setdefault(self.key(n, path), []).append(n)
         removed -= set(groups)  # named again: no longer removed
         if new.tag in ("append", "prepend"):
             rest = [n for n in items if self.key(n, path) not in groups]
-            fresh = [n for group in groups.values() for n in group]
-            items = fresh + rest if new.tag == "prepend" else rest + fresh
+            items = incoming + rest if new.tag == "prepend" else rest + incoming
         else:
             merged: list[Node] = []
             placed: set[str] = set()
-            for n in items:  # each inherited name's first place takes the incoming group
+            for n in items:  # an inherited name's first place takes the incoming items of it
                 k = self.key(n, path)
                 if k not in groups:
                     merged.append(n)
                 elif k not in placed:
                     placed.add(k)
                     merged += groups[k]
-            items = merged + [n for k, group in groups.items() if k not in placed for n in group]
+            items = merged + [n for n in incoming if self.key(n, path) not in placed]
         return Node(items, new.loc, removed=frozenset(removed))
 
 
