@@ -284,3 +284,30 @@ def test_subprocess_resolve_of_a_failing_definition_prints_no_traceback(hostile)
                        capture_output=True, text=True)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+# -- an image holding an unversioned package, a single-file family and unversioned variants --
+
+@pytest.mark.docker
+def test_image_with_unversioned_and_single_file_packages_bakes_and_launches(base_image, cli,
+                                                                             tmp_path):
+    """The build bakes the tool's exact requests (``nada==``, ``vapor==``, ``gear==2.0``)
+    with rez inside the image and checks it finds what the host found; the launch imports
+    the unversioned package's payload."""
+    from landscape.engine.images import build_image
+
+    studio = tmp_path / "studio"
+    shutil.copytree(DATA, studio, symlinks=True)
+    ctx = context_with(studio, ["python-3.11", "nada", "gear-2", "vapor"], "shot")
+    rc = resolve(ctx, tool="py")
+    assert sorted(rc.image.tools["py"]) == ["gear==2.0", "halo==2.6", "nada==",
+                                            "python==3.11.6", "vapor=="]
+    result = build_image(rc.image, log=lambda line: None)
+    assert result["tag"] == rc.image.tag
+    r = cli("launch", ctx, "--tool", "py", "--", "-c",
+            "import os, nada; print(nada.WHERE, os.environ['GEAR_VERSION'], "
+            "os.environ['NADA_ROOT'], os.environ['REZ_USED_RESOLVE'])")
+    assert r.code == 0, r
+    assert r.out.strip().splitlines()[-1].split(" ", 4) == [
+        "an", "unversioned", "rez", "package", "2.0 /landscape/packages/nada "
+        + " ".join(p.qualified for p in rc.solution.packages)]
