@@ -27,54 +27,8 @@ from landscape.errors import LandscapeError, ResolveError
 
 DATA = REPO / "tests" / "data" / "anyrez"
 
-#: Request lists, each as one file's ``packages``; comments say what rez does with them.
-CASES = [
-    ["lumen"],                              # latest of many versions: python-3.12, halo-2.6
-    ["lumen-1"],                            # 1.4.1 pulls python-3.10 and halo-1
-    ["lumen-2"],                            # local repository's 2.3.0
-    ["lumen-2.1"],                          # 2.1.0 in both repositories: local's shadows
-    ["lumen-2.0"],                          # central's only 2.0.0
-    ["lumen", "python-3.10"],               # a conflict that steers lumen back to 2.1
-    ["lumen-2", "halo-2"],
-    ["lumen-3", "python-3.11"],             # fails: lumen-3 needs python-3.12
-    ["halo-2.6", "lumen-2"],                # fails: halo-2.6 requires !lumen-2
-    ["halo-2.6", "lumen"],
-    ["lumen-2", "!halo-1.3"],               # a conflict request of the list
-    ["lumen-2", "!lumen-2.3"],              # a range and an exclusion of one family
-    ["prism"],                              # variants: python-3.11's
-    ["prism", "python-3.9"],                # the older version's first variant
-    ["relay"],                              # variants requiring different families
-    ["relay", "halo"],
-    ["relay", "!lumen"],
-    ["relay", "python-3.12"],               # fails: no variant takes python-3.12
-    ["tinker"],                             # package.yaml with variants
-    ["tinker-0.9"],
-    ["gear"],                               # single-file family, version_overrides
-    ["gear-1"],
-    ["gear-2", "python-3.10"],              # fails
-    ["bolt"],                               # single-file family in YAML
-    ["bolt-0.1"],
-    ["weave"],                              # @early requires, @late tools
-    ["weave", "python-3.10"],
-    ["knot"],                               # @late requires
-    ["nada"],                               # unversioned
-    ["nada", "python-3.11"],
-    ["vapor"],                              # unversioned with variants
-    ["vapor", "python-3.10"],
-    ["nada", "!nada"],                      # fails: one list conflicting with itself
-    ["python-3.10", "!python-3.10.13"],     # fails: nothing left in the range
-    ["python-3.9", "~python-3.10"],         # fails: weak request against a strong one
-    ["~lumen-1", "halo"],                   # weak request satisfied by leaving lumen out
-    ["clasp"],                              # weak requirement in a package
-    ["clasp", "halo-2"],                    # fails: clasp's ~halo-1
-    ["spur"],                               # conflict requirement in a package
-    ["spur", "lumen"],                      # fails: spur's !lumen
-    ["python-3.11", "python-3.9"],          # fails
-    ["nosuch"],                             # fails: unknown family
-    ["lumen-9"],                            # fails: unknown version
-    ["nada-1"],                             # fails: an unversioned family has no 1
-    ["gear-3"],                             # fails
-]
+#: Request lists, each as one file's ``packages`` (comments there say what rez does).
+CASES = yaml.safe_load((DATA / "cases.yaml").read_text())
 
 #: Variables the repositories' ``commands`` set (no host paths in them).
 PACKAGE_VARIABLES = ("LUMEN_FROM", "PYTHON_VERSION", "GEAR_VERSION", "WEAVE_TOOLS", "TINKER")
