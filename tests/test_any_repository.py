@@ -107,6 +107,38 @@ def test_cli_resolve_answers_as_rez_does(anyrez, cli, requests):
         assert "Traceback" not in r.err
 
 
+def test_plan_of_the_whole_table_answers_as_rez_does(tmp_path):
+    """``landscape.plan.make_plan`` over a project holding one context per request list:
+    each context resolves (or fails) as rez does, and each image holds exactly the union of
+    its contexts' packages."""
+    from landscape.plan import make_plan
+
+    studio = tmp_path / "studio"
+    shutil.copytree(DATA, studio, symlinks=True)
+    project = studio / "table"
+    project.mkdir()
+    (project / "landscape.yaml").write_text("level: project\n")
+    expected = {}
+    for i, requests in enumerate(CASES):
+        expected[project / f"c{i:02}"] = rez_answer(requests, repositories(studio))
+        context_with(project, requests, f"c{i:02}")
+    plan = make_plan(project)
+    by_path = {pc.path: pc for pc in plan.contexts if pc.path != project}
+    assert set(by_path) == set(expected)
+    for path, (ok, packages, _) in expected.items():
+        pc = by_path[path]
+        assert (pc.resolved is not None) == ok, (path, pc.errors)
+        if ok:
+            assert [(p.name, p.version, p.variant)
+                    for p in pc.resolved.solution.packages] == packages
+        else:
+            assert pc.errors and all("\n" not in str(e) for e in pc.errors)
+    for image in plan.images.values():
+        held = {(p.name, p.version, p.variant) for p in image.spec.packages}
+        assert held == {(p.name, p.version, p.variant) for pc in image.contexts
+                        for s in pc.resolved.solutions.values() for p in s.packages}
+
+
 def test_exact_requests_pin_what_was_resolved(anyrez):
     """The image's tool setups are exact requests (``name==version``, ``nada==`` when
     unversioned): rez solving them again finds the very same packages and variants."""
