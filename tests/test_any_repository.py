@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import REPO, landscape_exe
 from landscape.context import Extras, resolve
@@ -297,3 +299,16 @@ def test_image_with_unversioned_and_single_file_packages_bakes_and_launches(base
     assert r.out.strip().splitlines()[-1].split(" ", 4) == [
         "an", "unversioned", "rez", "package", "2.0 /landscape/packages/nada "
         + " ".join(p.qualified for p in rc.solution.packages)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=300), traceback_text=st.booleans())
+def test_property_rez_words_are_one_line(text, traceback_text):
+    """Whatever an exception raised in a definition says (a SourceCodeExecError embeds a
+    whole traceback), Landscape's reason is one line starting with the exception's type."""
+    from landscape.rezsolve import rez_words
+
+    if traceback_text:
+        text = f"Failed to execute <x>: Traceback (most recent call last):\n  {text}\nE: bad"
+    words = rez_words(ValueError(text), ["/nonexistent"])
+    assert words.startswith("ValueError") and "\n" not in words and "\r" not in words
