@@ -205,6 +205,16 @@ def test_command_line_requests_of_one_name_are_one_list(anyrez):
         "python": "3.11.6", "halo": "2.4", "lumen": "2.3.0"}
 
 
+def test_an_unquoted_conflict_request_is_a_clear_error(anyrez, cli):
+    ctx = anyrez / "unquoted"
+    ctx.mkdir()
+    (ctx / "landscape.yaml").write_text("packages:\n  - python-3\n  - !python-3.12\n")
+    r = cli("resolve", ctx)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r
+    assert "landscape.yaml:3:5: packages[1]: unknown tag !python-3.12" in r.err
+    assert "quote a rez conflict request: '!python-3.12'" in r.err
+
+
 # -- failures: rez's behaviour, one line, no definition rez would not load ---------------------
 
 @pytest.fixture
