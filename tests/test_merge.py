@@ -1,6 +1,8 @@
 """Every merge strategy of the table, with and without each merge tag (docs/config.md)."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from landscape.errors import ConfigError
 from landscape.merge import CONFIG_STRATEGIES, Local, merge_maps, request_name
@@ -64,6 +66,60 @@ def test_packages_prepend_append_and_replace():
     assert cascade(base, "packages: !prepend [c-1, b-2]")["packages"] == ["c-1", "b-2", "a-1"]
     assert cascade(base, "packages: !append [a-2]")["packages"] == ["b-1", "a-2"]
     assert cascade(base, "packages: !replace [z-1]")["packages"] == ["z-1"]
+
+
+def test_requests_of_one_name_in_one_file_are_all_kept():
+    """rez reads one request list as a whole: a range and an exclusion of one family, or a
+    request and its conflict, are both passed on (rez merges or reports them)."""
+    r = cascade("packages: [python-2.6, usd, '!python-2.6.8', nada, '!nada']")
+    assert r["packages"] == ["python-2.6", "usd", "!python-2.6.8", "nada", "!nada"]
+
+
+def test_a_deeper_files_requests_of_a_name_replace_all_inherited_ones_in_place():
+    r = cascade("packages: [a-1, python-2.6, '!python-2.6.8', b-1]",
+                "packages: [c, '~python-2.7', b-2, python-2.7.1+]")
+    assert r["packages"] == ["a-1", "~python-2.7", "python-2.7.1+", "b-2", "c"]
+
+
+def test_requests_of_one_name_move_together_with_prepend_and_append():
+    base = "packages: [a-1, b-1, b-2]"
+    assert cascade(base, "packages: !prepend [b-3, '!b-3.1']")["packages"] == [
+        "b-3", "!b-3.1", "a-1"]
+    assert cascade(base, "packages: !append [a-2, '!a-2.1']")["packages"] == [
+        "b-1", "b-2", "a-2", "!a-2.1"]
+    assert cascade(base, "packages: !remove [b]")["packages"] == ["a-1"]
+
+
+def test_storage_keeps_the_last_mount_of_a_target_within_a_file():
+    r = cascade("storage: [{source: /a, target: /t}, {source: /b, target: /t}]")
+    assert [m["source"] for m in r["storage"]] == ["/b"]
+
+
+_NAMES = st.sampled_from(["a", "b", "c", "py", "usd_core"])
+_REQUESTS = st.lists(st.tuples(st.sampled_from(["", "~", "!"]), _NAMES,
+                               st.sampled_from(["", "-1", "-2+<3", "==1.0"])
+                               ).map("".join), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(inherited=_REQUESTS, own=_REQUESTS)
+def test_property_own_requests_all_kept_inherited_replaced_by_name(inherited, own):
+    import yaml
+
+    docs = [f"packages: {yaml.safe_dump(inherited, default_flow_style=True).strip()}",
+            f"packages: {yaml.safe_dump(own, default_flow_style=True).strip()}"]
+    merged = cascade(*docs)["packages"]
+    names = {request_name(r) for r in own}
+    kept = [r for r in inherited if request_name(r) not in names]
+    assert sorted(merged) == sorted(own + kept)  # every own request, no replaced one
+    assert [r for r in merged if request_name(r) not in names] == kept
+    for name in names:  # one name's requests keep the file's order
+        assert [r for r in merged if request_name(r) == name] == [
+            r for r in own if request_name(r) == name]
+    fresh = [r for r in own if request_name(r) not in {request_name(x) for x in inherited}]
+    assert merged[len(merged) - len(fresh):] == fresh  # new names last, in the file's order
+    if not inherited:
+        assert merged == own
 
 
 def test_unset_on_packages_is_an_error_with_location():

@@ -203,20 +203,28 @@ class DeeperFirst(Strategy):
 class ByName(Strategy):
     """Lists keyed by a name: package requests (by package name) and storage (by target).
 
-    An item whose key matches an inherited item replaces it **in place**; other items are
-    appended. ``!prepend``/``!append`` move the new items to the front/back (dropping
-    same-name inherited ones); ``!remove [names…]`` drops by name.
+    Names replace **inherited** items: the items of one incoming list that share a name
+    replace every inherited item of that name, **in place** (together, in their own order,
+    where the first inherited one stood); items with new names are appended in their own
+    order. ``!prepend``/``!append`` put the incoming list at the front/back (dropping
+    same-name inherited items); ``!remove [names…]`` drops by name.
+
+    With ``keep_same_name`` (package requests) every item of one incoming list is kept, even
+    when several share a name: ``[python-2.6, "!python-2.6.8"]`` is one request list to rez
+    (a range and an exclusion), and ``[nada, "!nada"]`` a conflict rez must report.
+    Without it (storage) the last item of a name wins within the list too.
     """
 
     tags = ("replace", "append", "prepend", "remove")
 
     def __init__(self, key: Callable[[Node, KeyPath], str], what: str,
                  normalize: Callable[[Node, KeyPath], Node] | None = None,
-                 keys_are_paths: bool = False) -> None:
+                 keys_are_paths: bool = False, keep_same_name: bool = False) -> None:
         self.key = key
         self.what = what
         self.normalize = normalize or (lambda n, p: n)
         self.keys_are_paths = keys_are_paths
+        self.keep_same_name = keep_same_name
 
     def combine(self, old, new, path):
         items = list(old.value) if old is not None else []
@@ -231,20 +239,27 @@ class ByName(Strategy):
             kept = [n for n in items if self.key(n, path) not in names]
             return Node(kept, (old or new).loc, removed=frozenset(removed | names))
         incoming = [self.normalize(n, path + (i,)) for i, n in enumerate(_list_items(new, path))]
-        names = {self.key(n, path) for n in incoming}
-        removed -= names  # named again: no longer removed
+        if not self.keep_same_name:  # the last item of a name, where the first one stood
+            last = {self.key(n, path): n for n in incoming}
+            incoming = list(last.values())
+        groups: dict[str, list[Node]] = {}  # name → the incoming items of that name, in order
+        for n in incoming:
+            groups.setdefault(self.key(n, path), []).append(n)
+        removed -= set(groups)  # named again: no longer removed
         if new.tag in ("append", "prepend"):
-            rest = [n for n in items if self.key(n, path) not in names]
+            rest = [n for n in items if self.key(n, path) not in groups]
             items = incoming + rest if new.tag == "prepend" else rest + incoming
         else:
-            index = {self.key(n, path): i for i, n in enumerate(items)}
-            for n in incoming:
+            merged: list[Node] = []
+            placed: set[str] = set()
+            for n in items:  # an inherited name's first place takes the incoming items of it
                 k = self.key(n, path)
-                if k in index:
-                    items[index[k]] = n
-                else:
-                    index[k] = len(items)
-                    items.append(n)
+                if k not in groups:
+                    merged.append(n)
+                elif k not in placed:
+                    placed.add(k)
+                    merged += groups[k]
+            items = merged + [n for n in incoming if self.key(n, path) not in placed]
         return Node(items, new.loc, removed=frozenset(removed))
 
 
@@ -270,7 +285,7 @@ def _normalize_mount(n: Node, path: KeyPath) -> Node:
     return n.with_value(value)
 
 
-PACKAGES = ByName(_package_key, "package requests")
+PACKAGES = ByName(_package_key, "package requests", keep_same_name=True)
 STORAGE = ByName(_mount_key, "storage", _normalize_mount, keys_are_paths=True)
 
 

@@ -179,10 +179,15 @@ class _Builder:
         if raw_tag.startswith("!") and not raw_tag.startswith("!!"):
             name = raw_tag[1:]
             if name not in MERGE_TAGS:
+                # ``- !python-3.12`` in a list of requests: YAML took rez's conflict mark
+                looks_like_request = ("packages" in path and isinstance(ynode, self.y.ScalarNode)
+                                      and not ynode.value)
                 self.errors.append(ConfigError(
                     f"unknown tag !{name}; merge tags are "
                     + ", ".join("!" + t for t in MERGE_TAGS),
                     _loc(self.file, ynode.start_mark), path,
+                    hint=f"quote a rez conflict request: '!{name}'" if looks_like_request
+                    else None,
                 ))
             else:
                 tag = name

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -104,24 +105,35 @@ def _norm(path: str) -> str:
     return os.path.realpath(str(path))
 
 
+def _is_override(package: Any) -> bool:
+    """Whether ``package`` (a ``rez.packages.Package``) says ``override = True``. Reading the
+    attribute loads its definition; one that fails to load (a broken ``package.py``, an
+    ``@early`` function that raises) is no override: rez reports it itself if the solve
+    needs it."""
+    try:
+        return getattr(package, "override", False) is True
+    except Exception:  # noqa: BLE001 - a definition's own code (@early) raises anything
+        return False
+
+
 def _overrides_in(family: str, repo: str, timestamp: int | None) -> list[Any]:
     from rez.packages import iter_packages
 
     found = [p for p in iter_packages(family, paths=[repo])
-             if getattr(p, "override", False) is True
-             and not (timestamp and p.timestamp and p.timestamp > timestamp)]
+             if _is_override(p) and not (timestamp and p.timestamp and p.timestamp > timestamp)]
     return sorted(found, key=lambda p: p.version)
 
 
-def _real_versions(family: str, repos: Sequence[str]) -> dict[str, str]:
+def _same_version_below(family: str, version: str, repos: Sequence[str]) -> str | None:
+    """The first of ``repos`` holding ``family`` at exactly ``version`` — a package that an
+    override of that version shadows from rez — or ``None``. Reads versions from the
+    repositories' listings only: no definition is loaded (rez never loads a shadowed one)."""
     from rez.packages import iter_packages
 
-    out: dict[str, str] = {}
     for repo in repos:
-        for p in iter_packages(family, paths=[repo]):
-            if getattr(p, "override", False) is not True:
-                out.setdefault(str(p.version), repo)
-    return out
+        if any(str(p.version) == version for p in iter_packages(family, paths=[repo])):
+            return repo
+    return None
 
 
 def stacks(resolved: Sequence[Any], paths: Sequence[str], timestamp: int | None
@@ -148,13 +160,10 @@ def stacks(resolved: Sequence[Any], paths: Sequence[str], timestamp: int | None
             if not found:
                 continue
             pkg = found[-1]
-            shadowed = _real_versions(variant.name, norm_paths[norm_paths.index(override_repo)
-                                                               + 1:])
-            if str(pkg.version) and str(pkg.version) in shadowed:
-                raise ResolveError(
-                    f"override package {pkg.qualified_name} in {override_repo} has the version "
-                    f"of the real {variant.name}-{pkg.version} in {shadowed[str(pkg.version)]} "
-                    "and would hide it from rez; give the override no version")
+            shadowed = str(pkg.version) and _same_version_below(
+                variant.name, str(pkg.version), norm_paths[norm_paths.index(override_repo) + 1:])
+            if shadowed:
+                raise _shadow_error(pkg.qualified_name, override_repo, shadowed)
             layer = _companion(variant.name, pkg, override_repo, below)
             layers.append(layer)
             below = layer.companion
@@ -222,37 +231,84 @@ def _companion(family: str, pkg: Any, repo: str, below: str) -> Override:
     return Override(family, str(definition), repo, requires, name)
 
 
+def _shadow_error(qualified: str, repo: str, below: str) -> ResolveError:
+    return ResolveError(
+        f"override package {qualified} in {repo} has the version of {qualified} in {below} "
+        "and would hide it from rez; give the override no version")
+
+
+#: A requirement rez names as missing: ``Package could not be found: maya-2024.2``,
+#: ``package family not found: nosuch, was required by: app``.
+_MISSING = re.compile(r"(?:not found|could not be found):\s*([^\s,()]+)")
+
+
+def _failed_families(requests: Sequence[str], reason: str) -> dict[str, Any]:
+    """family → ``rez.version.VersionRange`` for each family rez's failure ``reason`` is
+    about: the requirements it names as missing (with the range it printed), then the
+    families of the request list that ``reason`` names (with the list's merged range,
+    ``rez.version.RequirementList``). Weak and conflict requirements are left out."""
+    from rez.version import Requirement, RequirementList
+
+    out: dict[str, Any] = {}
+    for text in _MISSING.findall(reason):
+        try:
+            req = Requirement(text)
+        except Exception:  # noqa: BLE001 - rez's version parser raises its own kinds
+            continue
+        if not (req.conflict or req.weak):
+            out.setdefault(req.name, req.range)
+    try:
+        merged = RequirementList([Requirement(str(r)) for r in requests])
+    except Exception:  # noqa: BLE001 - an unparsable request: rez's reason says so
+        return out
+    if merged.conflict:
+        return out  # the list contradicts itself: no package is involved
+    for req in merged.requirements:
+        if not (req.conflict or req.weak) and re.search(rf"\b{re.escape(req.name)}\b", reason):
+            out.setdefault(req.name, req.range)
+    return out
+
+
 def family_error(requests: Sequence[str], paths: Sequence[str], reason: str
                  ) -> ResolveError | None:
-    """After rez failed with ``reason``: a clear error when a family rez names there (or a
-    plain request) has only override packages, or a versioned override that hides the real
-    package of that version from rez."""
-    import re
+    """After rez failed with ``reason``: a clear error when a family that ``reason`` is
+    about has only override packages in the range rez looked for, or a versioned override
+    there hides a package of that version further down the path from rez. ``None`` when
+    neither holds (rez's own reason is then the error).
 
+    Only packages in the range rez tried are looked at (``rez.packages.iter_packages`` with
+    ``range_``), whose definitions rez itself loaded to apply the override filter; packages
+    shadowed by an override are seen by version only. A definition that does not load is
+    skipped (rez's reason already names it). Never raises.
+    """
+    try:
+        return _family_error(requests, paths, reason)
+    except Exception:  # noqa: BLE001 - a diagnosis only: rez's own reason stands
+        return None
+
+
+def _family_error(requests: Sequence[str], paths: Sequence[str], reason: str
+                  ) -> ResolveError | None:
     from rez.packages import iter_packages
 
-    from .merge import request_name
-
-    named = re.findall(r"(?:not found|could not be found):\s*([A-Za-z_][A-Za-z0-9_]*)", reason)
-    families = [request_name(r) for r in requests if not str(r).startswith(("~", "!"))]
-    for family in dict.fromkeys(named + families):
-        if is_companion(family) or not re.search(rf"\b{re.escape(family)}\b", reason):
+    for family, range_ in _failed_families(requests, reason).items():
+        if is_companion(family):
             continue
-        seen: list[tuple[str, str, bool]] = []  # (repository, version, is override), in path order
-        for repo in paths:
-            seen += [(repo, str(p.version), getattr(p, "override", False) is True)
-                     for p in iter_packages(family, paths=[repo])]
-        if not seen:
-            continue
-        if all(is_override for _r, _v, is_override in seen):
+        visible: list[tuple[int, Any]] = []  # (index in paths, package) as rez sees them
+        versions: set[str] = set()
+        for i, repo in enumerate(paths):
+            for p in iter_packages(family, range_=range_, paths=[repo]):
+                if str(p.version) not in versions:  # else shadowed: rez never sees it
+                    versions.add(str(p.version))
+                    visible.append((i, p))
+        overrides = [(i, p) for i, p in visible if _is_override(p)]
+        for i, p in overrides:
+            below = str(p.version) and _same_version_below(family, str(p.version),
+                                                           paths[i + 1:])
+            if below:
+                return _shadow_error(p.qualified_name, paths[i], below)
+        if visible and len(overrides) == len(visible):
             return ResolveError(
                 f"{family}: only override packages were found; an override augments a real "
                 f"{family} package further down the packages path, and there is none")
-        for i, (repo, version, is_override) in enumerate(seen):
-            shadowed = [r for r, v, o in seen[i + 1:] if not o and v == version and r != repo]
-            if is_override and version and shadowed:
-                return ResolveError(
-                    f"override package {family}-{version} in {repo} has the version of the real "
-                    f"{family}-{version} in {shadowed[0]} and would hide it from rez; give the "
-                    "override no version")
     return None

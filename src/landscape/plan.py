@@ -451,7 +451,8 @@ def prepare_build_context(spec: ImageSpec, log: Callable[[str], None] = print,
 
         Dockerfile
         rez/rez-<version>-*.whl
-        packages/<tier>/<name>/<version>/…   payloads, hard-linked when possible
+        packages/<tier>/<name>/<version>/…   payloads, hard-linked when possible (``<name>/…``
+                                             unversioned, ``<name>.py`` a single-file family)
         landscape/tools.json                 {tool path: exact requests}
         landscape/lib/bake.py, landscape/bin/landscape-enter
         fetch/fetch-os-packages              the fetch stage's script
@@ -502,9 +503,11 @@ def _fill_build_context(dest: Path, spec: ImageSpec, options: BuildOptions,
         tier_dir = dest / "packages" / str(i)
         tier_dir.mkdir(parents=True)
         for p in tier:
-            target = tier_dir / p.name / p.version
+            target = tier_dir / p.layout
             target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.exists():
+            if p.single_file and not target.exists():  # a family file: every version in it
+                _link_or_copy(p.base, target)
+            elif not target.exists():
                 shutil.copytree(p.base, target, symlinks=True, copy_function=_link_or_copy,
                                 ignore=_ignore_caches)
     own = dest / "landscape"

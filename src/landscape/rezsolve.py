@@ -17,6 +17,7 @@ so this module is only imported by commands that solve.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -52,10 +53,14 @@ def _configure_rez() -> None:
 class ResolvedPackage:
     """One package of a solution.
 
-    ``name``/``version`` as rez prints them, ``variant`` the variant index (``None`` when the
-    package has no variants), ``repository`` the packages-path entry it came from, ``base``
-    the package's version directory (payload and definition), ``root`` the variant's root,
-    ``uri`` rez's URI of the definition.
+    ``name``/``version`` as rez prints them (``version`` is ``""`` for an unversioned
+    package), ``variant`` the variant index (``None`` when the package has no variants),
+    ``repository`` the packages-path entry it came from, ``base`` the package's folder
+    (payload and definition: ``<repo>/<name>/<version>``, or ``<repo>/<name>`` when
+    unversioned) — or, for a version of a single-file family (rez's filesystem repository
+    reads ``<repo>/<name>.py``/``.yaml`` holding several versions, no payload), that file —
+    ``root`` the variant's root (``base`` when it has none), ``uri`` rez's URI of the
+    definition, ``single_file`` whether ``base`` is such a family file.
     """
 
     name: str
@@ -65,22 +70,31 @@ class ResolvedPackage:
     base: str
     root: str
     uri: str
+    single_file: bool = False
 
     @property
     def qualified(self) -> str:
-        """``name-version`` (rez's qualified package name)."""
+        """``name-version`` (rez's qualified package name; ``name`` when unversioned)."""
         return f"{self.name}-{self.version}" if self.version else self.name
 
     @property
     def exact_request(self) -> str:
-        """A request that pins exactly this package: ``name==version``."""
-        return f"{self.name}=={self.version}" if self.version else self.name
+        """A request that pins exactly this package: ``name==version``. Unversioned, that is
+        ``name==``, rez's range holding only the empty version (``nada==``)."""
+        return f"{self.name}=={self.version}"
+
+    @property
+    def layout(self) -> str:
+        """Where ``base`` sits in a repository, relative to its top: ``name/version``,
+        ``name`` (unversioned) or ``name.py`` (a single-file family)."""
+        if self.single_file:
+            return os.path.basename(self.base)
+        return f"{self.name}/{self.version}" if self.version else self.name
 
     @property
     def image_base(self) -> str:
-        """Where this package's version directory lives inside an image."""
-        return f"{IMAGE_PACKAGES}/{self.name}/{self.version}" if self.version else \
-            f"{IMAGE_PACKAGES}/{self.name}"
+        """Where ``base`` lives inside an image: :data:`IMAGE_PACKAGES` + :attr:`layout`."""
+        return f"{IMAGE_PACKAGES}/{self.layout}"
 
     def to_json(self) -> dict:
         """docs/json.md ``packages`` item."""
@@ -113,7 +127,8 @@ class Solution:
         Uses ``ResolvedContext.get_environ`` (rez's Python rex interpreter; no shell),
         once per distinct ``parent_environ`` (memoised on this solution: every context that
         shares the solution starts its container from the same base environment).
-        Raises :class:`ResolveError` when a package's ``commands`` fail.
+        Raises :class:`ResolveError` (one line, :func:`rez_words`) when a package's
+        ``commands`` (or a ``@late`` attribute they read) fail.
         """
         memo_key = tuple(sorted(parent_environ.items()))
         hit = self._environ.get(memo_key)
@@ -122,14 +137,7 @@ class Solution:
         return dict(hit)
 
     def _compute_environ(self, parent_environ: Mapping[str, str]) -> dict[str, str]:
-        from rez.exceptions import RezError
-
-        try:
-            env = self.rez_context.get_environ(parent_environ=dict(parent_environ))
-        except RezError as e:  # a package's commands fail (rez names the package)
-            err = ResolveError(f"rez cannot build the environment: {e}")
-            err.reason = str(e)
-            raise err from None
+        env = self._rez_call(self.rez_context.get_environ, parent_environ)
         out: dict[str, str] = {}
         for key, value in env.items():
             if key.startswith("REZ_USED") and key not in ("REZ_USED_REQUEST", "REZ_USED_RESOLVE"):
@@ -137,6 +145,17 @@ class Solution:
             out[key] = self.to_image(value)
         out["REZ_USED_PACKAGES_PATH"] = IMAGE_PACKAGES
         return out
+
+    def _rez_call(self, method: Any, parent_environ: Mapping[str, str]) -> Any:
+        """``method(parent_environ=…)`` of the rez context, its failures as one-line
+        :class:`ResolveError` (rez names the package whose commands failed)."""
+        try:
+            return method(parent_environ=dict(parent_environ))
+        except Exception as e:  # noqa: BLE001 - RexError, or a package's own code raised
+            words = rez_words(e, self.package_paths)
+            err = ResolveError(f"rez cannot build the environment: {words}")
+            err.reason = words
+            raise err from None
 
     def to_image(self, value: str) -> str:
         """``value`` with each resolved package's host folder replaced by its image folder."""
@@ -164,7 +183,7 @@ class Solution:
                       for layers in self.overrides.values() for layer in layers}
         origin = "rez"
         out: dict[str, list[dict]] = {}
-        for action in self.rez_context.get_actions(parent_environ=dict(parent_environ)):
+        for action in self._rez_call(self.rez_context.get_actions, parent_environ):
             if isinstance(action, rex.Comment):
                 text = str(action.args[0] if action.args else "").strip()
                 m = re.match(r"(?:commands|variables) (?:from|for) package (\S+?)\[", text)
@@ -186,16 +205,23 @@ class Solution:
 
 
 def _package(variant: Any) -> ResolvedPackage:
-    version = str(variant.version)
-    base = variant.base or variant.root or ""
+    """A ``rez.packages.Variant`` as a :class:`ResolvedPackage`. A variant of a single-file
+    family (rez's "combined" filesystem resources) has neither ``base`` nor ``root``; its
+    family file (the family resource's ``filepath``) stands for both."""
+    base = variant.base or variant.root
+    single = not base
+    if single:
+        base = getattr(variant.parent.resource.parent, "filepath", None) or \
+            str(variant.uri).split("<", 1)[0]
     return ResolvedPackage(
         name=variant.name,
-        version=version,
+        version=str(variant.version),
         variant=variant.index,
         repository=str(variant.repository.location),
         base=str(base),
         root=str(variant.root or base),
         uri=str(variant.uri),
+        single_file=single,
     )
 
 
@@ -230,16 +256,46 @@ def check_request(request: str) -> str | None:
     return None
 
 
-def _rez_solve(requests: list[str], paths: list[str], timestamp: int | None) -> Any:
+def rez_words(error: BaseException, paths: Sequence[str]) -> str:
+    """One line for an exception raised while rez read or solved packages: ``TYPE: message``.
+
+    rez's errors about a definition's own code (``SourceCodeExecError`` for an ``@early`` or
+    ``@late`` function) embed a traceback; it is cut down to its last line (the exception).
+    An exception that is not a ``RezError`` (rez lets a definition's own exception through)
+    also names where it was raised: ``(raised in FILE:LINE, in FUNCTION)``, the innermost
+    traceback frame inside one of the repositories ``paths`` (rez compiles a ``@late``
+    function's code as ``<FILE:FUNCTION>``)."""
+    import traceback
+
     from rez.exceptions import RezError
+
+    text = str(error)
+    head, mark, rest = text.partition("Traceback (most recent call last):")
+    if mark:
+        last = [line for line in rest.splitlines() if line.strip()][-1:]
+        text = f"{head.strip()} {' '.join(last)}"
+    text = " ".join(text.split())
+    where = ""
+    if not isinstance(error, RezError):
+        roots = [os.path.realpath(p) + os.sep for p in paths]
+        for frame in reversed(traceback.extract_tb(error.__traceback__)):
+            path, _, func = frame.filename.strip("<>").partition(":")
+            if any(os.path.realpath(path).startswith(r) for r in roots):
+                where = (f" (raised in {path}, in {func})" if func else
+                         f" (raised in {path}:{frame.lineno}, in {frame.name})")
+                break
+    return f"{type(error).__name__}: {text}{where}" if text else f"{type(error).__name__}{where}"
+
+
+def _rez_solve(requests: list[str], paths: list[str], timestamp: int | None) -> Any:
     from rez.resolved_context import ResolvedContext
 
     try:
         ctx = ResolvedContext(requests, package_paths=paths, timestamp=timestamp or 0,
                               package_filter=overrides.override_filter(),
                               add_implicit_packages=False)
-    except RezError as e:
-        reason = f"{type(e).__name__}: {e}"
+    except Exception as e:  # noqa: BLE001 - RezError, or a definition's own code raised
+        reason = rez_words(e, paths)
     else:
         reason = None if ctx.success else (ctx.failure_description or "no solution").strip()
     if reason is not None:
@@ -282,7 +338,13 @@ def solve(requests: Sequence[str], package_paths: Sequence[str],
             e.message = (f"with the override packages {'; '.join(layers)} stacked: "
                          f"{e.message}")
             raise
-        stacks = overrides.stacks(ctx.resolved_packages, paths, timestamp)
+        try:
+            stacks = overrides.stacks(ctx.resolved_packages, paths, timestamp)
+        except ResolveError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an override's own code (@late requires…)
+            raise ResolveError(f"override packages of [{' '.join(requests)}]: "
+                               f"{rez_words(e, paths)}") from None
         wanted = [layer.companion for layers in stacks.values() for layer in layers]
         if wanted == companions:
             break

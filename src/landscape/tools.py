@@ -6,8 +6,9 @@ everything from its parent, fields merging with :data:`landscape.merge.TOOL_FIEL
 
 Its environment is built from layers, lowest first: manifest (and the manifest's entry for
 the tool's workflow) → context (the cascade's ``packages``/``env``) → workflow → tool →
-each variant → command-line extras. Packages merge by name across layers, env actions
-accumulate; a layer with ``override: true`` drops every layer below it. :func:`compose`
+each variant → command-line extras. Packages merge by name across layers (a layer's own
+requests are all kept, several of one name included: rez reads them as one request list),
+env actions accumulate; a layer with ``override: true`` drops every layer below it. :func:`compose`
 returns a :class:`ToolSetup` with the final request list and env actions, every item still
 carrying the file and line that set it.
 """

@@ -1,0 +1,3 @@
+name = "clasp"
+version = "1.0"
+requires = ["~halo-1"]

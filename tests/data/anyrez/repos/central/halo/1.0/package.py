@@ -1,0 +1,3 @@
+name = "halo"
+version = "1.0"
+requires = ["python-3.9+<3.12"]

@@ -1,0 +1,3 @@
+name = "halo"
+version = "2.0"
+requires = ["python-3.10+"]

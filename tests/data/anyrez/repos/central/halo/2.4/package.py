@@ -1,0 +1,3 @@
+name = "halo"
+version = "2.4"
+requires = ["python-3.11+"]

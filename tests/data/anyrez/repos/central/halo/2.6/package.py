@@ -1,0 +1,3 @@
+name = "halo"
+version = "2.6"
+requires = ["python-3.11+", "!lumen-2"]

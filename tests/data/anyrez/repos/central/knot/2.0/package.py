@@ -1,0 +1,6 @@
+name = "knot"
+version = "2.0"
+
+@late()
+def requires():
+    return ["halo-2.4+"]

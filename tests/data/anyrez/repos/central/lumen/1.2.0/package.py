@@ -1,0 +1,6 @@
+name = "lumen"
+version = "1.2.0"
+requires = ["python-3.9"]
+
+def commands():
+    env.LUMEN_FROM = "central"

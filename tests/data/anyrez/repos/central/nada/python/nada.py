@@ -1,0 +1,1 @@
+WHERE = "an unversioned rez package"

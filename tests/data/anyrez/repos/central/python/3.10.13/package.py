@@ -1,0 +1,7 @@
+name = "python"
+version = "3.10.13"
+
+tools = ["python"]
+
+def commands():
+    env.PYTHON_VERSION = "{version}"

@@ -1,0 +1,7 @@
+name = "python"
+version = "3.12.1"
+
+tools = ["python"]
+
+def commands():
+    env.PYTHON_VERSION = "{version}"

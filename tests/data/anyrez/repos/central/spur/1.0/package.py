@@ -1,0 +1,3 @@
+name = "spur"
+version = "1.0"
+requires = ["!lumen"]

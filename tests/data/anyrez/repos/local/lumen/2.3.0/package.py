@@ -1,0 +1,6 @@
+name = "lumen"
+version = "2.3.0"
+requires = ["python-3.11", "halo-2"]
+
+def commands():
+    env.LUMEN_FROM = "local"
