@@ -467,12 +467,15 @@ ROOT_ONLY_IMAGE_KEYS = ("registry", "ca_certificates", "apt_mirror")
 
 
 def _root_only_image_keys(f: ConfigFile) -> list[ConfigError]:
+    launch = f.node.get("launch") if f.node is not None else None
+    errors = [] if launch is None else [ConfigError(
+        f"launch may only be set in the studio root's {CONFIG_NAME}", launch.loc, ("launch",))]
     image = f.node.get("image") if f.node is not None else None
     if image is None or not image.is_map:
-        return []
-    return [ConfigError(f"image.{k} may only be set in the studio root's {CONFIG_NAME}",
-                        image.get(k).loc, ("image", k))
-            for k in ROOT_ONLY_IMAGE_KEYS if image.get(k) is not None]
+        return errors
+    return errors + [ConfigError(f"image.{k} may only be set in the studio root's "
+                                 f"{CONFIG_NAME}", image.get(k).loc, ("image", k))
+                     for k in ROOT_ONLY_IMAGE_KEYS if image.get(k) is not None]
 
 
 @functools.lru_cache(maxsize=64)
