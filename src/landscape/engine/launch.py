@@ -47,12 +47,14 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import grammar
-from ..context import CONTEXT_FILE, ResolvedContext, user_name
 from ..errors import ConfigError, EngineError, ErrorGroup, LandscapeError
 from . import docker as dk
+
+if TYPE_CHECKING:  # the engine side of a launch does not import the resolve layers
+    from ..context import ResolvedContext
 
 ENTRY = "/landscape/bin/landscape-enter"
 #: tmpfs options of the writable places of a read-only root filesystem
@@ -127,6 +129,8 @@ def launch_spec(rc: ResolvedContext, args: list[str], command: list[str] | None 
     Raises :class:`LandscapeError` when the tool asks for what ``policy`` forbids, or when
     its working-directory template needs a level this context does not have.
     """
+    from ..context import CONTEXT_FILE, user_name
+
     setup = rc.selected
     if rc.tool is None:
         raise LandscapeError("launch needs a tool: --tool NAME")
