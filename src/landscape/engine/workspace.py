@@ -334,7 +334,8 @@ def workspaces(root: str | None = None, project: str | None = None) -> list[dict
     """This user's workspaces (of studio ``root`` and ``project`` when given), as
     ``{"name", "project", "root", "image", "key", "state", "status", "idle", "created"}``
     (``idle``: the idle time in seconds; ``created``: epoch seconds); ``state`` is
-    ``"stale"`` for a running workspace whose image is no longer in the engine."""
+    ``"stale"`` for a running workspace whose image was removed (the engine keeps an image
+    a container uses, untagged) — no launch uses it again; it stops when idle."""
     filters = {"label": [f"io.landscape.role={ROLE}", f"io.landscape.user={os.getuid()}"]}
     rows = []
     for c in dk.api("GET", "/containers/json", {"all": "1", "filters": json.dumps(filters)}):
@@ -345,8 +346,8 @@ def workspaces(root: str | None = None, project: str | None = None) -> list[dict
             continue
         image = labels.get("io.landscape.image", "")
         state = c.get("State", "")
-        if state == "running" and dk.inspect_image(image) is None:
-            state = "stale"
+        if state == "running" and not (dk.inspect_image(image) or {}).get("RepoTags"):
+            state = "stale"  # its image was removed (untagged: still in use) or is gone
         rows.append({"name": (c.get("Names") or ["/"])[0].lstrip("/"),
                      "project": labels.get("io.landscape.project", ""),
                      "root": labels.get("io.landscape.root", ""), "image": image,
