@@ -24,19 +24,42 @@ the studio in place when it was made in a temporary folder).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 LANDSCAPE = [sys.executable, "-m", "landscape"]
+
+def engine_only(spec_file: Path, warm: bool) -> int:
+    """Run a saved LaunchSpec (the engine side of a launch, no resolve); called before the
+    benchmark's own imports, so the process imports little besides the launch modules."""
+    from landscape.engine.launch import LaunchSpec, run
+
+    data = json.loads(spec_file.read_text())
+    data["binds"] = [tuple(b) for b in data["binds"]]
+    data["unchecked"] = set(data["unchecked"])
+    meta = data.pop("_warm")
+    spec = LaunchSpec(**data)
+    if warm:
+        from landscape.engine.workspace import run_warm
+
+        return run_warm(spec, meta["root"], meta["project"], meta["idle"], tty=False,
+                        stdin=False)
+    return run(spec)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--engine-only"]:
+    sys.exit(engine_only(Path(sys.argv[2]), "--warm" in sys.argv[3:]))
+
+
+import argparse  # noqa: E402 - after the engine-only path's imports (see engine_only)
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
 
 
 def once(cmd: list[str]) -> float:
@@ -59,23 +82,6 @@ def pairs(a: list[str], b: list[str], n: int) -> tuple[float, float]:
 def row(label: str, ours: float, theirs: float, theirs_label: str) -> None:
     print(f"{label:<44} {ours * 1000:7.0f} ms   {theirs_label:<28} {theirs * 1000:7.0f} ms"
           f"   ratio {ours / theirs:4.2f}")
-
-
-def engine_only(spec_file: Path, warm: bool) -> int:
-    """Run a saved LaunchSpec (the engine side of a launch, no resolve)."""
-    from landscape.engine.launch import LaunchSpec, run
-
-    data = json.loads(spec_file.read_text())
-    data["binds"] = [tuple(b) for b in data["binds"]]
-    data["unchecked"] = set(data["unchecked"])
-    meta = data.pop("_warm")
-    spec = LaunchSpec(**data)
-    if warm:
-        from landscape.engine.workspace import run_warm
-
-        return run_warm(spec, meta["root"], meta["project"], meta["idle"], tty=False,
-                        stdin=False)
-    return run(spec)
 
 
 def prepare(studio: Path | None) -> tuple[Path, Path]:
@@ -121,11 +127,7 @@ def main() -> None:
     ap.add_argument("--studio", type=Path)
     ap.add_argument("-n", type=int, default=7)
     ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--engine-only", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.engine_only:
-        sys.exit(engine_only(args.engine_only, args.warm))
     shot, made = prepare(args.studio)
     spec_file = Path(tempfile.mkdtemp(prefix="landscape-bench-spec-")) / "spec.json"
     try:

@@ -225,3 +225,33 @@ def test_stop_ends_the_projects_workspaces(warm, cli):
     assert not os.path.exists(f"{os.environ['LANDSCAPE_CACHE_DIR']}/workspaces/{row['name']}")
     again = cli("stop", warm / PROJECT)
     assert again.code == 0 and "no workspaces to stop" in again.err
+
+
+def test_a_planted_container_under_the_workspace_name_is_not_used(warm, cli, docker_engine):
+    from landscape.context import resolve
+    from landscape.engine.images import image_id
+    from landscape.engine.launch import launch_spec
+    from landscape.engine.workspace import PREFIX, identity, warm_idle
+
+    rc = resolve(warm / SH010, tool="python")
+    spec = launch_spec(rc, [])
+    spec.image = image_id(rc.image)
+    digest = identity(spec, str(rc.cascade.root), rc.project, warm_idle(None))
+    name = PREFIX + digest[:20]
+    base = docker_engine.images.get("landscape/base:bookworm")
+    planted = docker_engine.containers.run(  # the right name and labels, another image
+        base.id, ["sleep", "300"], name=name, detach=True, labels={
+            "io.landscape.role": "workspace", "io.landscape.workspace": digest,
+            "io.landscape.image": spec.image, "io.landscape.root": str(rc.cascade.root),
+            "io.landscape.user": str(os.getuid()), "io.landscape.project": rc.project})
+    try:
+        r = _launch(warm, SH010, SHOW)
+        assert r.returncode == 5, r.stderr
+        host = json.loads(r.stdout)["host"]
+        assert not planted.id.startswith(host)
+        assert docker_engine.containers.get(name).attrs["Image"] == spec.image
+    finally:
+        try:
+            planted.remove(force=True)
+        except Exception:  # noqa: BLE001 - the launch already replaced it
+            pass

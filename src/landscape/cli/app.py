@@ -340,8 +340,9 @@ def ps(project: Annotated[Optional[Path], typer.Argument(
     for column in columns:
         table.add_column("container" if column == "name" else column,
                          overflow="fold")  # names stay whole, to be copied
-    for r in rows:
-        table.add_row(*(safe(str(r[c] or "")) for c in columns))
+    for r in rows:  # an image id is shown short, as `docker images` does
+        table.add_row(*(safe(str(r[c] or "").removeprefix("sha256:")[:12] if c == "image"
+                             and workspaces else str(r[c] or "")) for c in columns))
     out.print(table if rows else empty)
 
 
