@@ -65,7 +65,8 @@ TMPFS = "rw,nosuid,nodev"
 class LaunchSpec:
     """Everything the container of one launch needs, computed without the engine.
 
-    ``argv`` is the container's command (the entry, then the tool); ``binds`` are
+    ``image`` is a tag or, once the launch has checked the image's labels, its id (what
+    runs); ``argv`` is the container's command (the entry, then the tool); ``binds`` are
     ``(host source, container target, "ro"|"rw")``; ``files`` maps container paths to the
     content of generated files mounted read-only; ``home`` is the tmpfs home folder.
     """

@@ -102,7 +102,9 @@ exec "$@"
 
 #: delivers a signal to a launch: ``sh -c KILLER landscape-kill SIGNAL LAUNCH_ID``
 KILLER = r"""
-read -r p < "/run/landscape-warm/pid.$2" && kill -s "$1" "$p"
+read -r p < "/run/landscape-warm/pid.$2" || exit 1
+case $p in ''|*[!0-9]*) exit 1 ;; esac
+kill -s "$1" "$p"
 """
 
 
