@@ -255,3 +255,22 @@ def test_a_planted_container_under_the_workspace_name_is_not_used(warm, cli, doc
             planted.remove(force=True)
         except Exception:  # noqa: BLE001 - the launch already replaced it
             pass
+
+
+def test_a_forged_pid_record_cannot_make_ctrl_c_kill_other_launches(warm):
+    victim = subprocess.Popen([*landscape_exe(), "launch", "--warm", str(warm / SH010),
+                               "--tool", "python", "--", "-c",
+                               "import time; print('ready', flush=True); time.sleep(8); "
+                               "print('victim done')"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert victim.stdout.readline().strip() == "ready"
+    forger = subprocess.Popen(
+        [*landscape_exe(), "launch", "--warm", str(warm / SH010), "--tool", "python", "--",
+         "-c", "import glob, time\n"
+         "for f in glob.glob('/run/landscape-warm/pid.*'):\n    open(f, 'w').write('1')\n"
+         "print('ready', flush=True); time.sleep(3)"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert forger.stdout.readline().strip() == "ready"
+    forger.send_signal(signal.SIGINT)  # SIGINT to PID 1 would end the workspace
+    assert forger.wait(timeout=60) == 0  # not signalled: its record is not a PID
+    assert victim.wait(timeout=60) == 0 and "victim done" in victim.stdout.read()

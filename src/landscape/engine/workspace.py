@@ -104,6 +104,7 @@ exec "$@"
 KILLER = r"""
 read -r p < "/run/landscape-warm/pid.$2" || exit 1
 case $p in ''|*[!0-9]*) exit 1 ;; esac
+[ "$p" -gt 1 ] || exit 1
 kill -s "$1" "$p"
 """
 
