@@ -23,7 +23,7 @@ from conftest import landscape_exe
 pytestmark = pytest.mark.docker
 
 SH010 = "projects/lighthouse/seq010/sh010"
-SH030 = "projects/lighthouse/seq020/sh030"
+SH040 = "projects/lighthouse/seq020/sh040"  # (sh030 is the artist test's shot)
 PROJECT = "projects/lighthouse"
 SHOW = ("import getpass, json, os, socket, sys; "
         "ctx = json.load(open(os.environ['LANDSCAPE_CONTEXT_FILE'])); "
@@ -71,11 +71,11 @@ def _processes(name):
 
 def test_one_workspace_serves_every_shot_of_an_image(warm, cli):
     a = _launch(warm, SH010, SHOW)
-    b = _launch(warm, SH030, SHOW)
+    b = _launch(warm, SH040, SHOW)
     assert a.returncode == 5 and b.returncode == 5, (a.stderr, b.stderr)
     ra, rb = json.loads(a.stdout), json.loads(b.stdout)
     assert ra["host"] == rb["host"]  # the same container
-    assert (ra["shot"], ra["ctx"], rb["shot"], rb["ctx"]) == ("sh010", "sh010", "sh030", "sh030")
+    assert (ra["shot"], ra["ctx"], rb["shot"], rb["ctx"]) == ("sh010", "sh010", "sh040", "sh040")
     assert ra["file"] != rb["file"] and ra["file"].startswith("/run/landscape/")
     assert ra["cwd"] == str(warm / SH010 / "work/python") and ra["user"] == rb["user"]
     rows = _rows(cli, warm)
