@@ -39,7 +39,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import shutil
 import time
 from dataclasses import replace
@@ -295,7 +294,7 @@ def run_warm(spec: LaunchSpec, root: str, project: str, idle: int, *, tty: bool,
 
 
 def _exec(spec: LaunchSpec, name: str, tty: bool, stdin: bool) -> int:
-    launch_id = secrets.token_hex(8)
+    launch_id = os.urandom(8).hex()
     per_launch = host_folder(name) / launch_id
     per_launch.mkdir(mode=0o700)
     try:
