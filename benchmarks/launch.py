@@ -12,7 +12,10 @@ alternating each pair and printing the median of N pairs (default 7) and their r
   `docker run --rm IMAGE python3 -c pass` (rez's python package puts `python` on PATH through
   the launch environment; plain `docker run` gets the image's PATH, so it runs `python3`);
 - cold, engine side: the same launch from a resolved LaunchSpec (a Python process that
-  imports only the launch module and runs it: what the launch costs besides resolving);
+  imports only the launch module and runs it: what the launch costs besides resolving),
+  against plain `docker run` and against `docker run` with the same flags as the launch's
+  container (hardening, tmpfs, mounts, environment): the second ratio is Landscape's own
+  overhead, the first also counts what the container's configuration costs the engine;
 - warm: `landscape launch --warm …` against `docker exec WORKSPACE python3 -c pass` into the
   same running workspace; and its engine side, as above;
 - `landscape resolve SHOT --tool python --json` alone, for the share resolving takes, and
@@ -103,6 +106,30 @@ def prepare(studio: Path | None) -> tuple[Path, Path]:
     return shot, made
 
 
+def same_flags(data: dict) -> list[str]:
+    """A ``docker run --rm`` with the flags a launch's container has (user, groups, init,
+    read-only root, tmpfs, dropped capabilities, no-new-privileges, process limit, shm, the
+    storage and generated-file mounts, the environment), running the same entry and tool:
+    the reference that shows what the container's configuration itself costs the engine.
+    (A benchmark of simple paths only: Landscape itself never builds such a command line.)"""
+    home = data["home"]
+    argv = ["docker", "run", "--rm", "--init", "--read-only", "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges:true", "--pids-limit",
+            str(data["pids_limit"]), "--shm-size", "1g", "--user",
+            f"{data['uid']}:{data['gid']}", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp",
+            "--tmpfs", "/run", "--tmpfs", f"{home}:uid={data['uid']},mode=0700"]
+    for g in data["group_add"]:
+        argv += ["--group-add", g]
+    for source, target, mode in data["binds"]:
+        argv += ["--mount", f"type=bind,source={source},target={target}"
+                 + (",readonly" if mode == "ro" else "")]
+    for target in data["files"]:  # any host file will do: only the mount is measured
+        argv += ["--mount", f"type=bind,source={os.devnull},target={target},readonly"]
+    for k, v in sorted(data["environment"].items()):
+        argv += ["--env", f"{k}={v}"]
+    return [*argv, data["image"], *data["argv"]]
+
+
 def save_spec(shot: Path, dest: Path) -> tuple[dict, str]:
     """Resolve ``shot``'s python tool once and save its LaunchSpec (image by id)."""
     from landscape.context import resolve
@@ -145,6 +172,8 @@ def main() -> None:
         engine, run = pairs(bench, ["docker", "run", "--rm", image, "python3", "-c", "pass"],
                             args.n)
         row("cold, engine side (no resolve)", engine, run, "docker run --rm")
+        engine, same = pairs(bench, same_flags(data), args.n)
+        row("cold, engine side (no resolve)", engine, same, "docker run, launch's flags")
         subprocess.run(warm, check=True, capture_output=True)  # the workspace is up
         from landscape.engine.workspace import workspaces
 
