@@ -30,7 +30,10 @@ seconds for processes besides itself and ``--init``, and for PID records of laun
 ran since its last look; after ``launch.warm_idle`` (studio root; default 30 minutes)
 without any, it marks the workspace closing, looks once more and exits — the engine then
 removes the container (``AutoRemove``). A launch whose wrapper finds the closing mark exits
-with :data:`CLOSING`, and the launch is run again in a new workspace.
+with :data:`CLOSING`, and the launch is run again in a new workspace. One window stays open:
+an exec the engine is asked for in the milliseconds between the watcher's exit and the
+container's stop fails with the engine's "is not running" message (exit 1); the next launch
+starts a new workspace.
 """
 
 from __future__ import annotations
