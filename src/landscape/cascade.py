@@ -541,18 +541,45 @@ def _fold(studio_root: Path, files: list[ConfigFile]) -> _Fold:
     return values, levels, merge_errors, root_policy
 
 
+#: Workspaces of warm launches stop after this many idle seconds unless ``launch.warm_idle``
+#: (studio root only) says otherwise.
+DEFAULT_IDLE = 30 * 60
+_DURATION = re.compile(r"^([0-9]+)([smhd]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def warm_idle(root_node: Node | None) -> int:
+    """The idle time of workspaces in seconds: the studio root's ``launch.warm_idle``
+    (``root_node``: the root file's :class:`~landscape.nodes.Node`, or ``None``), an integer
+    of seconds or a number with ``s``, ``m``, ``h`` or ``d``; :data:`DEFAULT_IDLE` when
+    unset. Raises :class:`ConfigError` at the value's line for a malformed one."""
+    launch = root_node.get("launch") if root_node is not None and root_node.is_map else None
+    item = launch.get("warm_idle") if launch is not None and launch.is_map else None
+    if item is None:
+        return DEFAULT_IDLE
+    m = _DURATION.match(str(item.value)) if not isinstance(item.value, bool) else None
+    if m is None or int(m.group(1)) == 0:
+        raise ConfigError(f"{item.value!r} is not a duration (e.g. 90s, 30m, 2h)", item.loc,
+                          ("launch", "warm_idle"))
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+
 #: ``image`` keys only the studio root may set: where images come from and what a build
 #: trusts (a deeper file naming a registry could hand artists another image).
 ROOT_ONLY_IMAGE_KEYS = ("registry", "ca_certificates", "apt_mirror")
 
 
 def _root_only_image_keys(f: ConfigFile) -> list[ConfigError]:
+    launch = f.node.get("launch") if f.node is not None else None
+    errors = [] if launch is None else [ConfigError(
+        f"launch may only be set in the studio root's {CONFIG_NAME}", launch.loc, ("launch",))]
     image = f.node.get("image") if f.node is not None else None
     if image is None or not image.is_map:
-        return []
-    return [ConfigError(f"image.{k} may only be set in the studio root's {CONFIG_NAME}",
-                        image.get(k).loc, ("image", k))
-            for k in ROOT_ONLY_IMAGE_KEYS if image.get(k) is not None]
+        return errors
+    return errors + [ConfigError(f"image.{k} may only be set in the studio root's "
+                                 f"{CONFIG_NAME}", image.get(k).loc, ("image", k))
+                     for k in ROOT_ONLY_IMAGE_KEYS if image.get(k) is not None]
 
 
 def _hidden_entries(root: Path) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import grammar
-from .cascade import Cascade, build_cascade
+from .cascade import Cascade, build_cascade, warm_idle
 from .envactions import apply_actions
 from .merge import ENV, request_name
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location, ResolveError, flatten
@@ -266,6 +266,11 @@ class ResolvedContext:
             registry, registry_error = self.cascade.studio_image().get("registry"), None
         except ConfigError as e:
             registry, registry_error = None, str(e)
+        root_file = self.cascade.files[0] if self.cascade.files else None
+        try:
+            idle, idle_error = warm_idle(root_file.node if root_file else None), None
+        except ConfigError as e:
+            idle, idle_error = None, str(e)
         return LaunchInputs(
             context=str(self.cascade.context), tool=self.tool, command=command,
             gui=bool(setup.field("gui", False)), gpu=bool(setup.field("gpu", False)),
@@ -273,7 +278,8 @@ class ResolvedContext:
             workdir=self.workdir, workdir_error=workdir_error, dirs=list(self.dirs),
             env=dict(self.env), storage=[dict(m) for m in self.storage], image=self.image,
             project_dir=str(self.cascade.project_dir), registry=registry,
-            registry_error=registry_error, errors=errors, context_json=self.to_json())
+            registry_error=registry_error, errors=errors, context_json=self.to_json(),
+            root=str(self.cascade.root), warm_idle=idle, warm_idle_error=idle_error)
 
 
 def _concerns_tool(error: LandscapeError, parts: list[str]) -> bool:

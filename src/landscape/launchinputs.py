@@ -22,8 +22,10 @@ class LaunchInputs:
     process limit, the working directory (``None`` with ``workdir_error`` saying why), the
     ``dirs`` to create there, the final ``env``, the ``storage`` mounts, the ``image`` spec,
     the project folder, the studio ``registry`` (or ``registry_error``), the policy
-    ``errors`` that stop this tool, and the resolved context as JSON (``context_json``, what
-    ``/landscape/context.json`` holds).
+    ``errors`` that stop this tool, the resolved context as JSON (``context_json``, what
+    ``/landscape/context.json`` holds), the studio ``root`` and the idle seconds after which
+    a warm launch's workspace stops (``warm_idle``, or ``warm_idle_error`` saying why the
+    root's ``launch.warm_idle`` is not a duration).
 
     Made by :meth:`ResolvedContext.launch_inputs`, or read back from the resolve cache
     (:mod:`landscape.resolvecache`) with :meth:`from_record`, so a launch of an unchanged
@@ -48,6 +50,9 @@ class LaunchInputs:
     registry_error: str | None
     errors: list[LandscapeError]
     context_json: dict
+    root: str = ""
+    warm_idle: int | None = None
+    warm_idle_error: str | None = None
 
     @property
     def project(self) -> str:

@@ -544,6 +544,7 @@ CONFIG_STRATEGIES: dict[str, Strategy] = {
     "features": MapOf(DEEP),
     "services": MapOf(DEEP),
     "policy": Narrow(),
+    "launch": Local(),  # studio root only, read from the root file
 }
 
 #: keys of a manifest file → merge strategy (docs/config.md; ``extends`` is read, not merged)

@@ -206,6 +206,16 @@ CONFIG_SCHEMA: dict[str, Any] = {
                      "additionalProperties": {"type": ["object", "null", "boolean"]}},
         "services": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
                      "additionalProperties": _COMPOSE_SERVICE},
+        "launch": {
+            "type": "object", "additionalProperties": False,
+            "description": "studio root only: how launches run",
+            "properties": {
+                "warm_idle": {"type": ["string", "integer"], "pattern": r"^[0-9]+[smhd]?$",
+                              "minimum": 1, "description":
+                              "idle time after which a warm-launch workspace stops "
+                              "(seconds, or 90s, 30m, 2h, 1d; default 30m)"},
+            },
+        },
         "policy": {
             "type": "object", "additionalProperties": False,
             "description": "only the studio root sets it; deeper files may only narrow",

@@ -50,6 +50,23 @@ def test_a_launch_is_confined(built, cli):
     assert probe["pids"] == "4096"
 
 
+def test_a_warm_launch_is_confined_like_a_cold_one(built, cli):
+    studio, _ = built
+    try:
+        r = cli("launch", "--warm", studio / SH010, "--tool", "python", "--", "-c", PROBE)
+        assert r.code == 0, r
+        probe = json.loads(r.out.strip().splitlines()[-1])
+        assert probe["nnp"] == "1"  # an exec'd process keeps the workspace's hardening
+        assert int(probe["capeff"], 16) == 0 and int(probe["capprm"], 16) == 0
+        assert probe["writes"]["/landscape/probe"] is False
+        assert probe["writes"]["/usr/probe"] is False
+        assert probe["writes"]["/tmp/probe"] is True
+        assert list(probe["writes"].values())[3] is True
+        assert probe["pids"] == "4096"
+    finally:
+        assert cli("stop", studio / SH010).code == 0
+
+
 def test_a_symlinked_mount_never_reaches_the_engine(built, cli, docker_engine, tmp_path):
     studio, _ = built
     (studio / "projects/escape").symlink_to("/")

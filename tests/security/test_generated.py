@@ -5,6 +5,8 @@ neither set Landscape's labels nor move the home tmpfs."""
 
 from __future__ import annotations
 
+import json
+
 import os
 
 import pytest
@@ -164,16 +166,20 @@ def test_launch_configuration_is_structured_and_hardened(example):
     rc = resolve(example / SH010, tool="blender")
     spec = launch_spec(rc, ["--", "-x"])
     config = container_config(spec, [("/tmp/f0", "/etc/passwd")])
-    mounts = {m["Target"]: m["Source"] for m in config["mounts"]}
+    host = config["HostConfig"]
+    mounts = {m["Target"]: m["Source"] for m in host["Mounts"]}
     assert mounts["/mnt/odd"] == str(src)  # one field, whatever it holds: no CSV to escape
-    assert config["security_opt"] == ["no-new-privileges:true"]
-    assert config["cap_drop"] == ["ALL"] and config["cap_add"] is None
-    assert config["read_only"] is True and config["pids_limit"] == 4096
-    assert config["tmpfs"][spec.home].endswith("mode=0700") and spec.home.startswith(
+    assert host["SecurityOpt"] == ["no-new-privileges:true"]
+    assert host["CapDrop"] == ["ALL"] and host["CapAdd"] is None
+    assert host["ReadonlyRootfs"] is True and host["PidsLimit"] == 4096
+    assert host["Init"] is True and host["AutoRemove"] is True
+    assert host["Tmpfs"][spec.home].endswith("mode=0700") and spec.home.startswith(
         ("/home/", "/root"))
-    assert config["environment"]["HOME"] == spec.home
-    assert config["command"][:3] == ["/landscape/bin/landscape-enter", rc.workdir,
-                                     str(len(rc.dirs))]
+    assert f"HOME={spec.home}" in config["Env"]
+    assert config["User"] == f"{spec.uid}:{spec.gid}"
+    assert config["Cmd"][:3] == ["/landscape/bin/landscape-enter", rc.workdir,
+                                 str(len(rc.dirs))]
+    assert json.loads(json.dumps(config)) == config  # plain JSON data, as sent
 
 
 def test_terminal_and_streamed_launches_share_one_configuration(example):
@@ -181,7 +187,7 @@ def test_terminal_and_streamed_launches_share_one_configuration(example):
     streamed = container_config(spec, [], tty=False, stdin=False)
     terminal = container_config(spec, [], tty=True, stdin=True)
     differ = {k for k in streamed if streamed[k] != terminal[k]}
-    assert differ == {"tty", "stdin_open", "detach"}
+    assert differ == {"Tty", "OpenStdin", "StdinOnce", "AttachStdin"}
 
 
 def test_capabilities_need_the_root_policy(example, cli):

@@ -328,25 +328,75 @@ def down(project: Annotated[Path, typer.Argument(help="Project folder.")],
 
 
 @app.command()
-def ps(project: Annotated[Path, typer.Argument(help="Project folder.")], root: RootOpt = None,
-       json: JsonOpt = False) -> None:
-    """The containers of the project's stack."""
-    from ..engine.stack import stack_containers
+def ps(project: Annotated[Optional[Path], typer.Argument(
+           help="Project folder (optional with --workspaces).")] = None,
+       workspaces: Annotated[bool, typer.Option(
+           "--workspaces", help="This user's warm-launch workspaces instead (of PROJECT's "
+           "project when given).")] = False,
+       root: RootOpt = None, json: JsonOpt = False) -> None:
+    """The containers of the project's stack, or (--workspaces) the warm workspaces."""
+    if workspaces:
+        from ..engine.workspace import workspaces as list_workspaces
 
-    _path, name, studio_root = _stack(project, root)
-    rows = stack_containers(studio_root, name)
+        rows = list_workspaces(*_project_of(project, root))
+        columns = ("name", "project", "state", "status", "image")
+        empty = "no workspaces"
+    else:
+        if project is None:
+            raise typer.BadParameter("ps needs a project (or --workspaces)",
+                                     param_hint="PROJECT")
+        from ..engine.stack import stack_containers
+
+        _path, name, studio_root = _stack(project, root)
+        rows = stack_containers(studio_root, name)
+        columns = ("service", "name", "image", "state")
+        empty = f"stack {safe(name)}: no containers"
     if json:
         print_json(rows)
         return
     from rich.table import Table
 
     table = Table(box=None)
-    for column in ("service", "container", "image", "state"):
-        table.add_column(column, overflow="fold")  # names stay whole, to be copied
-    for r in rows:
-        table.add_row(*(safe(x or "") for x in (r["service"], r["name"], r["image"],
-                                                r["state"])))
-    out.print(table if rows else f"stack {safe(name)}: no containers")
+    for column in columns:
+        table.add_column("container" if column == "name" else column,
+                         overflow="fold")  # names stay whole, to be copied
+    for r in rows:  # an image id is shown short, as `docker images` does
+        table.add_row(*(safe(str(r[c] or "").removeprefix("sha256:")[:12] if c == "image"
+                             and workspaces else str(r[c] or "")) for c in columns))
+    out.print(table if rows else empty)
+
+
+def _project_of(path: Optional[Path], root: Optional[Path]) -> tuple[Optional[str],
+                                                                      Optional[str]]:
+    """``(studio root, project)`` of ``path``, or ``(None, None)`` without one."""
+    if path is None:
+        return None, None
+    from ..cascade import build_cascade
+
+    cascade = build_cascade(path, (), root)
+    return str(cascade.root), cascade.project
+
+
+@app.command()
+def stop(path: Annotated[Optional[Path], typer.Argument(
+             help="Project or context folder: stop the workspaces of its project.")] = None,
+         all_: Annotated[bool, typer.Option("--all", help="Stop every workspace of this user."
+                                            )] = False,
+         root: RootOpt = None, json: JsonOpt = False) -> None:
+    """Stop warm-launch workspaces (launches running in them end); they also stop by
+    themselves after launch.warm_idle."""
+    if (path is None) == (not all_):
+        raise typer.BadParameter("give a project folder or --all, not both", param_hint="PATH")
+    from ..engine.workspace import stop as stop_workspaces, workspaces as list_workspaces
+
+    names = stop_workspaces(list_workspaces(*_project_of(path, root)))
+    if json:
+        print_json({"stopped": names})
+        return
+    for n in names:
+        note(f"[green]✓[/] stopped {safe(n)}")
+    if not names:
+        note("no workspaces to stop")
 
 
 @app.command()
@@ -364,6 +414,11 @@ def logs(project: Annotated[Path, typer.Argument(help="Project folder.")],
 
 # -- launch ------------------------------------------------------------------------------
 
+WarmOpt = Annotated[bool, typer.Option(
+    "--warm", help="Run in this user's long-running workspace of the image (started when "
+    "missing, stopped after launch.warm_idle): no container start per launch.")]
+
+
 @app.command()
 def launch(
     context: Annotated[Path, typer.Argument(help="Context directory.")],
@@ -373,20 +428,21 @@ def launch(
     variant: VariantOpt = [],
     add: Annotated[list[str], typer.Option("--add", "-a", help="Extra package request.")] = [],
     env: Annotated[list[str], typer.Option("--env", help="Extra env: KEY=VALUE.")] = [],
+    warm: WarmOpt = False,
     root: RootOpt = None,
 ) -> None:
-    """Run a tool of CONTEXT in a fresh container; its exit code is the tool's."""
-    from ..engine.launch import launch_spec, run, run_in_terminal
+    """Run a tool of CONTEXT in a fresh container (or, --warm, its workspace); its exit code
+    is the tool's."""
+    from ..engine.launch import launch_spec
 
     if not tool:
         raise typer.BadParameter("launch needs a tool (see `landscape resolve CONTEXT`)",
                                  param_hint="--tool")
     inputs = _launch_inputs("launch", context, tool, variant, root, add, env)
     spec = launch_spec(inputs, list(args or []))
-    _ensure_image(inputs, context, tool, variant, root, add, env)
-    if sys.stdin.isatty() and sys.stdout.isatty():
-        raise typer.Exit(run_in_terminal(spec))  # an interactive tool gets the terminal
-    raise typer.Exit(run(spec))
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()  # an interactive tool: the terminal
+    raise typer.Exit(_run(inputs, spec, warm, tty=terminal, stdin=terminal or _piped_stdin(),
+                          fresh=lambda: _fresh(context, tool, variant, root, add, env)))
 
 
 @app.command()
@@ -394,16 +450,26 @@ def shell(
     context: Annotated[Path, typer.Argument(help="Context directory.")],
     tool: ToolOpt = None,
     variant: VariantOpt = [],
+    warm: WarmOpt = False,
     root: RootOpt = None,
 ) -> None:
-    """An interactive shell in the context's environment (a fresh container)."""
-    from ..engine.launch import launch_spec, run_in_terminal
+    """An interactive shell in the context's environment (a fresh container, or --warm)."""
+    from ..engine.launch import launch_spec
 
     tool = tool or _first_tool(context, variant, root)
     inputs = _launch_inputs("shell", context, tool, variant, root)
     spec = launch_spec(inputs, [], command=["/bin/bash"])
-    _ensure_image(inputs, context, tool, variant, root)
-    raise typer.Exit(run_in_terminal(spec, tty=sys.stdin.isatty()))
+    raise typer.Exit(_run(inputs, spec, warm, tty=sys.stdin.isatty(), stdin=True,
+                          fresh=lambda: _fresh(context, tool, variant, root)))
+
+
+def _fresh(context: Path, tool: str, variants: list[str], root: Optional[Path],
+           add: list[str] = (), env: list[str] = ()):
+    """A fresh resolve of ``tool`` of ``context`` (imports rez)."""
+    from ..context import Extras, resolve as run_resolve
+
+    return run_resolve(context, tool=tool, variants=variants, extras=Extras(add, env),
+                       root=root)
 
 
 def _launch_inputs(command: str, context: Path, tool: str, variants: list[str],
@@ -412,37 +478,63 @@ def _launch_inputs(command: str, context: Path, tool: str, variants: list[str],
     from the resolve cache when nothing it was made from changed."""
     from .. import resolvecache
 
-    def fresh():
-        from ..context import Extras, resolve as run_resolve
-
-        return run_resolve(context, tool=tool, variants=variants, extras=Extras(add, env),
-                           root=root)
-
     req = resolvecache.request(command, context, tool=tool, variants=variants, add=add,
                                env=env, root=root)
-    return resolvecache.launch_inputs(req, fresh)
+    return resolvecache.launch_inputs(
+        req, lambda: _fresh(context, tool, variants, root, add, env))
 
 
-def _ensure_image(inputs, context: Path, tool: str, variants: list[str],
-                  root: Optional[Path], add: list[str] = (), env: list[str] = ()) -> None:
-    """The image of a launch (``inputs``): local, else pulled from the studio registry
-    (``image.registry``, checked against the lock), else built (with progress) — from a
-    fresh resolve, so a build never rests on a cached answer."""
-    from ..engine.delivery import ensure_context_image
-    from ..engine.images import find_image
-    from ..errors import LandscapeError
+def _piped_stdin() -> bool:
+    """Whether this process's stdin is a pipe or file to pass on (not a terminal, not
+    closed)."""
+    try:
+        os.fstat(0)
+    except OSError:
+        return False
+    return not os.isatty(0)
 
-    if find_image(inputs.image) is None:
-        from ..context import Extras, resolve as run_resolve
 
-        rc = run_resolve(context, tool=tool, variants=variants, extras=Extras(add, env),
-                         root=root)
+def _run(inputs, spec, warm: bool, *, tty: bool, stdin: bool, fresh) -> int:
+    """Run launch ``spec`` of ``inputs`` (its image got first; ``fresh()`` resolves anew
+    when the image must be built) in a fresh container, or in its workspace when ``warm``;
+    the tool's exit code."""
+    spec.image = _ensure_image(inputs, fresh)
+    if warm:
+        from ..engine.workspace import run_warm
+        from ..errors import LandscapeError
+
+        if inputs.warm_idle is None:
+            raise LandscapeError(inputs.warm_idle_error or "launch.warm_idle is not a duration")
+        return run_warm(spec, inputs.root, inputs.project, inputs.warm_idle, tty=tty,
+                        stdin=stdin)
+    from ..engine.launch import run
+
+    return run(spec, tty=tty, stdin=stdin)
+
+
+def _ensure_image(inputs, fresh) -> str:
+    """The id of the image of a launch (``inputs``): local, else pulled from the studio
+    registry (``image.registry``, checked against the lock), else built (with progress) —
+    from a fresh resolve (``fresh()``), so a build never rests on a cached answer."""
+    from ..engine.images import image_id
+
+    found = image_id(inputs.image)
+    if found is None:
+        from ..engine.delivery import ensure_context_image
+        from ..errors import EngineError, LandscapeError
+
+        rc = fresh()
         if rc.image.key != inputs.image.key:  # pragma: no cover - the cache checked inputs
-            raise LandscapeError(f"{context}: its image changed while launching; try again")
+            raise LandscapeError(f"{inputs.context}: its image changed while launching; "
+                                 "try again")
         registry = rc.cascade.studio_image().get("registry")
         with BuildProgress(f"getting {rc.image.tag}") as progress:
             r = ensure_context_image(rc.image, rc.cascade.project_dir, registry, log=progress)
         note(f"[green]✓[/] {r['tag']} {r['source']} in {r['seconds']} s")
+        found = image_id(rc.image)
+        if found is None:
+            raise EngineError(f"image {rc.image.tag} is not in the engine after getting it")
+    return found
 
 
 def _first_tool(context: Path, variants: list[str], root: Optional[Path]) -> str:

@@ -1,7 +1,12 @@
-"""The Docker SDK client, created once, with engine errors turned into user errors."""
+"""The Docker engine: the Docker SDK client (created once) for builds and images, and a
+direct Engine API call (:func:`api`) for the few fast requests of a launch; engine errors
+become user errors."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 from typing import Any
 
 from ..errors import EngineError
@@ -24,10 +29,7 @@ def client() -> Any:
     except DockerException as e:
         text = str(e)
         if "Permission denied" in text or "PermissionError" in text:
-            raise EngineError(
-                "the Docker engine refuses this user (permission denied on its socket)",
-                hint="join the `docker` group (which is root-equivalent on this machine) or "
-                "use rootless Docker; see docs/security.md") from None
+            raise _refused() from None
         raise EngineError(f"no Docker engine answers ({e}); start it or set DOCKER_HOST") from None
     _client = c
     return c
@@ -52,3 +54,129 @@ def get_image(ref: str) -> Any | None:
         return client().images.get(ref)
     except ImageNotFound:
         return None
+
+
+# -- the Engine API without the SDK ------------------------------------------------------
+#
+# A launch asks the engine a handful of questions (is the image there, create, kill, remove,
+# list containers by label). Importing the SDK (requests, urllib3) costs more than all of
+# them together, so those calls go straight to the Engine API (documented JSON over HTTP)
+# with the standard library's ``http.client`` on the engine's Unix socket (or plain TCP).
+# Endpoints the standard library cannot reach alone (TLS, ssh://) go through the SDK's
+# session instead: the same requests, another transport.
+
+#: The Engine API version of every request (Docker 20.10's; later engines still serve it).
+API_VERSION = "1.41"
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+class APIError(EngineError):
+    """The engine answered a request with an error status (``status``: the HTTP code, e.g.
+    404 for a missing object, 409 for a name in use or a container not running)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def endpoint() -> str:
+    """The engine's address: ``$DOCKER_HOST``, else the local socket."""
+    return os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+
+
+def cli_env() -> dict[str, str]:
+    """The environment of a ``docker`` CLI process that must reach the same engine as
+    :func:`api` and :func:`client` (``DOCKER_HOST`` set explicitly, so a CLI context does
+    not send it elsewhere)."""
+    env = dict(os.environ)
+    env["DOCKER_HOST"] = endpoint()
+    env.pop("DOCKER_CONTEXT", None)
+    return env
+
+
+def _connection(timeout: float) -> Any:
+    import http.client
+
+    host = endpoint()
+    if host.startswith("unix://"):
+        path = host[len("unix://"):]
+
+        class UnixConnection(http.client.HTTPConnection):
+            def connect(self) -> None:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(self.timeout)
+                try:
+                    s.connect(path)
+                except OSError:
+                    s.close()
+                    raise
+                self.sock = s
+
+        return UnixConnection("localhost", timeout=timeout)
+    if host.startswith("tcp://") and not os.environ.get("DOCKER_TLS_VERIFY") \
+            and not os.environ.get("DOCKER_CERT_PATH"):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(host)
+        return http.client.HTTPConnection(parts.hostname or "localhost", parts.port or 2375,
+                                          timeout=timeout)
+    return None
+
+
+def api(method: str, path: str, query: dict[str, Any] | None = None, body: Any = None,
+        timeout: float = 600) -> Any:
+    """One Engine API request: ``method`` (``GET``, ``POST``, ``DELETE``) on ``path``
+    (e.g. ``/containers/create``; ids and names in it must be the engine's own or
+    validated), ``query`` parameters (URL-encoded here), ``body`` sent as JSON.
+
+    Returns the decoded JSON answer (``None`` for an empty one). Raises :class:`APIError`
+    for an error status (the engine's own message) and :class:`EngineError` when no engine
+    answers. Reference: Docker Engine API v1.41."""
+    from urllib.parse import quote, urlencode
+
+    url = f"/v{API_VERSION}{quote(path)}" + (f"?{urlencode(query)}" if query else "")
+    data = json.dumps(body).encode() if body is not None else None
+    conn = _connection(timeout)
+    if conn is None:  # TLS or ssh: the SDK's transport
+        session = client().api
+        r = session.request(method, session.base_url + url, data=data,
+                            headers={"Content-Type": "application/json"}, timeout=timeout)
+        status, raw = r.status_code, r.content
+    else:
+        try:
+            conn.request(method, url, body=data,
+                         headers={"Content-Type": "application/json"} if data else {})
+            response = conn.getresponse()
+            status, raw = response.status, response.read()
+        except PermissionError:
+            raise _refused() from None
+        except OSError as e:
+            raise EngineError(f"no Docker engine answers at {endpoint()} ({e}); start it or "
+                              "set DOCKER_HOST") from None
+        finally:
+            conn.close()
+    try:
+        answer = json.loads(raw) if raw else None
+    except ValueError:
+        answer = raw.decode(errors="replace")
+    if status >= 400:
+        message = answer.get("message") if isinstance(answer, dict) else answer
+        raise APIError(status, f"the engine refused {method} {path}: {message or status}")
+    return answer
+
+
+def _refused() -> EngineError:
+    return EngineError("the Docker engine refuses this user (permission denied on its socket)",
+                       hint="join the `docker` group (which is root-equivalent on this "
+                       "machine) or use rootless Docker; see docs/security.md")
+
+
+def inspect_image(ref: str) -> dict | None:
+    """The engine's inspect data of image ``ref`` (tag or id; keys ``Id``,
+    ``Config.Labels``…), or ``None`` when it has none — without the SDK."""
+    try:
+        return api("GET", f"/images/{ref}/json")
+    except APIError as e:
+        if e.status == 404:
+            return None
+        raise

@@ -35,8 +35,29 @@ NAMING_LABELS = ("org.opencontainers.image.title", "org.opencontainers.image.des
 
 
 def _matches(image: Any, expected: dict[str, str], ignore: tuple[str, ...] = ()) -> bool:
-    labels = image.labels or {}
+    return _labels_match(image.labels, expected, ignore)
+
+
+def _labels_match(labels: dict[str, str] | None, expected: dict[str, str],
+                  ignore: tuple[str, ...] = ()) -> bool:
+    labels = labels or {}
     return all(labels.get(k) == v for k, v in expected.items() if k not in ignore)
+
+
+def image_id(spec: ImageSpec) -> str | None:
+    """The id of the engine's image for ``spec`` (``sha256:…``), or ``None``: the image
+    :func:`find_image` takes, found first by tag through the Engine API directly
+    (:func:`landscape.engine.docker.inspect_image`, no SDK import: the fast path of a
+    launch), else by :func:`find_image` itself. A launch runs this id, not the tag, so the
+    image whose labels were checked is the image that runs."""
+    from ..plan import image_labels
+
+    data = dk.inspect_image(spec.tag)
+    if data is not None and _labels_match((data.get("Config") or {}).get("Labels"),
+                                          image_labels(spec)):
+        return data["Id"]
+    image = find_image(spec)
+    return image.id if image is not None else None
 
 
 def find_image(spec: ImageSpec, tag: bool = True) -> Any | None:

@@ -20,13 +20,18 @@ A launch runs the context's image (built first when missing) with:
 - ``gui: true``: the X11 socket, ``DISPLAY`` and a copy of the Xauthority file;
   ``gpu: true``: all GPUs or ``/dev/dri`` — each only if policy allows.
 
-There is **one** container configuration (:func:`container_config`), handed to the engine as
-data through the Docker SDK — no ``docker run`` command line is ever assembled. A launch from
-a terminal creates the same container with a TTY and lets the Docker CLI attach the user's
-terminal to it (``docker start --attach --interactive``: keys, Ctrl-C, window size).
-Otherwise the output is streamed through the SDK, attached **before** the container starts
-(with Docker 20.10, attaching after a short-lived container exits hangs forever). Ctrl-C and
-SIGTERM reach the tool; a second Ctrl-C kills it; the container is removed in every case.
+There is **one** container configuration (:func:`container_config`): the Engine API's own
+JSON body, sent to the engine as data (:func:`landscape.engine.docker.api`, without the
+Docker SDK, whose import alone costs more than the engine's work) — no ``docker run``
+command line is ever assembled. The Docker CLI then attaches to the container **before** it
+starts (``docker start --attach``; with Docker 20.10, attaching after a short-lived
+container exits hangs forever): it streams the output, passes stdin on (``--interactive``,
+when stdin is not a terminal or the launch has one) and, for a launch from a terminal,
+connects the user's terminal to the container's TTY (keys, Ctrl-C, window size). Ctrl-C and
+SIGTERM reach the tool; a second Ctrl-C kills it; the exit code is the tool's; the engine
+removes the container when it ends (``AutoRemove``) and the launch removes it in every other
+case. Warm launches (:mod:`landscape.engine.workspace`) run the same configuration as a
+long-running workspace and ``exec`` each tool in it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -61,7 +67,8 @@ TMPFS = "rw,nosuid,nodev"
 class LaunchSpec:
     """Everything the container of one launch needs, computed without the engine.
 
-    ``argv`` is the container's command (the entry, then the tool); ``binds`` are
+    ``image`` is a tag or, once the launch has checked the image's labels, its id (what
+    runs); ``argv`` is the container's command (the entry, then the tool); ``binds`` are
     ``(host source, container target, "ro"|"rw")``; ``files`` maps container paths to the
     content of generated files mounted read-only; ``home`` is the tmpfs home folder.
     """
@@ -196,28 +203,52 @@ def write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
 
 def container_config(spec: LaunchSpec, files: list[tuple[str, str]], tty: bool = False,
                      stdin: bool = False) -> dict[str, Any]:
-    """The keyword arguments of ``docker.DockerClient.containers.create`` for ``spec``
-    (``files``: the generated files as written by :func:`write_files`). ``stdin`` keeps the
-    container's stdin open for the Docker CLI to attach (closed when the client's ends, as
-    ``docker run -i``), ``tty`` gives it a terminal: the only differences between a launch
-    from a terminal, a piped ``shell`` and a streamed launch."""
-    from docker.types import DeviceRequest, Mount
+    """The Engine API body that creates the container of ``spec`` (``POST
+    /containers/create``, API v1.41; ``files``: the generated files as written by
+    :func:`write_files`). Every value is a JSON field of its own (the argv a list, each
+    mount a ``Source``/``Target`` pair, the environment ``KEY=VALUE`` items), so nothing is
+    ever parsed out of a string. ``stdin`` keeps the container's stdin open for the Docker CLI
+    to attach (closed when the client's ends, as ``docker run -i``), ``tty`` gives it a
+    terminal: the only differences between a launch from a terminal, a piped launch and a
+    streamed one. ``AutoRemove``: the engine removes the container when it ends.
 
-    mounts = [Mount(target=t, source=s, type="bind", read_only=(m == "ro"))
+    Raises :class:`LandscapeError` for an environment name an ``Env`` item cannot carry
+    (empty, or holding ``=`` or NUL)."""
+    mounts = [{"Type": "bind", "Source": s, "Target": t, "ReadOnly": m == "ro"}
               for s, t, m in spec.binds]
-    mounts += [Mount(target=t, source=f, type="bind", read_only=True) for f, t in files]
+    mounts += [{"Type": "bind", "Source": f, "Target": t, "ReadOnly": True} for f, t in files]
     tmpfs = {"/tmp": f"{TMPFS},mode=1777", "/var/tmp": f"{TMPFS},mode=1777",
              "/run": f"{TMPFS},mode=755",
              spec.home: f"{TMPFS},uid={spec.uid},gid={spec.gid},mode=0700"}
-    return dict(
-        image=spec.image, command=spec.argv, user=f"{spec.uid}:{spec.gid}",
-        group_add=spec.group_add or None, environment=spec.environment, mounts=mounts,
-        tmpfs=tmpfs, labels=spec.labels, init=True, shm_size="1g",
-        devices=spec.devices or None,
-        device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if spec.gpus else None,
-        read_only=True, security_opt=["no-new-privileges:true"], cap_drop=["ALL"],
-        cap_add=spec.cap_add or None, pids_limit=spec.pids_limit,
-        stdin_open=stdin, tty=tty, detach=not stdin)
+    devices = []
+    for d in spec.devices:
+        host, inside, perms = d.split(":")
+        devices.append({"PathOnHost": host, "PathInContainer": inside,
+                        "CgroupPermissions": perms})
+    host = {
+        "GroupAdd": spec.group_add or None, "Mounts": mounts, "Tmpfs": tmpfs, "Init": True,
+        "ShmSize": 1 << 30, "Devices": devices or None,
+        "DeviceRequests": [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]
+        if spec.gpus else None,
+        "ReadonlyRootfs": True, "SecurityOpt": ["no-new-privileges:true"], "CapDrop": ["ALL"],
+        "CapAdd": spec.cap_add or None, "PidsLimit": spec.pids_limit, "AutoRemove": True,
+    }
+    return {
+        "Image": spec.image, "Cmd": spec.argv, "Entrypoint": None,
+        "User": f"{spec.uid}:{spec.gid}", "Env": env_items(spec.environment),
+        "Labels": spec.labels, "Tty": tty, "OpenStdin": stdin, "StdinOnce": stdin,
+        "AttachStdin": stdin, "AttachStdout": True, "AttachStderr": True, "HostConfig": host,
+    }
+
+
+def env_items(environment: dict[str, str]) -> list[str]:
+    """``environment`` as the Engine API's ``KEY=VALUE`` items (sorted). Raises
+    :class:`LandscapeError` for a name that cannot be one (empty, ``=`` or NUL in it) or a
+    value with NUL."""
+    for k, v in environment.items():
+        if not k or "=" in k or "\0" in k or "\0" in v:
+            raise LandscapeError(f"environment variable {k!r} cannot be passed to a container")
+    return [f"{k}={v}" for k, v in sorted(environment.items())]
 
 
 def verify_binds(spec: LaunchSpec) -> None:
@@ -233,103 +264,159 @@ def verify_binds(spec: LaunchSpec) -> None:
                                  f"to {now}); not launched")
 
 
-def _create(spec: LaunchSpec, scratch: Path, tty: bool, stdin: bool) -> Any:
-    from docker.errors import DockerException
+def create(config: dict[str, Any], name: str | None = None) -> str:
+    """Create a container from an Engine API body (:func:`container_config`); returns its
+    id. Raises :class:`EngineError` naming the engine's reason when it refuses (a
+    :class:`~landscape.engine.docker.APIError` with status 409 when ``name`` is taken)."""
+    answer = dk.api("POST", "/containers/create", {"name": name} if name else None, config)
+    return answer["Id"]
 
-    verify_binds(spec)
+
+def remove(container: str) -> None:
+    """Remove ``container`` (an id or name), killing it first; nothing when it is gone."""
     try:
-        return dk.client().containers.create(**container_config(
-            spec, write_files(spec, scratch), tty, stdin))
-    except DockerException as e:
-        raise EngineError(f"the engine refused the launch: {e}") from None
-
-
-def _remove(container: Any) -> None:
-    from docker.errors import DockerException
-
-    try:
-        container.remove(force=True)
-    except DockerException:
+        dk.api("DELETE", f"/containers/{container}", {"force": "1"})
+    except dk.APIError:  # 404: gone; 409: the engine is already removing it
         pass
 
 
-def run_in_terminal(spec: LaunchSpec, tty: bool = True) -> int:
-    """Run ``spec`` attached to this process's stdin and terminal: the container is created
-    with :func:`container_config` (stdin open; a TTY when ``tty``) and the Docker CLI
-    attaches stdin/stdout to it
-    (``docker start -ai``), so keys, Ctrl-C and the window size reach the tool. Returns the
-    tool's exit code; the container is removed afterwards, whatever happens."""
-    scratch = Path(tempfile.mkdtemp(prefix="landscape-launch-"))
-    container = None
-    previous: dict[int, Any] = {}
+def kill(container: str, signame: str) -> bool:
+    """Send ``signame`` (``SIGINT``…) to ``container``'s main process (its ``--init``, which
+    passes it on to the tool); ``False`` when the container is gone or not running."""
     try:
-        container = _create(spec, scratch, tty, stdin=True)
-        # The CLI gets the signals (a Python handler is reset to the default in the child);
-        # this process only waits, and cleans up.
-        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP):
-            previous[sig] = signal.signal(sig, lambda *_: None)
-        subprocess.call(["docker", "start", "--attach", "--interactive", container.id])
-        return int(container.wait().get("StatusCode", 1))
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if container is not None:
-            _remove(container)
-        shutil.rmtree(scratch, ignore_errors=True)
+        dk.api("POST", f"/containers/{container}/kill", {"signal": signame})
+    except dk.APIError:
+        return False
+    return True
+
+
+def docker_cli() -> str:
+    """The path of the ``docker`` command (it attaches terminals and streams). Raises
+    :class:`EngineError` when it is not installed."""
+    path = shutil.which("docker")
+    if path is None:
+        raise EngineError("the `docker` command is not installed (launches attach through it)")
+    return path
 
 
 def run(spec: LaunchSpec, out: Callable[[bytes], None] | None = None,
-        err: Callable[[bytes], None] | None = None) -> int:
-    """Run ``spec`` in a fresh container; stream its output (to this process's stdout and
-    stderr unless ``out``/``err`` are given); return its exit code.
+        err: Callable[[bytes], None] | None = None, *, tty: bool = False,
+        stdin: bool = False) -> int:
+    """Run ``spec`` in a fresh container; return the tool's exit code.
 
-    Attaches before starting (see the module doc). SIGINT, SIGTERM and SIGHUP are forwarded
-    to the tool; a second SIGINT kills it; a signal that finds the container already gone
-    ends the launch (exit 130). Raises :class:`EngineError` when the engine refuses to create
-    or start the container. The container is removed in every case.
+    The container is created through the Engine API (:func:`container_config`, removed by
+    the engine when it ends and by this function in every other case) and the Docker CLI
+    attaches to it before it starts (``docker start --attach``; ``--interactive`` when
+    ``stdin``: this process's stdin reaches the tool). ``tty`` gives the tool the terminal
+    (keys, Ctrl-C and the window size go through the CLI); otherwise the output is streamed
+    (to this process's stdout and stderr, or to ``out``/``err``) and signals are handled as
+    :func:`attach` says. Raises :class:`EngineError` when the engine refuses the container.
     """
-    from docker.errors import DockerException
-
-    out = out or _writer(sys.stdout)
-    err = err or _writer(sys.stderr)
-    client = dk.client()
     scratch = Path(tempfile.mkdtemp(prefix="landscape-launch-"))
     container = None
+    try:
+        verify_binds(spec)
+        try:
+            container = create(container_config(spec, write_files(spec, scratch), tty, stdin))
+        except EngineError as e:
+            raise EngineError(f"the engine refused the launch: {e.message}") from None
+        argv = [docker_cli(), "start", "--attach", *(["--interactive"] if stdin else []),
+                container]
+        return attach(argv, lambda name: kill(container, name), tty=tty, stdin=stdin,
+                      out=out, err=err)
+    finally:
+        if container is not None:
+            remove(container)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_in_terminal(spec: LaunchSpec, tty: bool = True) -> int:
+    """:func:`run` attached to this process's stdin (and terminal, when ``tty``)."""
+    return run(spec, tty=tty, stdin=True)
+
+
+def attach(argv: list[str], deliver: Callable[[str], bool], *, tty: bool, stdin: bool,
+           out: Callable[[bytes], None] | None = None,
+           err: Callable[[bytes], None] | None = None) -> int:
+    """Run the Docker CLI ``argv`` (``docker start --attach …`` or ``docker exec …``) and
+    return the tool's exit code (the CLI's; ``128 + N`` when the CLI died of signal N).
+
+    With ``tty`` the CLI shares this process's terminal: Ctrl-C is a key the tool's
+    terminal turns into SIGINT, so this process ignores SIGINT and SIGQUIT, and passes
+    SIGTERM and SIGHUP on with ``deliver``. Otherwise the CLI runs in a session of its own
+    (terminal signals reach only this process), and SIGINT, SIGTERM and SIGHUP are passed on
+    with ``deliver(name)``; a second SIGINT delivers SIGKILL. ``deliver`` returns ``False``
+    when the tool is gone: the launch then ends with 130. The output goes to this process's
+    stdout/stderr file descriptors, or is copied to ``out``/``err`` (and to ``sys.stdout``/
+    ``sys.stderr`` when those have no descriptor, as under a capturing test runner)."""
+    out_fd, out_fn = _target(sys.stdout, out)
+    err_fd, err_fn = _target(sys.stderr, err)
     previous: dict[int, Any] = {}
     interrupts = 0
-    try:
-        container = _create(spec, scratch, tty=False, stdin=False)
-        stream = client.api.attach(container.id, stdout=True, stderr=True, stream=True,
-                                   logs=True, demux=True)
+    proc: subprocess.Popen | None = None
 
-        def forward(signum: int, _frame: Any) -> None:
-            nonlocal interrupts
-            interrupts += signum == signal.SIGINT
-            name = "SIGKILL" if interrupts > 1 else signal.Signals(signum).name
-            try:
-                container.kill(signal=name)
-            except DockerException:  # it has already exited: stop waiting for it
-                raise KeyboardInterrupt from None
+    def forward(signum: int, _frame: Any) -> None:
+        nonlocal interrupts
+        interrupts += signum == signal.SIGINT
+        name = "SIGKILL" if interrupts > 1 else signal.Signals(signum).name
+        if not deliver(name) and proc is not None and proc.poll() is None:
+            proc.kill()  # the tool is gone: stop waiting for the CLI
+            raise KeyboardInterrupt
 
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    # A Python handler (not SIG_IGN) is reset to the default in the CLI's process.
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP):
+        if tty and sig in (signal.SIGINT, signal.SIGQUIT):
+            previous[sig] = signal.signal(sig, _ignore)
+        elif sig != signal.SIGQUIT:
             previous[sig] = signal.signal(sig, forward)
+    pumps = []
+    try:
+        proc = subprocess.Popen(argv, env=dk.cli_env(), stdin=None if stdin else
+                                subprocess.DEVNULL, stdout=out_fd, stderr=err_fd,
+                                start_new_session=not tty)
+        for stream, fn in ((proc.stdout, out_fn), (proc.stderr, err_fn)):
+            if stream is not None:
+                pumps.append(threading.Thread(target=_pump, args=(stream, fn), daemon=True))
+                pumps[-1].start()
         try:
-            container.start()
-        except DockerException as e:
-            raise EngineError(f"the engine refused the launch: {e}") from None
-        for chunk_out, chunk_err in stream:
-            if chunk_out:
-                out(chunk_out)
-            if chunk_err:
-                err(chunk_err)
-        result = container.wait()
-        return int(result.get("StatusCode", 1))
+            code = proc.wait()
+        except KeyboardInterrupt:
+            return 130
+        for t in pumps:
+            t.join()
+        return code if code >= 0 else 128 - code
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if container is not None:
-            _remove(container)
-        shutil.rmtree(scratch, ignore_errors=True)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _ignore(*_: Any) -> None:
+    pass
+
+
+def _target(stream: Any, fn: Callable[[bytes], None] | None
+            ) -> tuple[Any, Callable[[bytes], None] | None]:
+    """Where the CLI writes one output stream: this process's descriptor (``None``: the
+    child inherits it) when it has one and no ``fn`` is given, else a pipe copied to ``fn``
+    (or to ``stream``'s buffer)."""
+    if fn is None:
+        try:
+            stream.flush()
+            if stream.fileno() >= 0:
+                return None, None
+        except (AttributeError, OSError, ValueError):
+            pass
+        fn = _writer(stream)
+    return subprocess.PIPE, fn
+
+
+def _pump(pipe: Any, fn: Callable[[bytes], None]) -> None:
+    with pipe:
+        for chunk in iter(lambda: pipe.read1(65536), b""):
+            fn(chunk)
 
 
 def _writer(stream: Any) -> Callable[[bytes], None]:

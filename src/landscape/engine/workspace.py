@@ -1,0 +1,370 @@
+"""Warm launches: a long-running workspace container per image, user and storage set, and
+each launch ``exec``\\ ed in it (README.md, What a launch gets; docs/commands.md).
+
+A workspace is the container a cold launch of the same context would get
+(:func:`landscape.engine.launch.container_config`: the same user, groups, storage mounts,
+tmpfs home, hardening, labels) with an idle watcher as its main process instead of the tool.
+Its **identity** is a digest of everything that configuration holds but the per-launch
+environment and argv: the image **id** (a rebuild, or a removed and rebuilt image, gives
+another id, so a warm launch never runs a stale image), the user, groups, home, storage,
+devices, capabilities, process limit, the studio root and project, and the idle time. The
+container is named ``landscape-ws-<identity prefix>`` and labelled
+``io.landscape.role=workspace``: a warm launch finds it with one inspect of that name, and
+two concurrent launches creating it meet on the engine's name uniqueness (the second takes
+the first's).
+
+Each warm launch writes its per-launch files (the resolved context, an Xauthority copy) into
+the workspace's host folder under the user cache (``workspaces/<name>/<launch id>/``),
+which the workspace sees read-only at ``/run/landscape``; ``LANDSCAPE_CONTEXT_FILE`` (and
+``XAUTHORITY``) point there, as there is no ``/landscape/context.json`` in a workspace: it
+serves every context of its image. The tool is run by the Docker CLI (``docker exec``; flags
+serialised from the Engine API exec body :func:`exec_config`, values as whole arguments)
+through a fixed wrapper script that records its PID in the workspace's private tmpfs
+``/run/landscape-warm`` before ``exec``\\ ing the launch's entry. The Engine API cannot
+signal an exec'd process (moby#35703), so without a TTY, Ctrl-C and SIGTERM are delivered by
+exec'ing ``kill`` of that PID (a second Ctrl-C sends SIGKILL); with a TTY, Ctrl-C is a key
+the exec's terminal turns into SIGINT. The exit code is the tool's.
+
+The idle watcher (a fixed ``sh`` script, no Landscape daemon on the host) looks every few
+seconds for processes besides itself and ``--init``, and for PID records of launches that
+ran since its last look; after ``launch.warm_idle`` (studio root; default 30 minutes)
+without any, it marks the workspace closing, looks once more and exits — the engine then
+removes the container (``AutoRemove``). A launch whose wrapper finds the closing mark exits
+with :data:`CLOSING`, and the launch is run again in a new workspace. One window stays open:
+an exec the engine is asked for in the milliseconds between the watcher's exit and the
+container's stop fails with the engine's "is not running" message (exit 1); the next launch
+starts a new workspace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import EngineError
+from ..resources import cache_dir
+from . import docker as dk
+from .launch import LaunchSpec, attach, container_config, create, docker_cli, env_items, \
+    remove, verify_binds, write_files
+
+ROLE = "workspace"
+PREFIX = "landscape-ws-"
+#: the workspace's host folder, read-only inside: per-launch files
+FILES = "/run/landscape"
+#: the workspace's private tmpfs: PID records of launches, the closing mark
+CONTROL = "/run/landscape-warm"
+#: exit code of the wrapper when the workspace is closing (the launch is run again)
+CLOSING = 213
+
+#: main process of a workspace: ``sh -c WATCHER landscape-watch IDLE STEP`` (seconds)
+WATCHER = r"""
+idle=$1 step=$2 d=/run/landscape-warm quiet=0
+busy() {
+    for p in /proc/[0-9]*; do
+        case ${p#/proc/} in 1|$$) ;; *) return 0 ;; esac
+    done
+    return 1
+}
+while :; do
+    sleep "$step"
+    ran=
+    for f in "$d"/pid.*; do
+        [ -e "$f" ] || continue
+        ran=1
+        read -r p < "$f" || p=
+        [ -n "$p" ] && [ -d "/proc/$p" ] || rm -f -- "$f"
+    done
+    if [ -n "$ran" ] || busy; then quiet=0; else quiet=$((quiet + step)); fi
+    if [ "$quiet" -ge "$idle" ]; then
+        : > "$d/closing"
+        busy || exit 0
+        rm -f -- "$d/closing"
+        quiet=0
+    fi
+done
+"""
+
+#: what a warm launch execs: ``sh -c WRAPPER landscape-warm LAUNCH_ID ENTRY ARGS…``
+WRAPPER = r"""
+[ -e /run/landscape-warm/closing ] && exit 213
+echo $$ > "/run/landscape-warm/pid.$1"
+shift
+exec "$@"
+"""
+
+#: delivers a signal to a launch: ``sh -c KILLER landscape-kill SIGNAL LAUNCH_ID``
+KILLER = r"""
+read -r p < "/run/landscape-warm/pid.$2" || exit 1
+case $p in ''|*[!0-9]*) exit 1 ;; esac
+[ "$p" -gt 1 ] || exit 1
+kill -s "$1" "$p"
+"""
+
+
+def identity(spec: LaunchSpec, root: str, project: str, idle: int) -> str:
+    """The digest (hex) that names ``spec``'s workspace: everything of its container but the
+    per-launch environment, argv and context file (see the module doc). ``spec.image`` must
+    be an image id."""
+    data = {"image": spec.image, "uid": spec.uid, "gid": spec.gid, "groups": spec.group_add,
+            "home": spec.home, "binds": sorted(spec.binds), "devices": spec.devices,
+            "gpus": spec.gpus, "caps": sorted(spec.cap_add), "pids": spec.pids_limit,
+            "files": {k: _text(v) for k, v in sorted(_user_files(spec).items())},
+            "root": root, "project": project, "idle": idle, "cache": str(cache_dir())}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.hex()
+
+
+def _user_files(spec: LaunchSpec) -> dict[str, str | bytes]:
+    return {k: v for k, v in spec.files.items() if k in ("/etc/passwd", "/etc/group")}
+
+
+def host_folder(name: str) -> Path:
+    """The host folder of workspace ``name`` (``<user cache>/workspaces/<name>``)."""
+    return cache_dir() / "workspaces" / name
+
+
+def workspace_config(spec: LaunchSpec, folder: Path, root: str, project: str, idle: int,
+                     digest: str) -> dict[str, Any]:
+    """The Engine API create body of ``spec``'s workspace: :func:`container_config` of
+    ``spec`` with the idle watcher as command, only ``USER``/``LOGNAME``/``HOME`` as
+    environment (the rest is per launch), the host ``folder`` read-only at :data:`FILES`,
+    the private tmpfs :data:`CONTROL`, and the workspace labels. Writes the workspace's
+    ``/etc/passwd`` and ``/etc/group`` into ``folder``."""
+    step = max(1, min(30, idle // 10))
+    labels = {k: v for k, v in spec.labels.items() if k not in ("io.landscape.context",
+                                                                 "io.landscape.tool")}
+    labels.update({"io.landscape.role": ROLE, "io.landscape.workspace": digest,
+                   "io.landscape.image": spec.image, "io.landscape.root": root,
+                   "io.landscape.project": project, "io.landscape.user": str(spec.uid),
+                   "io.landscape.idle": str(idle), "io.landscape.folder": str(folder),
+                   "io.landscape.folder-id": folder_id(folder)})
+    base = replace(spec, argv=["/bin/sh", "-c", WATCHER, "landscape-watch", str(idle),
+                               str(step)],
+                   environment={k: spec.environment[k] for k in ("USER", "LOGNAME", "HOME")
+                                if k in spec.environment},
+                   files=_user_files(spec), labels=labels)
+    config = container_config(base, write_files(base, folder))
+    host = config["HostConfig"]
+    host["Mounts"].append({"Type": "bind", "Source": str(folder), "Target": FILES,
+                           "ReadOnly": True})
+    host["Tmpfs"][CONTROL] = f"rw,nosuid,nodev,noexec,uid={spec.uid},gid={spec.gid},mode=0700"
+    return config
+
+
+def folder_id(folder: Path) -> str:
+    """``device:inode`` of a host folder (a folder deleted and made again is another one)."""
+    st = folder.stat()
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def exec_config(spec: LaunchSpec, launch_id: str, files: dict[str, str], tty: bool,
+                stdin: bool) -> dict[str, Any]:
+    """The Engine API exec body (``POST /containers/{id}/exec``) of one warm launch:
+    ``spec``'s user, environment (with the paths of moved per-launch ``files``, container
+    path → path under :data:`FILES`, rewritten) and argv behind :data:`WRAPPER`."""
+    env = {k: files.get(v, v) for k, v in spec.environment.items()}
+    return {"User": f"{spec.uid}:{spec.gid}", "Env": env_items(env), "Tty": tty,
+            "AttachStdin": stdin, "AttachStdout": True, "AttachStderr": True,
+            "Cmd": ["/bin/sh", "-c", WRAPPER, "landscape-warm", launch_id, *spec.argv]}
+
+
+def exec_argv(container: str, config: dict[str, Any]) -> list[str]:
+    """The ``docker exec`` command line of exec body ``config``: every value one whole
+    ``--flag=value`` argument or one argument of the command (the CLI stops reading flags at
+    the container name), nothing split or quoted."""
+    argv = [docker_cli(), "exec", f"--user={config['User']}"]
+    argv += ["--interactive"] if config["AttachStdin"] else []
+    argv += ["--tty"] if config["Tty"] else []
+    argv += [f"--env={item}" for item in config["Env"]]
+    return [*argv, container, *config["Cmd"]]
+
+
+def _inspect(name: str) -> dict | None:
+    try:
+        return dk.api("GET", f"/containers/{name}/json")
+    except dk.APIError as e:
+        if e.status == 404:
+            return None
+        raise
+
+
+def _usable(data: dict, digest: str, folder: Path) -> bool:
+    labels = (data.get("Config") or {}).get("Labels") or {}
+    try:
+        fid = folder_id(folder)
+    except OSError:
+        return False
+    return (data.get("State") or {}).get("Running") is True and \
+        labels.get("io.landscape.role") == ROLE and \
+        labels.get("io.landscape.workspace") == digest and \
+        labels.get("io.landscape.folder-id") == fid and \
+        data.get("Image") == labels.get("io.landscape.image")
+
+
+def ensure_workspace(spec: LaunchSpec, root: str, project: str, idle: int) -> str:
+    """The name of ``spec``'s running workspace: reused when one with its identity runs
+    (same labels, image and host folder), else created and started — under a per-workspace
+    lock file, so concurrent launches make one; a stopped or mismatched container of that
+    name is removed first. ``spec.image`` must be an image id. Raises :class:`EngineError`
+    when the engine refuses."""
+    digest = identity(spec, root, project, idle)
+    name = PREFIX + digest[:20]
+    folder = host_folder(name)
+    data = _inspect(name)
+    if data is not None and _usable(data, digest, folder):
+        return name
+    from filelock import FileLock
+
+    lock = cache_dir() / "locks" / f"{name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock)):
+        data = _inspect(name)
+        if data is not None and _usable(data, digest, folder):
+            return name
+        if data is not None:
+            remove(name)
+            _wait(name, lambda d: d is None)
+        sweep()
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, mode=0o700)
+        verify_binds(spec)
+        try:
+            create(workspace_config(spec, folder, root, project, idle, digest), name)
+            dk.api("POST", f"/containers/{name}/start")
+        except dk.APIError as e:
+            remove(name)
+            raise EngineError(f"the engine refused the workspace: {e.message}") from None
+    return name
+
+
+def _wait(name: str, done: Any, timeout: float = 10) -> bool:
+    """Poll the inspect data of container ``name`` (``None`` when gone) until ``done(data)``;
+    ``False`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if done(_inspect(name)):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
+def _stopped(data: dict | None) -> bool:
+    return data is None or not (data.get("State") or {}).get("Running")
+
+
+def run_warm(spec: LaunchSpec, root: str, project: str, idle: int, *, tty: bool,
+             stdin: bool) -> int:
+    """Run ``spec`` in its workspace (:func:`ensure_workspace`) with ``docker exec`` and
+    return the tool's exit code; ``tty``/``stdin`` as in
+    :func:`landscape.engine.launch.run`. Signals: see the module doc. A launch that meets a
+    closing workspace runs again in a new one."""
+    for _attempt in range(3):
+        name = ensure_workspace(spec, root, project, idle)
+        code = _exec(spec, name, tty, stdin)
+        if code != CLOSING or not _wait(name, _stopped, timeout=3):
+            return code
+    return code
+
+
+def _exec(spec: LaunchSpec, name: str, tty: bool, stdin: bool) -> int:
+    launch_id = os.urandom(8).hex()
+    per_launch = host_folder(name) / launch_id
+    per_launch.mkdir(mode=0o700)
+    try:
+        moved = {}
+        for target, content in spec.files.items():
+            if target in ("/etc/passwd", "/etc/group"):
+                continue
+            base = os.path.basename(target).lstrip(".") or "file"
+            (per_launch / base).write_bytes(content if isinstance(content, bytes)
+                                            else content.encode())
+            (per_launch / base).chmod(0o644)
+            moved[target] = f"{FILES}/{launch_id}/{base}"
+        config = exec_config(spec, launch_id, moved, tty, stdin)
+
+        def deliver(signame: str) -> bool:
+            return signal_launch(name, spec, launch_id, signame)
+
+        return attach(exec_argv(name, config), deliver, tty=tty, stdin=stdin)
+    finally:
+        shutil.rmtree(per_launch, ignore_errors=True)
+
+
+def signal_launch(name: str, spec: LaunchSpec, launch_id: str, signame: str) -> bool:
+    """Deliver ``signame`` (``SIGINT``…) to warm launch ``launch_id`` in workspace ``name``
+    by exec'ing :data:`KILLER` there as the launch's user (Engine API: exec create, then
+    start detached). ``False`` when the workspace is gone."""
+    body = {"User": f"{spec.uid}:{spec.gid}", "AttachStdout": False, "AttachStderr": False,
+            "Cmd": ["/bin/sh", "-c", KILLER, "landscape-kill", signame.removeprefix("SIG"),
+                    launch_id]}
+    try:
+        made = dk.api("POST", f"/containers/{name}/exec", body=body)
+        dk.api("POST", f"/exec/{made['Id']}/start", body={"Detach": True, "Tty": False})
+    except dk.APIError:
+        return False
+    return True
+
+
+def workspaces(root: str | None = None, project: str | None = None) -> list[dict[str, Any]]:
+    """This user's workspaces (of studio ``root`` and ``project`` when given), as
+    ``{"name", "project", "root", "image", "key", "state", "status", "idle", "created"}``
+    (``idle``: the idle time in seconds; ``created``: epoch seconds); ``state`` is
+    ``"stale"`` for a running workspace whose image was removed (the engine keeps an image
+    a container uses, untagged) — no launch uses it again; it stops when idle."""
+    filters = {"label": [f"io.landscape.role={ROLE}", f"io.landscape.user={os.getuid()}"]}
+    rows = []
+    for c in dk.api("GET", "/containers/json", {"all": "1", "filters": json.dumps(filters)}):
+        labels = c.get("Labels") or {}
+        if root is not None and labels.get("io.landscape.root") != root:
+            continue
+        if project is not None and labels.get("io.landscape.project") != project:
+            continue
+        image = labels.get("io.landscape.image", "")
+        state = c.get("State", "")
+        if state == "running" and not (dk.inspect_image(image) or {}).get("RepoTags"):
+            state = "stale"  # its image was removed (untagged: still in use) or is gone
+        rows.append({"name": (c.get("Names") or ["/"])[0].lstrip("/"),
+                     "project": labels.get("io.landscape.project", ""),
+                     "root": labels.get("io.landscape.root", ""), "image": image,
+                     "key": labels.get("io.landscape.key", ""), "state": state,
+                     "status": c.get("Status", ""),
+                     "idle": int(labels.get("io.landscape.idle", "0") or 0),
+                     "created": c.get("Created", 0)})
+    return sorted(rows, key=lambda r: (r["project"], r["name"]))
+
+
+def stop(rows: list[dict[str, Any]]) -> list[str]:
+    """Stop and remove the workspaces ``rows`` (from :func:`workspaces`; launches running
+    in them end) and their host folders; returns their names."""
+    for r in rows:
+        remove(r["name"])
+        shutil.rmtree(host_folder(r["name"]), ignore_errors=True)
+    return [r["name"] for r in rows]
+
+
+def sweep(min_age: float = 60) -> None:
+    """Remove the host folders of workspaces that no longer exist (they stopped when idle),
+    older than ``min_age`` seconds (a folder made just now may belong to a workspace being
+    created)."""
+    top = cache_dir() / "workspaces"
+    if not top.is_dir():
+        return
+    alive = {r["name"] for r in workspaces()}
+    now = time.time()
+    for entry in top.iterdir():
+        if entry.name.startswith(PREFIX) and entry.name not in alive:
+            try:
+                if now - entry.lstat().st_mtime > min_age:
+                    shutil.rmtree(entry, ignore_errors=True)
+            except OSError:
+                pass
