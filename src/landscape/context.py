@@ -25,7 +25,7 @@ from .envactions import apply_actions
 from .merge import ENV, request_name
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location, ResolveError, flatten
 from .identity import user_name
-from .launchinputs import CONTEXT_FILE, LaunchInputs
+from .launchinputs import CONTEXT_FILE, LaunchInputs, StorageMount
 from .memo import note, table
 from .imagekey import (CORE_SYSTEM_PACKAGES, DEFAULT_BASE, DEFAULT_REZ_VERSION, ImageSpec,
                        union_packages)
@@ -128,7 +128,7 @@ class ResolvedContext:
     env: dict[str, str]
     workdir: str | None
     dirs: list[str]
-    storage: list[dict]
+    storage: list[StorageMount]
     timestamp: int | None
     #: what the context's policy refuses: mounts (left out of ``storage``) and tools asking
     #: for a display, GPUs or capabilities it forbids (see :func:`policy_errors`)
@@ -204,7 +204,7 @@ class ResolvedContext:
             "env": dict(sorted(self.env.items())),
             "metadata": jsonable(self.metadata),
             "tools": self.tools_json(),
-            "storage": self.storage,
+            "storage": [m.to_json() for m in self.storage],
             "workdir": self.workdir,
             "image": self.image.to_json(),
         }
@@ -227,7 +227,7 @@ class ResolvedContext:
             md = c.node("metadata")
             data["metadata"] = _explained(md) if md is not None else {}
             st = c.node("storage")
-            data["storage"] = [{"value": m, "from": n.loc.short}
+            data["storage"] = [{"value": m.to_json(), "from": n.loc.short}
                                for m, n in zip(self.storage, st.value if st else [])]
             data["levels"] = {lv.level: {"value": lv.value, "from": lv.origin.short}
                               for lv in c.levels}
@@ -276,7 +276,7 @@ class ResolvedContext:
             gui=bool(setup.field("gui", False)), gpu=bool(setup.field("gpu", False)),
             cap_add=caps, cap_error=caps_error, pids_limit=self.cascade.policy.pids_limit,
             workdir=self.workdir, workdir_error=workdir_error, dirs=list(self.dirs),
-            env=dict(self.env), storage=[dict(m) for m in self.storage], image=self.image,
+            env=dict(self.env), storage=list(self.storage), image=self.image,
             project_dir=str(self.cascade.project_dir), registry=registry,
             registry_error=registry_error, errors=errors, context_json=self.to_json(),
             root=str(self.cascade.root), warm_idle=idle, warm_idle_error=idle_error)
@@ -369,13 +369,11 @@ def package_paths(cascade: Cascade, staging: bool = False, dev: bool = False) ->
     return paths
 
 
-def storage_mounts(cascade: Cascade) -> tuple[list[dict], list[LandscapeError]]:
-    """The context's storage mounts ``{"source", "target", "mode"}`` and the errors of those
-    the policy refuses (docs/security.md, :meth:`landscape.policy.Policy.mount_source`).
-
-    ``source`` is the **real** path (symlinks resolved): what is mounted is what was judged.
-    ``target`` is the container path (by default the path as written, the one users see).
-    Refused mounts are left out of the list, so they can never be mounted.
+def storage_mounts(cascade: Cascade) -> tuple[list[StorageMount], list[LandscapeError]]:
+    """The context's storage mounts (:class:`~landscape.launchinputs.StorageMount`) and the
+    errors of those the policy refuses (docs/security.md,
+    :meth:`landscape.policy.Policy.mount_source`). Refused mounts are left out of the list,
+    so they can never be mounted.
     """
     node = cascade.node("storage")
     policy = cascade.policy
@@ -394,7 +392,7 @@ def storage_mounts(cascade: Cascade) -> tuple[list[dict], list[LandscapeError]]:
         except ConfigError as e:
             errors.append(e)
             continue
-        out.append({"source": source, "target": target, "mode": mount.get("mode", "rw")})
+        out.append(StorageMount(source, target, mount.get("mode", "rw")))
     return out, errors
 
 
@@ -499,7 +497,7 @@ class ContextSolve:
     setups: dict[str, ToolSetup]
     solutions: dict[str, Solution]
     image: ImageSpec
-    storage: list[dict]
+    storage: list[StorageMount]
     refused: list[LandscapeError]
 
 

@@ -9,6 +9,34 @@ from dataclasses import dataclass
 from .errors import ConfigError, LandscapeError, Location, ResolveError
 from .imagekey import ImageSpec
 
+
+@dataclass(frozen=True)
+class StorageMount:
+    """One storage mount of a context, as the policy allowed it: the host ``source`` (its
+    **real** path, symlinks resolved: what is mounted is what was judged), the container
+    ``target`` (by default the path as written, the one users see) and ``mode`` (``rw`` or
+    ``ro``). Made by :func:`landscape.context.storage_mounts`."""
+
+    source: str
+    target: str
+    mode: str = "rw"
+
+    @property
+    def read_only(self) -> bool:
+        return self.mode == "ro"
+
+    def to_json(self) -> dict[str, str]:
+        """docs/json.md ``storage`` item: ``{"source", "target", "mode"}``."""
+        return {"source": self.source, "target": self.target, "mode": self.mode}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "StorageMount":
+        """The mount :meth:`to_json` wrote. Raises ``KeyError``/``ValueError``."""
+        mode = str(data["mode"])
+        if mode not in ("rw", "ro"):
+            raise ValueError(f"mount mode {mode!r}")
+        return cls(str(data["source"]), str(data["target"]), mode)
+
 #: In every container: the resolved context as JSON (read-only), README.md, Images.
 CONTEXT_FILE = "/landscape/context.json"
 
@@ -43,7 +71,7 @@ class LaunchInputs:
     workdir_error: str | None
     dirs: list[str]
     env: dict[str, str]
-    storage: list[dict]
+    storage: list[StorageMount]
     image: ImageSpec
     project_dir: str
     registry: str | None
@@ -62,6 +90,7 @@ class LaunchInputs:
         """This record as JSON-able data (see :meth:`from_record`)."""
         data = {k: getattr(self, k) for k in self.__dataclass_fields__}
         data["image"] = self.image.to_record()
+        data["storage"] = [m.to_json() for m in self.storage]
         data["errors"] = [error_record(e) for e in self.errors]
         return data
 
@@ -72,6 +101,7 @@ class LaunchInputs:
         anything else: the caller treats that entry as absent."""
         fields = {k: data[k] for k in cls.__dataclass_fields__}
         fields["image"] = ImageSpec.from_record(data["image"])
+        fields["storage"] = [StorageMount.from_json(m) for m in data["storage"]]
         fields["errors"] = [error_from_record(e) for e in data["errors"]]
         inputs = cls(**fields)
         if not isinstance(inputs.command, list) or not all(isinstance(a, str)

@@ -30,6 +30,7 @@ from .context import ResolvedContext, resolve
 from .errors import LandscapeError, flatten
 from .grammar import is_reserved_label
 from .imagekey import ImageSpec
+from .launchinputs import StorageMount
 from .resources import cache_dir, data_dir
 
 
@@ -42,7 +43,7 @@ class PlannedContext:
     path: Path
     variants: tuple[str, ...]
     image: ImageSpec | None = None
-    storage: list[dict] = field(default_factory=list)
+    storage: list[StorageMount] = field(default_factory=list)
     errors: list[LandscapeError] = field(default_factory=list)
 
     @property
@@ -176,7 +177,7 @@ def make_plan(top: str | Path, *, root: Path | None = None,
 
 
 def plan_context(path: Path, variants: tuple[str, ...], root: Path | None
-                 ) -> tuple[ImageSpec | None, list[dict], list[LandscapeError]]:
+                 ) -> tuple[ImageSpec | None, list[StorageMount], list[LandscapeError]]:
     """One context of a plan: ``(image spec, storage mounts, [])``, or ``(None, [], errors)``
     when it does not resolve (what :func:`landscape.context.resolve` raises for it, without
     a tool). The host refusing a file of the context fails that context alone."""

@@ -37,8 +37,8 @@ def test_the_real_path_is_what_is_mounted(example):
     (example / "projects/alias").symlink_to(real)
     mount_shot(example, str(example / "projects/alias"), "/mnt/assets")
     rc = resolve(example / SH010, tool="blender")
-    mount = next(m for m in rc.storage if m["target"] == "/mnt/assets")
-    assert mount["source"] == str(real)  # canonical: a later swap of the link changes nothing
+    mount = next(m for m in rc.storage if m.target == "/mnt/assets")
+    assert mount.source == str(real)  # canonical: a later swap of the link changes nothing
 
 
 @pytest.mark.parametrize("source", ["//", "/", "/var/run", "/run", "/etc", "/proc", "/sys",
@@ -74,13 +74,13 @@ def test_sensitive_paths_need_the_root_to_name_them(studio, tmp_path):
          "q/landscape.yaml": f"storage: [{{source: {data}, target: /mnt/t}}]\n"})
     with pytest.raises(LandscapeError, match="reaches /etc, which only the studio root"):
         resolve(root / "p")
-    assert resolve(root / "q").storage[-1]["source"] == str(data)  # `/` allows the rest
+    assert resolve(root / "q").storage[-1].source == str(data)  # `/` allows the rest
     named = studio({"landscape.yaml": """
         root: true
         rez: {packages_path: [packages]}
         policy: {allowed_mounts: [/etc]}
     """, "p/landscape.yaml": "storage: [{source: /etc, target: /mnt/etc, mode: ro}]\n"})
-    assert resolve(named / "p").storage[-1]["source"] == "/etc"
+    assert resolve(named / "p").storage[-1].source == "/etc"
 
 
 @pytest.mark.parametrize("target", ["/", "/landscape", "/landscape/context.json", "/proc/1",

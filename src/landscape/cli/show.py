@@ -55,8 +55,8 @@ def show_resolved(rc: ResolvedContext, explain: bool = False) -> None:
     _kv("image", f"{rc.image.tag}  ({rc.image.key[:19]}…, base {rc.image.base})")
     _kv("workdir", rc.workdir or "- (its template needs a level this context lacks)")
     for m in rc.storage:
-        same = m["source"] == m["target"]
-        _kv("storage", f"{m['source']}" + ("" if same else f" → {m['target']}") + f" ({m['mode']})")
+        same = m.source == m.target
+        _kv("storage", m.source + ("" if same else f" → {m.target}") + f" ({m.mode})")
     if rc.metadata:
         _kv("metadata", json.dumps(rc.metadata, default=str))
     tools = rc.tools_json()

@@ -151,7 +151,7 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
     env = dict(inputs.env)
     env.update(USER=user, LOGNAME=user, HOME=home)
     context_json = json.dumps(inputs.context_json, indent=1, default=str)
-    binds = [(m["source"], m["target"], m["mode"]) for m in inputs.storage]
+    binds = [(m.source, m.target, m.mode) for m in inputs.storage]
     unchecked: set[str] = set()
     for _s, target, _m in binds:
         if target == home:

@@ -41,6 +41,7 @@ import yaml
 
 from ..cascade import Cascade
 from ..errors import ConfigError, EngineError, ErrorGroup, LandscapeError, flatten
+from ..launchinputs import StorageMount
 from ..plan import BuildPlan
 from ..features import render_feature
 from ..policy import is_no_new_privileges, service_checks
@@ -83,9 +84,9 @@ def stack_lock(root: Path, project: str) -> Iterator[None]:
         os.close(fd)
 
 
-def _volumes(storage: list[dict]) -> list[dict]:
-    return [{"type": "bind", "source": m["source"], "target": m["target"],
-             "read_only": m["mode"] == "ro"} for m in storage]
+def _volumes(storage: list[StorageMount]) -> list[dict]:
+    return [{"type": "bind", "source": m.source, "target": m.target,
+             "read_only": m.read_only} for m in storage]
 
 
 def _harden(service: dict, drop_capabilities: bool) -> dict:
@@ -126,13 +127,13 @@ def compose_document(plan: BuildPlan, project: Cascade) -> dict:
     name = project.project
     policy = project.policy
     ident = {"io.landscape.project": name, "io.landscape.root": str(project.root)}
-    storage_all: list[dict] = []
+    storage_all: list[StorageMount] = []
     first_image = None
     for key, im in sorted(plan.images.items(), key=lambda kv: kv[1].spec.tag):
-        storage: dict[str, dict] = {}
+        storage: dict[str, StorageMount] = {}
         for c in im.contexts:
             for m in c.storage:
-                storage.setdefault(m["target"], m)
+                storage.setdefault(m.target, m)
         storage_all.extend(m for m in storage.values() if m not in storage_all)
         first_image = first_image or im.spec.tag
         services[f"workspace-{im.spec.short}"] = _harden({
