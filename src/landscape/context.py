@@ -212,8 +212,8 @@ class ResolvedContext:
             data["requests"] = [{"value": str(n.value), "from": n.loc.short}
                                 for n in setup.requests]
             data["layers"] = [layer.name for layer in setup.layers]
-            actions = self.solution.env_actions(image_base_environ())
-            for a in setup.env_actions():
+            actions: dict[str, list[dict]] = {}
+            for a in self.solution.env_actions(image_base_environ()) + setup.env_actions():
                 actions.setdefault(a.var, []).append(a.to_json())
             data["env"] = {k: ({"value": v, "actions": actions[k]} if k in actions
                                else {"value": v, "from": _env_origin(k)})

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from . import overrides
+from .envactions import EnvAction
 from .errors import ResolveError
 from .overrides import Override
 
@@ -169,10 +170,11 @@ class Solution:
         return sorted(((p.base, p.image_base) for p in self.packages),
                       key=lambda kv: len(kv[0]), reverse=True)
 
-    def env_actions(self, parent_environ: Mapping[str, str]) -> dict[str, list[dict]]:
-        """What each package's ``commands`` did to each variable, in order:
-        ``{VAR: [{"op", "value", "from": "package NAME-VERSION"}]}`` (image paths), from rez's
-        own action list (``ResolvedContext.get_actions``) — provenance for ``--explain``."""
+    def env_actions(self, parent_environ: Mapping[str, str]) -> list[EnvAction]:
+        """What each package's ``commands`` did to each variable, in order, as
+        :class:`~landscape.envactions.EnvAction` records (values as image paths; ``origin``
+        ``package NAME-VERSION``, ``override package URI`` or ``rez (…)``), from rez's own
+        action list (``ResolvedContext.get_actions``) — provenance for ``--explain``."""
         import re
 
         from rez import rex
@@ -182,7 +184,7 @@ class Solution:
         companions = {f"{layer.companion}-{overrides.COMPANION_VERSION}": layer
                       for layers in self.overrides.values() for layer in layers}
         origin = "rez"
-        out: dict[str, list[dict]] = {}
+        out: list[EnvAction] = []
         for action in self._rez_call(self.rez_context.get_actions, parent_environ):
             if isinstance(action, rex.Comment):
                 text = str(action.args[0] if action.args else "").strip()
@@ -197,10 +199,8 @@ class Solution:
             op = ops.get(type(action))
             if op is None or action.key.startswith("REZ_USED"):
                 continue
-            entry = {"op": op, "from": origin}
-            if op != "unset":
-                entry["value"] = self.to_image(str(action.value))
-            out.setdefault(action.key, []).append(entry)
+            value = self.to_image(str(action.value)) if op != "unset" else None
+            out.append(EnvAction(action.key, op, value, origin))
         return out
 
 

@@ -66,9 +66,7 @@ def show_resolved(rc: ResolvedContext, explain: bool = False) -> None:
     out.print(f"[bold]env[/]       [dim]({len(rc.env)} variables; REZ_* hidden; --json shows all)[/]")
     actions: dict[str, list[str]] = {}
     if explain:
-        for var, items in rc.solution.env_actions(image_base_environ()).items():
-            actions[var] = [f"{a['op']} @ {a['from']}" for a in items]
-        for a in setup.env_actions():
+        for a in rc.solution.env_actions(image_base_environ()) + setup.env_actions():
             actions.setdefault(a.var, []).append(f"{a.op} @ {a.origin}")
     for k in sorted(shown):
         out.print(escape(f"  {k}={shown[k]}"), end="")
