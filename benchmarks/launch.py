@@ -135,7 +135,7 @@ def save_spec(shot: Path, dest: Path) -> tuple[dict, str]:
     from landscape.context import resolve
     from landscape.engine.images import image_id
     from landscape.engine.launch import launch_spec
-    from landscape.engine.workspace import warm_idle
+    from landscape.cascade import warm_idle
 
     rc = resolve(shot, tool="python")
     spec = launch_spec(rc, ["-c", "pass"])
