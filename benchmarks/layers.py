@@ -124,13 +124,21 @@ def disk_bytes(client, ids: list[str], base_layers: int) -> tuple[int, int]:
 
 def step(title: str, specs, registry: str, storage: Path, client, base_layers: int) -> None:
     from landscape.engine.images import build_image
+    from landscape.errors import EngineError
     from landscape.engine.registry import push_image
 
     before = tree_bytes(storage)
     started = time.monotonic()
     ids = []
     for spec in specs:
-        ids.append(build_image(spec, log=lambda line: None)["id"])
+        for attempt in range(3):  # another session's clean-up may remove a step's image
+            try:
+                ids.append(build_image(spec, log=lambda line: None)["id"])
+                break
+            except EngineError as e:
+                if "failed to get digest" not in str(e) or attempt == 2:
+                    raise
+                print(f"  (retrying {spec.tag}: an intermediate image vanished)")
     built = time.monotonic() - started
     events: list[str] = []
     started = time.monotonic()
