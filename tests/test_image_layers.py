@@ -26,6 +26,7 @@ from landscape.engine.buildcontext import BuildContext, package_payloads, prepar
 from landscape.errors import LandscapeError
 from landscape.imagekey import package_layers
 from landscape.plan import render_dockerfile
+from landscape.rezsolve import ResolvedPackage
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,28 @@ def test_a_package_name_that_is_not_a_folder_name_is_refused(example):
     spec.packages[0] = dataclasses.replace(spec.packages[0], version="..")
     with pytest.raises(LandscapeError, match="cannot name a folder"):
         package_payloads(spec)
+
+
+class OnePackage:
+    """Just enough of an ImageSpec for :func:`package_payloads`."""
+
+    def __init__(self, name: str, version: str) -> None:
+        self.package = ResolvedPackage(name, version, None, "/repo", "/repo/x", "/repo/x", "")
+
+    def layers(self):
+        return [[self.package]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=12), st.text(max_size=12))
+def test_payload_paths_never_leave_their_folder(name, version):
+    try:
+        [(arcname, _)] = package_payloads(OnePackage(name, version))
+    except LandscapeError:
+        return
+    folder = [name, version] if version else [name]  # an unversioned package: NAME only
+    assert arcname.split("/") == ["packages", "0", "landscape", "packages", *folder]
+    assert name not in (".", "..") and version not in (".", "..")
 
 
 # --- Docker ---------------------------------------------------------------------------

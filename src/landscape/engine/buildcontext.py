@@ -240,17 +240,19 @@ def _tarinfo(name: str, path: str | None) -> tarfile.TarInfo | None:
 
 def package_payloads(spec: ImageSpec) -> list[tuple[str, str]]:
     """``[(path in the build context, package folder)]`` of ``spec``'s package layers:
-    ``packages/<layer>/landscape/packages/<name>/<version>``. Raises
+    ``packages/<layer>/landscape/packages/<name>/<version>`` (``<name>`` alone for an
+    unversioned package, as rez lays out its repositories). Raises
     :class:`LandscapeError` for a package name or version that is not a plain folder name
     (rez allows none such; a hostile repository could try)."""
     out = []
     for i, layer in enumerate(spec.layers()):
         for p in layer:
-            for token in (p.name, p.version):
+            folder = [p.name, p.version] if p.version else [p.name]  # unversioned: NAME
+            for token in folder:
                 if not _PATH_TOKEN.fullmatch(token):
                     raise LandscapeError(f"package {p.qualified!r} of {p.repository}: "
                                          f"{token!r} cannot name a folder of the image")
-            out.append((f"packages/{i}/landscape/packages/{p.name}/{p.version}", p.base))
+            out.append(("/".join([f"packages/{i}/landscape/packages"] + folder), p.base))
     return out
 
 
