@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -124,32 +125,32 @@ def disk_bytes(client, ids: list[str], base_layers: int) -> tuple[int, int]:
 
 def step(title: str, specs, registry: str, storage: Path, client, base_layers: int) -> None:
     from landscape.engine.images import build_image
-    from landscape.errors import EngineError
     from landscape.engine.registry import push_image
+    from landscape.errors import EngineError
 
     before = tree_bytes(storage)
-    started = time.monotonic()
-    ids = []
-    for spec in specs:
-        for attempt in range(3):  # another session's clean-up may remove a step's image
+    built = pushed = 0.0
+    events: list[str] = []
+    for spec in specs:  # each pushed right away: another session's clean-up may remove it
+        for attempt in range(3):
             try:
-                ids.append(build_image(spec, log=lambda line: None)["id"])
+                started = time.monotonic()
+                build_image(spec, log=lambda line: None)
+                built += time.monotonic() - started
+                started = time.monotonic()
+                push_image(spec, registry, log=events.append)
+                pushed += time.monotonic() - started
                 break
             except EngineError as e:
-                if "failed to get digest" not in str(e) or attempt == 2:
+                vanished = "failed to get digest" in str(e) or "not in the Docker" in str(e)
+                if not vanished or attempt == 2:
                     raise
-                print(f"  (retrying {spec.tag}: an intermediate image vanished)")
-    built = time.monotonic() - started
-    events: list[str] = []
-    started = time.monotonic()
-    for spec in specs:
-        push_image(spec, registry, log=events.append)
-    pushed = time.monotonic() - started
+                print(f"  (again for {spec.tag}: an image vanished mid-way)")
     states = [e.rsplit(": ", 1)[-1] for e in events if e.startswith("    ")]
     ours = [im.id for im in client.images.list(filters={"label": LABEL})]
     distinct, counted = disk_bytes(client, ours, base_layers)
     print(f"{title}: {len(specs)} images built in {built:.1f} s, pushed in {pushed:.1f} s")
-    print(f"  disk above the base, all images so far: {distinct / 1e6:,.1f} MB stored "
+    print(f"  disk above the base, the {len(ours)} images present: {distinct / 1e6:,.1f} MB stored "
           f"({counted / 1e6:,.1f} MB if nothing were shared)")
     print(f"  registry blob storage: +{(tree_bytes(storage) - before) / 1e6:,.1f} MB "
           f"(total {tree_bytes(storage) / 1e6:,.1f} MB); layers pushed "
@@ -175,6 +176,7 @@ def main() -> None:
         sys.exit(f"{free / 1e9:.0f} GB free for Docker: not enough for --mb {args.mb} "
                  f"(needs ~{need / 1e9:.0f} GB); try --mb 300")
     run = f"layers-{os.getpid()}-{int(time.time())}"
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # clean up on kill
     tmp = Path(tempfile.mkdtemp(prefix="landscape-bench-layers-"))
     proc, registry, storage = serve_registry(tmp)
     try:

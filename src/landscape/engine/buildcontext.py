@@ -8,7 +8,8 @@ engine, each package read from its repository under ``packages/<layer>/landscape
 <name>/<version>/`` (``COPY packages/<layer>/ /``: one layer per package, in the order of
 :meth:`landscape.imagekey.ImageSpec.layers`). Every member of that tar has owner root, mtime 0
 and mode 0755 or 0644 by its owner-executable bit (docs/locking.md, "Package layers"): the
-same package content gives the same layer bytes, hence the same layer digest, on any host.
+same package content gives the same layer bytes, hence the same layer digest, from any
+checkout of its repository.
 """
 
 from __future__ import annotations
