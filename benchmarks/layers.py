@@ -123,7 +123,8 @@ def disk_bytes(client, ids: list[str], base_layers: int) -> tuple[int, int]:
     return sum(distinct.values()), per_image
 
 
-def step(title: str, specs, registry: str, storage: Path, client, base_layers: int) -> None:
+def step(title: str, specs, registry: str, storage: Path, client, base_layers: int,
+         run: str) -> None:
     from landscape.engine.images import build_image
     from landscape.engine.registry import push_image
     from landscape.errors import EngineError
@@ -147,7 +148,7 @@ def step(title: str, specs, registry: str, storage: Path, client, base_layers: i
                     raise
                 print(f"  (again for {spec.tag}: an image vanished mid-way)")
     states = [e.rsplit(": ", 1)[-1] for e in events if e.startswith("    ")]
-    ours = [im.id for im in client.images.list(filters={"label": LABEL})]
+    ours = [im.id for im in client.images.list(filters={"label": f"{LABEL}={run}"})]
     distinct, counted = disk_bytes(client, ours, base_layers)
     print(f"{title}: {len(specs)} images built in {built:.1f} s, pushed in {pushed:.1f} s")
     print(f"  disk above the base, the {len(ours)} images present: {distinct / 1e6:,.1f} MB stored "
@@ -185,11 +186,11 @@ def main() -> None:
         specs = [resolve(s).image for s in shots]
         print(f"payload {args.mb} MiB in bigdcc, {len(specs)} images "
               f"({len({s.key for s in specs})} distinct keys)")
-        step("first build", specs, registry, storage, client, base_layers)
+        step("first build", specs, registry, storage, client, base_layers, run)
         root = studio / "landscape.yaml"
         root.write_text(root.read_text().replace("pipeline-1.0", "pipeline-1.1"))
         specs = [resolve(s).image for s in shots]
-        step("pipeline bumped", specs, registry, storage, client, base_layers)
+        step("pipeline bumped", specs, registry, storage, client, base_layers, run)
     finally:
         proc.terminate()
         proc.wait()
