@@ -5,8 +5,8 @@ import yaml
 from landscape.cascade import build_cascade
 from landscape.context import resolve
 from landscape.engine.stack import compose_document
-from landscape.plan import (build_args, enumerate_contexts, make_plan, prepare_build_context,
-                            render_dockerfile)
+from landscape.engine.buildcontext import build_args, prepare_build_context
+from landscape.plan import enumerate_contexts, make_plan, render_dockerfile
 
 SH020 = "projects/lighthouse/seq010/sh020"
 
@@ -23,8 +23,13 @@ def test_dockerfile_layers_from_most_shared(example):
     spec = resolve(example / SH020).image
     text = render_dockerfile(spec)
     lines = [line.split()[0] for line in text.splitlines() if line and line[0].isupper()]
+    layers = spec.layers()
+    assert [p.name for layer in layers for p in layer] == [
+        "studio_pipeline", "blender", "python"]  # one repository: heaviest first
     assert lines == ["FROM", "ARG", "ARG", "ARG", "COPY", "RUN",  # the fetch stage
-                     "FROM", "ENV", "COPY", "RUN", "COPY", "RUN", "COPY", "COPY", "RUN"]
+                     "FROM", "ENV", "COPY", "RUN", "COPY", "RUN"] + ["COPY"] * len(layers) + [
+                     "COPY", "RUN"]
+    assert "COPY packages/2/ /\n" in text
     assert "FROM landscape/base:bookworm AS fetch" in text
     assert "COPY --from=fetch /landscape-debs/ " in text  # only .deb files leave the stage
     assert "LABEL" not in text  # labels go to the engine as data
@@ -35,13 +40,21 @@ def test_dockerfile_layers_from_most_shared(example):
 
 def test_build_context_layout(example, tmp_path):
     spec = resolve(example / SH020).image
-    d = prepare_build_context(spec, log=lambda s: None)
-    assert (d / "Dockerfile").is_file()
-    assert list((d / "rez").glob("rez-3.4.0-*.whl"))
-    assert (d / "packages/0/studio_pipeline/1.0.0/blender/startup/studio_scene.py").is_file()
-    assert not (d / "packages/0/studio_pipeline/1.1.0").exists()
-    assert (d / "packages/0/python/3.11/bin/python").is_symlink()
-    assert (d / "landscape/bin/landscape-enter").stat().st_mode & 0o111
+    context = prepare_build_context(spec, log=lambda s: None)
+    d = context.folder
+    try:
+        assert (d / "Dockerfile").is_file()
+        assert list((d / "rez").glob("rez-3.4.0-*.whl"))
+        assert not (d / "packages").exists()  # payloads are streamed, never copied
+        names = context.names()
+        pipeline = "packages/0/landscape/packages/studio_pipeline/1.0.0"
+        assert pipeline + "/blender/startup/studio_scene.py" in names
+        assert not any("studio_pipeline/1.1.0" in n for n in names)
+        assert "packages/2/landscape/packages/python/3.11/bin/python" in names
+        assert (d / "landscape/bin/landscape-enter").stat().st_mode & 0o111
+    finally:
+        context.remove()
+    assert not d.exists()
 
 
 def test_compose_document_has_a_workspace_per_image(example):

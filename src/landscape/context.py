@@ -19,7 +19,6 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from . import grammar
 from .cascade import Cascade, build_cascade, warm_idle
 from .envactions import apply_actions
 from .merge import ENV, request_name

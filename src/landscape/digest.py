@@ -139,3 +139,26 @@ def _content_digest(path: str) -> str:
     else:
         h.update(b"missing:" + path.encode())
     return h.hexdigest()
+
+
+def tree_size(path: str) -> int:
+    """Bytes of the regular files below ``path`` (``lstat`` sizes; symlinks are not followed
+    and count nothing), memoised per process; :func:`ignored` entries are left out, as from
+    :func:`tree_digest` and image payloads. The same content gives the same size anywhere.
+    A missing path is 0 bytes; a single file is its own size. Memoised beside the digests
+    (one cache to clear when packages change)."""
+    hit = _DIGESTS.get("<size>" + path)
+    if hit is not None:
+        return int(hit)
+    total = 0
+    if os.path.isfile(path) and not os.path.islink(path):
+        total = os.lstat(path).st_size
+    for dirpath, dirnames, filenames in os.walk(path):  # never follows symlinked folders
+        dirnames[:] = [d for d in dirnames if not ignored(d)]
+        for name in filenames:
+            if not ignored(name):
+                st = os.lstat(os.path.join(dirpath, name))
+                if stat.S_ISREG(st.st_mode):
+                    total += st.st_size
+    _DIGESTS["<size>" + path] = str(total)
+    return total

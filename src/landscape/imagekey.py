@@ -20,15 +20,21 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Callable, TypeVar
 
 from . import grammar
-from .digest import _DIGESTS, tree_digest
+from .digest import _DIGESTS, tree_digest, tree_size
 from .errors import LandscapeError
 from .resources import data_dir
 from .rezsolve import ResolvedPackage
 
 #: Bumped when the layout of images changes in a way the recipe digest cannot see.
-IMAGE_FORMAT = 1
+#: 2: one layer per package (:func:`package_layers`) instead of one per repository.
+IMAGE_FORMAT = 2
+#: Most package layers an image gets (Docker refuses images deeper than ~125 layers, and
+#: the base and the fixed steps take some): the packages past the last but one share the
+#: last layer.
+MAX_PACKAGE_LAYERS = 64
 DEFAULT_BASE = "landscape/base:bookworm"
 DEFAULT_REZ_VERSION = "3.4.0"
 #: OS packages every image needs (rez runs in a venv of the image's Python).
@@ -43,6 +49,29 @@ def recipe_digest() -> str:
                               tree_digest(str(t / "image"))).encode()).hexdigest()
         _DIGESTS["<recipe>"] = hit
     return hit
+
+
+T = TypeVar("T")
+
+
+def package_layers(tiers: list[list[T]], size: Callable[[T], int],
+                   name: Callable[[T], tuple[str, str]],
+                   limit: int = MAX_PACKAGE_LAYERS) -> list[list[T]]:
+    """The package layers of an image, bottom first (docs/locking.md, "Package layers").
+
+    ``tiers`` are packages grouped by repository, most shared first (the studio's first);
+    ``size(p)`` is a package's payload in bytes and ``name(p)`` its ``(name, version)``.
+    Each package gets a layer of its own, in tier order and, within a tier, heaviest first
+    (ties by name, then version) — so big, rarely bumped payloads sit low, where images
+    that differ only above them share them, and a bumped small package re-sends only the
+    layers above it. With more than ``limit`` packages, the ones past the ``limit - 1``
+    first share the last layer. A pure function of its arguments: the same packages (by
+    content) always give the same layers in the same order."""
+    ordered = [p for tier in tiers
+               for p in sorted(tier, key=lambda p: (-size(p), *name(p)))]
+    if len(ordered) <= limit:
+        return [[p] for p in ordered]
+    return [[p] for p in ordered[:limit - 1]] + [ordered[limit - 1:]]
 
 
 def repository_name(project: str) -> str:
@@ -121,7 +150,7 @@ class ImageSpec:
 
     def tiers(self) -> list[list[ResolvedPackage]]:
         """Packages grouped by repository, most shared first (studio before project and
-        shot repositories): one ``COPY`` layer each."""
+        shot repositories), each sorted by name and version."""
         order = [os.path.realpath(r) for r in reversed(self.repositories)]
 
         def rank(repo: str) -> int:  # rez reports repositories with symlinks resolved
@@ -158,6 +187,16 @@ class ImageSpec:
                    repositories=[str(r) for r in data["repositories"]],
                    labels={str(k): str(v) for k, v in data["labels"].items()},
                    key=str(data["key"]))
+
+    def layers(self) -> list[list[ResolvedPackage]]:
+        """The image's package layers, bottom first: :func:`package_layers` of
+        :meth:`tiers` (a version two variants share counted once), sized by
+        :func:`~landscape.digest.tree_size` of each package folder. One ``COPY``
+        instruction each (``templates/Dockerfile.j2``)."""
+        seen: set[tuple[str, str]] = set()  # two variants of one version: one folder
+        tiers = [[p for p in tier if (p.name, p.version) not in seen
+                  and not seen.add((p.name, p.version))] for tier in self.tiers()]
+        return package_layers(tiers, lambda p: tree_size(p.base), lambda p: (p.name, p.version))
 
     def to_json(self) -> dict:
         """docs/json.md ``image``."""

@@ -6,8 +6,8 @@ and groups them by image key. A broken file or an unsolvable request breaks only
 contexts beneath it: they are listed with their error and the rest is planned (docs/security.md).
 
 :func:`render_dockerfile` renders ``templates/Dockerfile.j2`` for an
-:class:`~landscape.imagekey.ImageSpec`; :func:`prepare_build_context` lays out the folder a
-build sends to the engine (Dockerfile, rez wheel, package payloads, tool setups).
+:class:`~landscape.imagekey.ImageSpec`, :func:`image_labels` gives its labels; what a build
+sends to the engine is laid out on the engine side (:mod:`landscape.engine.buildcontext`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -26,12 +23,12 @@ from typing import Callable
 from . import __version__, memo
 from .cascade import (CONFIG_NAME, VARIANT_NAME, Cascade, absolute, build_cascade, context_path,
                       find_config_files, load_config)
-from .context import ResolvedContext, resolve
+from .context import resolve
 from .errors import LandscapeError, flatten
 from .grammar import is_reserved_label
 from .imagekey import ImageSpec
 from .launchinputs import StorageMount
-from .resources import cache_dir, data_dir
+from .resources import data_dir
 
 
 @dataclass
@@ -275,17 +272,11 @@ def package_conflicts(spec: ImageSpec) -> list[LandscapeError]:
     return errors
 
 
-def _conflicts(spec: ImageSpec) -> None:
-    from .errors import ErrorGroup
-
-    ErrorGroup.raise_if_any(package_conflicts(spec))
-
-
 def render_dockerfile(spec: ImageSpec) -> str:
     """The Dockerfile of ``spec``, from ``templates/Dockerfile.j2`` (Jinja2).
 
     Only values validated against their grammar reach it (:meth:`ImageSpec.validate`): the
-    base reference, Debian package names, the rez version, the key and tier numbers. Labels
+    base reference, Debian package names, the rez version, the key and layer numbers. Labels
     are not written into it: see :func:`image_labels`."""
     import jinja2  # deferred: only builds render templates
 
@@ -295,64 +286,7 @@ def render_dockerfile(spec: ImageSpec) -> str:
                              autoescape=False)
     return env.get_template("Dockerfile.j2").render(
         landscape_version=__version__, key=spec.key, base=spec.base,
-        rez_version=spec.rez_version, tiers=len(spec.tiers()))
-
-
-@dataclass
-class BuildOptions:
-    """How a build gets what is outside the image key.
-
-    ``pins``: ``{OS package: version}`` from ``landscape.lock`` — every package the image
-    adds over its base — installed at exactly those versions (``None``: unlocked, apt's
-    current versions of :attr:`ImageSpec.system_packages`). ``vendor``: a folder written by
-    ``landscape vendor`` whose ``.deb`` files are used instead of a mirror (the build then
-    runs with no network). ``ca_certificates``: a CA file trusted by the fetch stage only.
-    ``apt_mirror``: an apt mirror/cache URL for the fetch stage. ``cache_from``: images the
-    engine may take layers from. ``studio``: :func:`studio_id` of the studio building it,
-    written as label ``io.landscape.studio`` (``prune`` only touches its own studio's).
-    """
-
-    pins: dict[str, str] | None = None
-    vendor: Path | None = None
-    ca_certificates: str | None = None
-    apt_mirror: str | None = None
-    cache_from: list[str] | None = None
-    studio: str | None = None
-
-    @property
-    def offline(self) -> bool:
-        return self.vendor is not None
-
-
-def studio_id(root: Path) -> str:
-    """A short, stable name of a studio root on this machine: the first 16 hex digits of the
-    sha256 of its real path (label ``io.landscape.studio``)."""
-    return hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]
-
-
-def build_args(spec: ImageSpec, options: BuildOptions | None = None) -> dict[str, str]:
-    """The build arguments of ``spec``'s Dockerfile (handed to the engine as data):
-    ``LANDSCAPE_OS_PACKAGES`` (names, or ``name=version`` pins), ``LANDSCAPE_LOCKED`` and
-    ``LANDSCAPE_APT_MIRROR``. Every value is checked against Debian's package/version
-    grammars or the mirror grammar; raises :class:`LandscapeError` otherwise."""
-    from . import grammar
-
-    options = options or BuildOptions()
-    if options.pins is not None:
-        bad = [f"{n}={v}" for n, v in options.pins.items()
-               if not (grammar.is_debian_package(n) and grammar.is_debian_version(v))]
-        if bad:
-            raise LandscapeError("the lock's OS packages are not Debian name=version pairs: "
-                                 + ", ".join(map(repr, bad[:5])))
-        packages = " ".join(f"{n}={options.pins[n]}" for n in sorted(options.pins))
-    else:
-        spec.validate()
-        packages = " ".join(sorted(spec.system_packages))
-    if options.apt_mirror is not None and not grammar.is_apt_mirror(options.apt_mirror):
-        raise LandscapeError(f"image.apt_mirror {options.apt_mirror!r} is not a mirror URL")
-    return {"LANDSCAPE_OS_PACKAGES": packages,
-            "LANDSCAPE_LOCKED": "1" if options.pins is not None else "0",
-            "LANDSCAPE_APT_MIRROR": options.apt_mirror or ""}
+        rez_version=spec.rez_version, layers=len(spec.layers()))
 
 
 def tools_json(spec: ImageSpec) -> str:
@@ -362,15 +296,15 @@ def tools_json(spec: ImageSpec) -> str:
 
 def inputs_digest(spec: ImageSpec) -> str:
     """``sha256:<hex>`` over what a build of ``spec`` is made from — the rendered Dockerfile,
-    ``tools.json``, each package's content digest in its tier and the image's own files.
+    ``tools.json``, each package's content digest in its layer and the image's own files.
     Recorded as label ``io.landscape.inputs``: an image is only reused when it carries both
     the key and this digest (:func:`landscape.engine.images.find_image`)."""
     from .digest import tree_digest
     from .imagekey import recipe_digest
 
-    tiers = [[(p.qualified, tree_digest(p.base)) for p in tier] for tier in spec.tiers()]
+    layers = [[(p.qualified, tree_digest(p.base)) for p in layer] for layer in spec.layers()]
     blob = json.dumps({"dockerfile": render_dockerfile(spec), "tools": tools_json(spec),
-                       "tiers": tiers, "recipe": recipe_digest(),
+                       "layers": layers, "recipe": recipe_digest(),
                        "system_packages": sorted(spec.system_packages)}, sort_keys=True)
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
@@ -397,126 +331,3 @@ def image_labels(spec: ImageSpec) -> dict[str, str]:
         "io.landscape.version": __version__,
     })
     return labels
-
-
-def _ignore_caches(_folder: str, names: list[str]) -> set[str]:
-    from .digest import ignored
-
-    return {n for n in names if ignored(n)}
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def local_rez_wheel(version: str) -> Path | None:
-    """The wheel of rez ``version`` in ``$LANDSCAPE_WHEELHOUSE`` (``:``-separated folders)
-    or the user cache, without downloading; ``None`` when there is none."""
-    dirs = [Path(p) for p in os.environ.get("LANDSCAPE_WHEELHOUSE", "").split(":") if p]
-    for d in dirs + [cache_dir() / "wheels"]:
-        found = sorted(d.glob(f"rez-{version}-*.whl")) if d.is_dir() else []
-        if found:
-            return found[0]
-    return None
-
-
-def rez_wheel(version: str, log: Callable[[str], None] = print) -> Path:
-    """The wheel of rez ``version``: from ``$LANDSCAPE_WHEELHOUSE`` or the cache, else
-    downloaded once with ``pip download`` (the host's pip config: index, proxy, CA bundle).
-    Raises :class:`LandscapeError` telling where to put the wheel on an air-gapped host."""
-    found = local_rez_wheel(version)
-    if found is not None:
-        return found
-    cache = cache_dir() / "wheels"
-    cache.mkdir(parents=True, exist_ok=True)
-    log(f"downloading the rez {version} wheel into {cache}")
-    r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary",
-                        ":all:", "-d", str(cache), f"rez=={version}"], capture_output=True,
-                       text=True)
-    found = sorted(cache.glob(f"rez-{version}-*.whl"))
-    if r.returncode != 0 or not found:
-        raise LandscapeError(
-            f"no wheel of rez {version}: pip download failed ({r.stderr.strip()[-300:]})",
-            hint=f"put rez-{version}-py3-none-any.whl in $LANDSCAPE_WHEELHOUSE or {cache}")
-    return found[0]
-
-
-def prepare_build_context(spec: ImageSpec, log: Callable[[str], None] = print,
-                          options: BuildOptions | None = None) -> Path:
-    """Lay out the build context of ``spec`` in a folder of its own (private to this build,
-    under the user cache: concurrent builds never share one) and return it; the caller
-    removes it. Contents::
-
-        Dockerfile
-        rez/rez-<version>-*.whl
-        packages/<tier>/<name>/<version>/…   payloads, hard-linked when possible (``<name>/…``
-                                             unversioned, ``<name>.py`` a single-file family)
-        landscape/tools.json                 {tool path: exact requests}
-        landscape/lib/bake.py, landscape/bin/landscape-enter
-        fetch/fetch-os-packages              the fetch stage's script
-        fetch/debs/*.deb                     the pinned .deb files, from ``options.vendor``
-        fetch/ca.crt                         ``options.ca_certificates``, fetch stage only
-
-    Raises :class:`LandscapeError` when a package would come from two repositories, or a
-    pinned ``.deb`` is not in the vendored folder, or the CA file cannot be read.
-    """
-    options = options or BuildOptions()
-    _conflicts(spec)
-    (cache_dir() / "build").mkdir(parents=True, exist_ok=True)
-    dest = Path(tempfile.mkdtemp(prefix=f"{spec.short}-", dir=cache_dir() / "build"))
-    try:
-        _fill_build_context(dest, spec, options, log)
-    except BaseException:
-        shutil.rmtree(dest, ignore_errors=True)
-        raise
-    return dest
-
-
-def _fill_build_context(dest: Path, spec: ImageSpec, options: BuildOptions,
-                        log: Callable[[str], None]) -> None:
-    from .vendor import vendored_debs, vendored_wheel
-
-    (dest / "rez").mkdir(parents=True)
-    if options.vendor is not None:
-        wheel = vendored_wheel(options.vendor, spec.rez_version)
-        if wheel is None:
-            raise LandscapeError(f"vendor folder {options.vendor} has no rez {spec.rez_version} "
-                                 "wheel", hint="run `landscape vendor PROJECT DIR` again")
-    else:
-        wheel = rez_wheel(spec.rez_version, log)
-    shutil.copy2(wheel, dest / "rez" / wheel.name)
-    fetch = dest / "fetch"
-    (fetch / "debs").mkdir(parents=True)
-    shutil.copy2(data_dir("templates") / "image" / "fetch-os-packages", fetch)
-    if options.vendor is not None:
-        for pin, deb in vendored_debs(options.vendor, options.pins or {}):
-            shutil.copyfile(deb, fetch / "debs" / f"{pin}.deb")  # named by its pin
-    if options.ca_certificates:
-        try:
-            shutil.copyfile(options.ca_certificates, fetch / "ca.crt")
-        except OSError as e:
-            raise LandscapeError(f"image.ca_certificates: cannot read "
-                                 f"{options.ca_certificates}: {e.strerror}") from None
-    for i, tier in enumerate(spec.tiers()):
-        tier_dir = dest / "packages" / str(i)
-        tier_dir.mkdir(parents=True)
-        for p in tier:
-            target = tier_dir / p.layout
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if p.single_file and not target.exists():  # a family file: every version in it
-                _link_or_copy(p.base, target)
-            elif not target.exists():
-                shutil.copytree(p.base, target, symlinks=True, copy_function=_link_or_copy,
-                                ignore=_ignore_caches)
-    own = dest / "landscape"
-    (own / "lib").mkdir(parents=True)
-    (own / "bin").mkdir()
-    image_files = data_dir("templates") / "image"
-    shutil.copy2(image_files / "bake.py", own / "lib" / "bake.py")
-    shutil.copy2(image_files / "landscape-enter", own / "bin" / "landscape-enter")
-    (own / "tools.json").write_text(tools_json(spec))
-    (dest / "Dockerfile").write_text(render_dockerfile(spec))
-

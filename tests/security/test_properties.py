@@ -233,7 +233,7 @@ def test_declared_services_serialise_to_the_intended_mapping(name, image, value)
 @SETTINGS
 @given(pins=st.dictionaries(ANY, ANY, max_size=4), mirror=st.one_of(st.none(), ANY))
 def test_build_arguments_are_grammar_checked_or_refused(spec_fields, pins, mirror):
-    from landscape.plan import BuildOptions, build_args
+    from landscape.engine.buildcontext import BuildOptions, build_args
     from landscape.imagekey import ImageSpec
 
     spec = ImageSpec(**spec_fields)

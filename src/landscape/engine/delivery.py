@@ -183,7 +183,7 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
     found images are pushed and their digests recorded in the lock. Without ``locked``, a
     current lock gets its observed phase completed from the images. Returns one result per
     image (``build_image``'s, plus ``"source"`` and ``"digest"``)."""
-    from ..plan import BuildOptions, studio_id
+    from .buildcontext import BuildOptions, studio_id
     from . import registry as reg
     from .images import build_image, existing_result, find_image
     from .pins import check_built, locked_options, observe
@@ -358,7 +358,7 @@ def prune(projects: list[Project], *, keep: int = 1, dry_run: bool = False,
     uses. Images another studio (or another checkout) built, and pulled images, are left
     alone; base images carry no ``io.landscape.key`` and are never touched. Removes tag by
     tag (never forced). Returns ``{"removed": [tags], "kept": n, "bytes": freed estimate}``."""
-    from ..plan import studio_id
+    from .buildcontext import studio_id
 
     from docker.errors import APIError
 

@@ -4,10 +4,10 @@ An image is found by its tag (``landscape/<project>:<key prefix>``) or, failing 
 its ``io.landscape.key`` label (another project built the same key: it is tagged, not
 rebuilt) — and in both cases only when **every** label Landscape would write matches,
 the build-inputs digest ``io.landscape.inputs`` included (:func:`landscape.plan.image_labels`):
-a key label alone proves nothing. A build sends the context from
-:func:`landscape.plan.prepare_build_context` to the engine through the Docker SDK's
-low-level ``APIClient.build`` with the labels as data, and streams its events (steps,
-command output) to ``log``. The legacy builder is assumed: no BuildKit syntax.
+a key label alone proves nothing. A build streams the context of
+:func:`landscape.engine.buildcontext.prepare_build_context` (a tar, package payloads read from
+their repositories) to the engine through the Docker SDK's low-level ``APIClient.build``
+with the labels as data, and streams its events (steps, command output) to ``log``. The legacy builder is assumed: no BuildKit syntax.
 
 Concurrent builds of one key (two ``landscape build`` at once, parallel CI jobs) serialise
 on a per-key lock file (``filelock``) under the user cache; the second finds the image the
@@ -16,7 +16,6 @@ first built. Each build lays out its own private build folder.
 
 from __future__ import annotations
 
-import shutil
 import time
 from typing import Any, Callable
 
@@ -145,8 +144,9 @@ def existing_result(spec: ImageSpec, image: Any) -> dict:
 
 def _build(spec: ImageSpec, no_cache: bool, log: Log,
            cache_from: list[str] | None = None, options: Any = None) -> dict:
-    from ..plan import BuildOptions, build_args, image_labels, prepare_build_context
+    from ..plan import image_labels
     from .base import base_fingerprint
+    from .buildcontext import BuildOptions, build_args, prepare_build_context
 
     options = options or BuildOptions()
     started = time.monotonic()
@@ -157,16 +157,16 @@ def _build(spec: ImageSpec, no_cache: bool, log: Log,
         labels["io.landscape.base.fingerprint"] = base_fingerprint(base)
     if options.studio:  # which studio built it (prune); never compared by find_image
         labels["io.landscape.studio"] = options.studio
-    path = prepare_build_context(spec, log, options)
+    context = prepare_build_context(spec, log, options)
     try:
-        return _send(spec, path, labels, no_cache, log, started,
+        return _send(spec, context, labels, no_cache, log, started,
                      (cache_from or []) + (options.cache_from or []), args,
                      "none" if options.offline else None)
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        context.remove()
 
 
-def _send(spec: ImageSpec, path: Any, labels: dict[str, str], no_cache: bool, log: Log,
+def _send(spec: ImageSpec, context: Any, labels: dict[str, str], no_cache: bool, log: Log,
           started: float, cache_from: list[str] | None = None,
           buildargs: dict[str, str] | None = None, network_mode: str | None = None) -> dict:
     api = dk.client().api
@@ -174,7 +174,7 @@ def _send(spec: ImageSpec, path: Any, labels: dict[str, str], no_cache: bool, lo
     tail: list[str] = []
     image_id = None
     try:
-        stream = api.build(path=str(path), tag=spec.tag, rm=True, forcerm=True, decode=True,
+        stream = api.build(fileobj=context.chunks(), custom_context=True, tag=spec.tag, rm=True, forcerm=True, decode=True,
                            nocache=no_cache, pull=False, labels=labels,
                            cache_from=cache_from or None, buildargs=buildargs or None,
                            network_mode=network_mode)

@@ -3,7 +3,7 @@
 - :func:`installed_packages` — the OS packages of an image (``dpkg-query`` in a throwaway,
   network-less container), cached by image id (an id names immutable content);
 - :func:`observe` — fills a lock's observed phase from the images the engine holds;
-- :func:`locked_options` — the :class:`~landscape.plan.BuildOptions` of a ``--locked``
+- :func:`locked_options` — the :class:`~landscape.engine.buildcontext.BuildOptions` of a ``--locked``
   build, after checking the base, the rez wheel and the lock's completeness;
 - :func:`vendor` — downloads the locked ``.deb`` files and the rez wheel into a folder for
   builds with no network (``build --offline DIR``).
@@ -75,7 +75,7 @@ def added_packages(image: Any, base: Any) -> dict[str, str]:
 def _wheel_digest(version: str, vendor: Path | None = None) -> tuple[str, str] | None:
     """``(wheel file name, sha256)`` of the rez wheel of ``version`` this host would build
     with (vendor folder, wheelhouse or cache), without downloading; ``None`` if none."""
-    from ..plan import local_rez_wheel
+    from .buildcontext import local_rez_wheel
     from ..vendor import file_sha256, vendored_wheel
 
     wheel = vendored_wheel(vendor, version) if vendor is not None else local_rez_wheel(version)
@@ -124,11 +124,11 @@ def observe(lock: dict, specs: dict[str, ImageSpec], *, strict: bool = False,
 
 def locked_options(lock: dict, spec: ImageSpec, path: Path, *, vendor: Path | None = None,
                    ca_certificates: str | None = None, apt_mirror: str | None = None) -> Any:
-    """The :class:`~landscape.plan.BuildOptions` of a ``--locked`` build of ``spec``: its
+    """The :class:`~landscape.engine.buildcontext.BuildOptions` of a ``--locked`` build of ``spec``: its
     OS packages pinned to the lock's versions. Raises :class:`LockError` naming the lock's
     line when the lock lacks the image's observed phase, when the engine's base has
     another content fingerprint than the lock names, or the rez wheel another digest."""
-    from ..plan import BuildOptions
+    from .buildcontext import BuildOptions
 
     entry = lock["images"].get(spec.key)
     if entry is None:
@@ -152,7 +152,7 @@ def locked_options(lock: dict, spec: ImageSpec, path: Path, *, vendor: Path | No
     rez = lock["rez"][spec.rez_version]
     found = _wheel_digest(spec.rez_version, vendor)
     if found is None and vendor is None:  # fetch it now (pip download), then check it
-        from ..plan import rez_wheel
+        from .buildcontext import rez_wheel
         from ..vendor import file_sha256
 
         wheel = rez_wheel(spec.rez_version)
@@ -251,7 +251,7 @@ def vendor(lock: dict, folder: Path, specs: dict[str, ImageSpec], *, log: Log = 
                 index["debs"][pin] = {"file": fname,
                                       "sha256": file_sha256(folder / "debs" / fname)}
     for version in versions:
-        from ..plan import rez_wheel
+        from .buildcontext import rez_wheel
 
         entry = lock["rez"][version]
         wheel = rez_wheel(version, log)
