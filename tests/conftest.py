@@ -138,13 +138,34 @@ def cli(capsys: pytest.CaptureFixture) -> Callable[..., CLIResult]:
     return run
 
 
+#: Studio ids (label ``io.landscape.studio``) of the studios this session made outside its
+#: temporary folder (the ``built`` fixture's); the rest are found below the folder.
+SESSION_STUDIOS: set[str] = set()
+#: Whether the ``base_image`` fixture bootstrapped the base (then the session removes it).
+BASE_MADE: list[str] = []
+
+
+def _studio_ids(top: Path) -> set[str]:
+    """The ``io.landscape.studio`` id of every folder below ``top`` holding a config file
+    (what :func:`landscape.engine.buildcontext.studio_id` labels an image with)."""
+    import hashlib
+
+    ids = set()
+    for dirpath, _dirnames, filenames in os.walk(top):
+        if "landscape.yaml" in filenames:
+            ids.add(hashlib.sha256(os.path.realpath(dirpath).encode()).hexdigest()[:16])
+    return ids
+
+
 @pytest.fixture(scope="session")
-def docker_engine():
+def docker_engine(tmp_path_factory: pytest.TempPathFactory):
     """The Docker SDK client. Fails the test (never skips) when no engine answers.
 
-    At the end of the session, every image this session created (by exact id: images that
-    were not there when it started and that Landscape made — a ``landscape/`` tag or an
-    ``io.landscape.*`` label) is removed; nothing else is touched. Set
+    At the end of the session, every image this session built is removed, by exact id:
+    images that were not there when it started and whose ``io.landscape.studio`` label names
+    a studio this session made (below its temporary folder, or :data:`SESSION_STUDIOS`), and
+    the base when this session bootstrapped it. Nothing else is touched — not an image
+    another session or the user built meanwhile on the same engine. Set
     ``LANDSCAPE_TEST_KEEP_IMAGES=1`` to keep them for the next run.
     """
     try:
@@ -158,9 +179,9 @@ def docker_engine():
     yield client
     if os.environ.get("LANDSCAPE_TEST_KEEP_IMAGES"):
         return
+    ours = _studio_ids(tmp_path_factory.getbasetemp()) | SESSION_STUDIOS
     made = [im for im in client.images.list() if im.id not in before and (
-        any(t.startswith("landscape/") for t in im.tags) or
-        any(k.startswith("io.landscape.") for k in (im.labels or {})))]
+        (im.labels or {}).get("io.landscape.studio") in ours or im.id in BASE_MADE)]
     for im in sorted(made, key=lambda i: "landscape/base:" in " ".join(i.tags)):
         try:  # the base last: the others are built on it
             client.images.remove(im.id, force=True)
@@ -170,10 +191,14 @@ def docker_engine():
 
 @pytest.fixture(scope="session")
 def base_image(docker_engine):
-    """The base image (bootstrapped once per session when missing)."""
+    """The base image (bootstrapped once per session when missing; then removed at the end
+    of the session with this session's other images)."""
     from landscape.engine.base import build_base
 
-    return build_base(log=lambda line: None)
+    result = build_base(log=lambda line: None)
+    if result.get("built"):
+        BASE_MADE.append(result["id"])
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -187,7 +212,10 @@ def built(base_image):
     studio = top / "studio"
     shutil.copytree(EXAMPLE, studio, symlinks=True,
                     ignore=shutil.ignore_patterns(".landscape", "work"))
+    from landscape.engine.buildcontext import studio_id
     from landscape.engine.images import build_image
+
+    SESSION_STUDIOS.add(studio_id(studio))
     from landscape.plan import make_plan
 
     plan = make_plan(studio / "projects/lighthouse")
