@@ -64,7 +64,8 @@ def main() -> None:
     print(f"warm resolve, every rez solve re-run {ms(statistics.median(runs))} median, "
           f"{ms(min(runs))} min  (n={args.n})")
     runs = timed(lambda: resolve(args.context, tool=args.tool), args.n)
-    print(f"warm resolve, solves memoised        {ms(statistics.median(runs))} median  (n={args.n})")
+    print(f"warm resolve, solves memoised        {ms(statistics.median(runs))} median  "
+          f"(n={args.n})")
 
     exe = [sys.executable, "-m", "landscape"]
     for label, cmd in (("landscape --help", [*exe, "--help"]),

@@ -98,3 +98,16 @@ def test_no_module_imports_a_layer_above_its_own(module):
         assert _layer(target) <= mine, (
             f"{path.relative_to(SRC.parent.parent)}:{line}: {module} (layer {mine}) imports "
             f"{target} (layer {_layer(target)})")
+
+
+def test_ruff_finds_nothing():
+    """The lint rules of pyproject.toml ([tool.ruff]) hold over src, tests and benchmarks."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    root = SRC.parent.parent
+    r = subprocess.run([ruff, "check", "--no-cache", "src", "tests", "benchmarks"], cwd=root,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

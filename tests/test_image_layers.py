@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from landscape.context import resolve
 from landscape.digest import tree_size
-from landscape.engine.buildcontext import BuildContext, package_payloads, prepare_build_context
+from landscape.engine.buildcontext import BuildContext, package_payloads
 from landscape.errors import LandscapeError
 from landscape.imagekey import package_layers
 from landscape.plan import render_dockerfile

@@ -53,7 +53,7 @@ def test_keys_depend_on_content_only(example, tmp_path):
     """Another checkout path, other modes and mtimes, byte-code caches: the same keys."""
     other = tmp_path / "elsewhere" / "checkout"
     shutil.copytree(example, other, symlinks=True)
-    for dirpath, dirnames, filenames in os.walk(other / "packages"):
+    for dirpath, _dirnames, filenames in os.walk(other / "packages"):
         for f in filenames:
             p = Path(dirpath) / f
             if not p.is_symlink():

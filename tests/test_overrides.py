@@ -69,7 +69,7 @@ def test_overrides_stack_onto_the_first_real_match(three_repos):
     assert rc.env["MAYA_ENABLE_LEGACY_VIEWPORT"] == "1"
     assert rc.env["MAYA_LOCATION"] == "/landscape/packages/maya/2024.2"
     layers = rc.solution.overrides["maya"]
-    assert [l.repository for l in layers] == [str(three_repos / "proj/packages"),
+    assert [layer.repository for layer in layers] == [str(three_repos / "proj/packages"),
                                               str(three_repos / "proj/shot/packages")]
     # {root} of an override points at its own (copied) payload
     companion = next(p for p in rc.solution.packages if p.name == layers[0].companion)

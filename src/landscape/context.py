@@ -32,6 +32,8 @@ from .nodes import Node, from_plain
 from .rezsolve import IMAGE_PATH, Solution
 from .templates import MissingField, expand_template
 from .tools import CONTEXT_TOOL, Layer, ToolSetup, compose, manifest_loader, tool_paths
+from .names import (VAR_CONTEXT, VAR_CONTEXT_FILE, VAR_IMAGE, VAR_ROOT, VAR_TOOL, VAR_VARIANTS,
+                     VAR_WORKDIR, level_variable)
 
 CLI = Location("<command line>")
 
@@ -416,7 +418,7 @@ def policy_errors(cascade: Cascade, setups: Iterable[ToolSetup]) -> list[Landsca
         if setup.path == CONTEXT_TOOL:
             continue
         try:
-            setup.command
+            _ = setup.command  # raises for a command shlex cannot split
         except ConfigError as e:
             errors.append(e)
         errors += policy.tool_errors(setup.path, {k: setup.field_node(k) for k in
@@ -626,16 +628,16 @@ def landscape_variables(cascade: Cascade, tool: str | None, image: ImageSpec,
                         workdir: str | None) -> dict[str, str]:
     """The ``LANDSCAPE_*`` variables of a launch: root, context, one per level
     (``LANDSCAPE_SHOT=sh020``), tool, variants, workdir, image and the context file."""
-    out = {"LANDSCAPE_ROOT": str(cascade.root), "LANDSCAPE_CONTEXT": str(cascade.context),
-           "LANDSCAPE_CONTEXT_FILE": CONTEXT_FILE, "LANDSCAPE_IMAGE": image.tag}
+    out = {VAR_ROOT: str(cascade.root), VAR_CONTEXT: str(cascade.context),
+           VAR_CONTEXT_FILE: CONTEXT_FILE, VAR_IMAGE: image.tag}
     for lv in cascade.levels:
-        out[f"LANDSCAPE_{lv.level.upper()}"] = lv.value
+        out[level_variable(lv.level)] = lv.value
     if tool:
-        out["LANDSCAPE_TOOL"] = tool
+        out[VAR_TOOL] = tool
     if cascade.variants:
-        out["LANDSCAPE_VARIANTS"] = ",".join(cascade.variants)
+        out[VAR_VARIANTS] = ",".join(cascade.variants)
     if workdir:
-        out["LANDSCAPE_WORKDIR"] = workdir
+        out[VAR_WORKDIR] = workdir
     return out
 
 

@@ -36,7 +36,8 @@ they are never valid package names, so rez ignores them.
 
 Results are memoised per process by the repository's real path and a stamp of the
 definitions seen (path, inode, size, mtime, ctime — the writer can reset mtime, not
-ctime), so a repeated call costs a directory listing and a few ``stat`` calls. Structural problems (forbidden files, symlinks) come from
+ctime), so a repeated call costs a directory listing and a few ``stat`` calls. Structural
+problems (forbidden files, symlinks) come from
 the listing and are recomputed on every call.
 """
 

@@ -39,7 +39,8 @@ def _packages(solution) -> dict[str, str]:
         text = p.version + (f"[{p.variant}]" if p.variant is not None else "") + \
             f" ({p.repository})"
         if p.name in solution.overrides:
-            text += " + overrides from " + ", ".join(l.repository for l in solution.overrides[p.name])
+            text += " + overrides from " + ", ".join(
+                layer.repository for layer in solution.overrides[p.name])
         out[p.name] = text
     return out
 

@@ -131,7 +131,7 @@ def _content_digest(path: str) -> str:
                     h.update(b"X" if os.stat(full).st_mode & 0o100 else b"F")
                     fh = hashlib.sha256()
                     with open(full, "rb") as f:  # in chunks: payloads may be gigabytes
-                        for chunk in iter(lambda: f.read(1 << 20), b""):
+                        for chunk in iter(lambda f=f: f.read(1 << 20), b""):
                             fh.update(chunk)
                     h.update(fh.digest())
             dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]

@@ -35,7 +35,8 @@ class Location:
 
 
 def format_key_path(path: Sequence[object]) -> str:
-    """Render a key path like ``("tools", "blender", "packages", 0)`` as ``tools.blender.packages[0]``."""
+    """Render a key path like ``("tools", "blender", "packages", 0)`` as
+    ``tools.blender.packages[0]``."""
     out = ""
     for part in path:
         if isinstance(part, int):

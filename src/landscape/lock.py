@@ -494,7 +494,7 @@ def missing_observations(lock: dict, keys: set[str] | None = None) -> list[str]:
     for version in sorted({im["rez"] for im in images.values()}):
         if not (lock["rez"].get(version) or {}).get("sha256"):
             out.append(f"rez {version}: no wheel digest")
-    for key, im in sorted(images.items()):
+    for _key, im in sorted(images.items()):
         if im.get("os_packages") is None:
             out.append(f"image {im['tag']}: no OS package versions")
     return out

@@ -170,7 +170,8 @@ class Union(Strategy):
         values = {_hashable(n.value) for n in incoming}
         if new.tag == "remove":
             return (old or new).with_value([n for n in items if _hashable(n.value) not in values])
-        kept = [n for n in items if _hashable(n.value) not in values] if new.tag == "prepend" else items
+        kept = [n for n in items if _hashable(n.value) not in values] \
+            if new.tag == "prepend" else items
         have = {_hashable(n.value) for n in kept}
         fresh = []
         for n in incoming:
@@ -273,7 +274,8 @@ def _mount_key(n: Node, path: KeyPath) -> str:
 
 
 def _normalize_mount(n: Node, path: KeyPath) -> Node:
-    """Storage mount: ``source`` made absolute; ``target`` defaults to the same path (README.md, What a launch gets)."""
+    """Storage mount: ``source`` made absolute; ``target`` defaults to the same path
+    (README.md, What a launch gets)."""
     src = n.get("source")
     value = dict(n.value)
     abs_src = src.with_value(_abs_path(src.value, src, path + ("source",)))
@@ -355,7 +357,8 @@ class Deep(Strategy):
             if not new.is_list:
                 raise _tag_error(new, path, ("replace", "remove"), "a value that is not a list")
             inherited = list(old.value) if old is not None and old.is_list else []
-            items = list(new.value) + inherited if new.tag == "prepend" else inherited + list(new.value)
+            items = list(new.value) + inherited if new.tag == "prepend" \
+                else inherited + list(new.value)
             return new.with_value(items)
         if not new.is_map or old is None or not old.is_map:
             return _strip(new, path)

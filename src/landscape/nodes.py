@@ -24,14 +24,12 @@ from typing import Any, Iterator
 import yaml
 
 from .errors import ConfigError, ErrorGroup, Location
+from .names import MERGE_TAGS  # the merge tags of docs/config.md, without the ``!``
 
 try:  # libyaml is much faster; the pure-Python loader gives the same nodes and marks.
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - wheels of PyYAML ship libyaml
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
-
-#: The merge tags of docs/config.md, without the leading ``!``.
-MERGE_TAGS = ("replace", "append", "prepend", "remove", "unset")
 
 _STD_PREFIX = "tag:yaml.org,2002:"
 _STR_TAG = _STD_PREFIX + "str"

@@ -29,6 +29,8 @@ from .grammar import is_reserved_label
 from .imagekey import ImageSpec
 from .launchinputs import StorageMount
 from .resources import data_dir
+from .names import (LABEL_INPUTS, LABEL_KEY, LABEL_PACKAGES, LABEL_PROJECT, LABEL_REQUESTS,
+                    LABEL_REZ, LABEL_VERSION)
 
 
 @dataclass
@@ -322,12 +324,12 @@ def image_labels(spec: ImageSpec) -> dict[str, str]:
             f"Landscape image of project {spec.project}: " + " ".join(
                 p.qualified for p in spec.packages),
         "org.opencontainers.image.base.name": spec.base,
-        "io.landscape.key": spec.key,
-        "io.landscape.inputs": inputs_digest(spec),
-        "io.landscape.project": spec.project,
-        "io.landscape.rez": spec.rez_version,
-        "io.landscape.requests": json.dumps(spec.tools, sort_keys=True),
-        "io.landscape.packages": " ".join(sorted(p.qualified for p in spec.packages)),
-        "io.landscape.version": __version__,
+        LABEL_KEY: spec.key,
+        LABEL_INPUTS: inputs_digest(spec),
+        LABEL_PROJECT: spec.project,
+        LABEL_REZ: spec.rez_version,
+        LABEL_REQUESTS: json.dumps(spec.tools, sort_keys=True),
+        LABEL_PACKAGES: " ".join(sorted(p.qualified for p in spec.packages)),
+        LABEL_VERSION: __version__,
     })
     return labels

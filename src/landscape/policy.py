@@ -200,8 +200,8 @@ class Policy:
     reach a sensitive path. ``protected`` are the places that hold trusted config and code —
     the root's ``landscape.yaml``, its hidden entries (``.landscape``, ``.git``…), its
     repositories and manifest folders, the trusted repositories, Landscape's cache
-    (generated override packages): a container may never mount them writable. ``origins`` maps each key to where it was
-    last set.
+    (generated override packages): a container may never mount them writable. ``origins``
+    maps each key to where it was last set.
     """
 
     studio_root: str

@@ -277,5 +277,6 @@ def compose(cascade: Cascade, path: str | None, extras: Layer | None = None,
     return ToolSetup(
         path=path or CONTEXT_TOOL, node=node, layers=layers,
         requests=list(requests.value) if requests is not None else [],
-        env=env, manifest=manifest_name if any(l.name.startswith("manifest") for l in layers)
-        else None, workflow=workflow_name, manifest_from=manifest_at)
+        env=env, manifest=manifest_name
+        if any(layer.name.startswith("manifest") for layer in layers) else None,
+        workflow=workflow_name, manifest_from=manifest_at)

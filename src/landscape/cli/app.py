@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from .output import BuildProgress, note, out, print_json, safe
+from ..names import VAR_ROOT
 
 app = typer.Typer(
     name="landscape",
@@ -30,7 +31,7 @@ base_app = typer.Typer(help="Base OS images for hosts that cannot pull from a re
 app.add_typer(base_app, name="base")
 
 RootOpt = Annotated[Optional[Path], typer.Option(
-    "--root", envvar="LANDSCAPE_ROOT",
+    "--root", envvar=VAR_ROOT,
     help="Studio root, when it is not above the path (relative paths are taken from it).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ToolOpt = Annotated[Optional[str], typer.Option(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from ..names import VAR_ROOT
 
 
 class Kind(str, Enum):
@@ -35,7 +36,7 @@ def ci(
         "--install", help="What pip installs instead of studio-landscape==<this version>: "
         "a requirement, URL or path.")] = None,
     root: Annotated[Optional[Path], typer.Option(
-        "--root", envvar="LANDSCAPE_ROOT",
+        "--root", envvar=VAR_ROOT,
         help="Studio root (the config repository's root).")] = None,
     out_file: Annotated[Optional[Path], typer.Option(
         "--out", help="Write there instead of .github/workflows/landscape.yml or "

@@ -11,9 +11,10 @@ from typing import Annotated, Optional
 import typer
 
 from .output import BuildProgress, note, out, print_error, print_json, safe
+from ..names import VAR_ROOT
 
 RootOpt = Annotated[Optional[Path], typer.Option(
-    "--root", envvar="LANDSCAPE_ROOT",
+    "--root", envvar=VAR_ROOT,
     help="Studio root, when it is not above the path (relative paths are taken from it).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ProjectArg = Annotated[Path, typer.Argument(help="Project folder.")]

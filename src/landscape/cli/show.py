@@ -63,7 +63,8 @@ def show_resolved(rc: ResolvedContext, explain: bool = False) -> None:
     _kv("tools", ", ".join(f"{n}" + (f" ({'/'.join(t['variants'])})" if t.get("variants") else "")
                             for n, t in tools.items()) or "-")
     shown = {k: v for k, v in rc.env.items() if not k.startswith("REZ_")}
-    out.print(f"[bold]env[/]       [dim]({len(rc.env)} variables; REZ_* hidden; --json shows all)[/]")
+    out.print(f"[bold]env[/]       [dim]({len(rc.env)} variables; REZ_* hidden; "
+              "--json shows all)[/]")
     actions: dict[str, list[str]] = {}
     if explain:
         for a in rc.solution.env_actions(image_base_environ()) + setup.env_actions():

@@ -32,6 +32,7 @@ from ..errors import EngineError, LandscapeError
 from ..resources import data_dir
 from ..vendor import file_sha256
 from . import docker as dk
+from ..names import LABEL_BASE_FINGERPRINT
 
 Log = Callable[[str], None]
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -138,7 +139,7 @@ def base_fingerprint(image: Any) -> str | None:
     layers = (image.attrs.get("RootFS") or {}).get("Layers") or []
     if len(layers) == 1:
         return layers[0]
-    return (image.labels or {}).get("io.landscape.base.fingerprint") or image.id
+    return (image.labels or {}).get(LABEL_BASE_FINGERPRINT) or image.id
 
 
 def mmdebstrap_command(recipe: BaseRecipe, mirror: str, out: Path, exe: str = "mmdebstrap"
@@ -187,7 +188,8 @@ def build_base(suite: str = "bookworm", *, mirror: str | None = None, force: boo
                 "fingerprint": base_fingerprint(existing)}
     if os.geteuid() != 0:
         raise LandscapeError("landscape base build needs root to run mmdebstrap",
-                             hint="run it with sudo, or set image.base to an image of your registry")
+                             hint="run it with sudo, or set image.base to an image of your "
+                             "registry")
     exe = _ensure_tool("mmdebstrap", log)
     mirror = mirror or recipe.mirror or host_mirror()
     started = time.monotonic()

@@ -32,6 +32,7 @@ from ..errors import ErrorGroup, LandscapeError
 from ..imagekey import ImageSpec
 from ..plan import package_conflicts, render_dockerfile, tools_json
 from ..resources import cache_dir, data_dir
+from ..names import ARG_APT_MIRROR, ARG_LOCKED, ARG_OS_PACKAGES
 
 Log = Callable[[str], None]
 #: A package name or version as it may appear as a folder of the build context.
@@ -91,9 +92,9 @@ def build_args(spec: ImageSpec, options: BuildOptions | None = None) -> dict[str
         packages = " ".join(sorted(spec.system_packages))
     if options.apt_mirror is not None and not grammar.is_apt_mirror(options.apt_mirror):
         raise LandscapeError(f"image.apt_mirror {options.apt_mirror!r} is not a mirror URL")
-    return {"LANDSCAPE_OS_PACKAGES": packages,
-            "LANDSCAPE_LOCKED": "1" if options.pins is not None else "0",
-            "LANDSCAPE_APT_MIRROR": options.apt_mirror or ""}
+    return {ARG_OS_PACKAGES: packages,
+            ARG_LOCKED: "1" if options.pins is not None else "0",
+            ARG_APT_MIRROR: options.apt_mirror or ""}
 
 
 def local_rez_wheel(version: str) -> Path | None:
@@ -254,7 +255,9 @@ def package_payloads(spec: ImageSpec) -> list[tuple[str, str]]:
     seen: set[str] = set()
     for i, layer in enumerate(spec.layers()):
         for p in layer:
-            folder = p.layout.split("/")
+            # each part checked on its own: a name holding "/" never becomes two folders
+            folder = [p.layout] if p.single_file else \
+                ([p.name, p.version] if p.version else [p.name])
             for token in folder:
                 if not _PATH_TOKEN.fullmatch(token):
                     raise LandscapeError(f"package {p.qualified!r} of {p.repository}: "

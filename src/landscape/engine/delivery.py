@@ -19,6 +19,7 @@ from ..imagekey import ImageSpec
 from ..lock import (LOCK_NAME, LockError, context_label, drift, dumps, make_lock,
                     missing_observations, public, read_lock, write_lock)
 from ..resources import atomic_write
+from ..names import LABEL_KEY
 
 Log = Callable[[str], None]
 
@@ -375,7 +376,7 @@ def prune(projects: list[Project], *, keep: int = 1, dry_run: bool = False,
             f"io.landscape.project={project.name}",
             f"io.landscape.studio={studio_id(project.root)}"]})
         for image in candidates:
-            key = (image.labels or {}).get("io.landscape.key")
+            key = (image.labels or {}).get(LABEL_KEY)
             if key is None or key in keys or image.id in used_images:
                 kept += 1
                 continue

@@ -7,7 +7,8 @@ the build-inputs digest ``io.landscape.inputs`` included (:func:`landscape.plan.
 a key label alone proves nothing. A build streams the context of
 :func:`landscape.engine.buildcontext.prepare_build_context` (a tar, package payloads read from
 their repositories) to the engine through the Docker SDK's low-level ``APIClient.build``
-with the labels as data, and streams its events (steps, command output) to ``log``. The legacy builder is assumed: no BuildKit syntax.
+with the labels as data, and streams its events (steps, command output) to ``log``. The legacy
+builder is assumed: no BuildKit syntax.
 
 Concurrent builds of one key (two ``landscape build`` at once, parallel CI jobs) serialise
 on a per-key lock file (``filelock``) under the user cache; the second finds the image the
@@ -23,6 +24,7 @@ from ..errors import EngineError, LandscapeError
 from ..imagekey import ImageSpec
 from ..resources import cache_dir
 from . import docker as dk
+from ..names import LABEL_BASE_FINGERPRINT, LABEL_PROJECT, LABEL_STUDIO
 
 Log = Callable[[str], None]
 
@@ -30,7 +32,7 @@ Log = Callable[[str], None]
 #: Labels that name the project an image was built for; an image of the same key built for
 #: another project differs only in these.
 NAMING_LABELS = ("org.opencontainers.image.title", "org.opencontainers.image.description",
-                 "io.landscape.project")
+                 LABEL_PROJECT)
 
 
 def _matches(image: Any, expected: dict[str, str], ignore: tuple[str, ...] = ()) -> bool:
@@ -154,9 +156,9 @@ def _build(spec: ImageSpec, no_cache: bool, log: Log,
     labels = image_labels(spec)
     base = dk.get_image(spec.base)
     if base is not None:  # which base the image was built on (checked by --locked)
-        labels["io.landscape.base.fingerprint"] = base_fingerprint(base)
+        labels[LABEL_BASE_FINGERPRINT] = base_fingerprint(base)
     if options.studio:  # which studio built it (prune); never compared by find_image
-        labels["io.landscape.studio"] = options.studio
+        labels[LABEL_STUDIO] = options.studio
     context = prepare_build_context(spec, log, options)
     try:
         return _send(spec, context, labels, no_cache, log, started,
@@ -174,7 +176,8 @@ def _send(spec: ImageSpec, context: Any, labels: dict[str, str], no_cache: bool,
     tail: list[str] = []
     image_id = None
     try:
-        stream = api.build(fileobj=context.chunks(), custom_context=True, tag=spec.tag, rm=True, forcerm=True, decode=True,
+        stream = api.build(fileobj=context.chunks(), custom_context=True, tag=spec.tag, rm=True,
+                           forcerm=True, decode=True,
                            nocache=no_cache, pull=False, labels=labels,
                            cache_from=cache_from or None, buildargs=buildargs or None,
                            network_mode=network_mode)

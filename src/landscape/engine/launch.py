@@ -54,6 +54,7 @@ from ..errors import EngineError, ErrorGroup, LandscapeError
 from ..identity import user_name
 from ..launchinputs import CONTEXT_FILE, LaunchInputs
 from . import docker as dk
+from ..names import LABEL_CONTEXT, LABEL_KEY, LABEL_PROJECT, LABEL_ROLE, LABEL_TOOL
 
 if TYPE_CHECKING:
     from ..context import ResolvedContext
@@ -183,9 +184,9 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
     return LaunchSpec(
         image=inputs.image.tag, argv=argv, uid=uid, gid=gid, group_add=[str(g) for g in groups],
         environment=env, binds=binds, home=home,
-        labels={"io.landscape.context": inputs.context, "io.landscape.tool": inputs.tool,
-                "io.landscape.project": inputs.project, "io.landscape.key": inputs.image.key,
-                "io.landscape.role": "launch"},
+        labels={LABEL_CONTEXT: inputs.context, LABEL_TOOL: inputs.tool,
+                LABEL_PROJECT: inputs.project, LABEL_KEY: inputs.image.key,
+                LABEL_ROLE: "launch"},
         devices=devices, gpus=gpu and shutil.which("nvidia-smi") is not None, files=files,
         cap_add=inputs.cap_add, pids_limit=inputs.pids_limit, unchecked=unchecked)
 

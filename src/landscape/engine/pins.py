@@ -3,7 +3,8 @@
 - :func:`installed_packages` — the OS packages of an image (``dpkg-query`` in a throwaway,
   network-less container), cached by image id (an id names immutable content);
 - :func:`observe` — fills a lock's observed phase from the images the engine holds;
-- :func:`locked_options` — the :class:`~landscape.engine.buildcontext.BuildOptions` of a ``--locked``
+- :func:`locked_options` — the :class:`~landscape.engine.buildcontext.BuildOptions` of a
+  ``--locked``
   build, after checking the base, the rez wheel and the lock's completeness;
 - :func:`vendor` — downloads the locked ``.deb`` files and the rez wheel into a folder for
   builds with no network (``build --offline DIR``).
@@ -24,6 +25,7 @@ from ..lock import LockError, _line_of, line_of_image, missing_observations
 from ..resources import atomic_write, cache_dir
 from . import docker as dk
 from .base import base_fingerprint
+from ..names import LABEL_BASE_FINGERPRINT, LABEL_ROLE
 
 Log = Callable[[str], None]
 _QUERY = ["dpkg-query", "-W", "-f", "${Package}\\t${Version}\\n"]
@@ -37,7 +39,7 @@ def _run(image: str, command: list[str], **kwargs: Any) -> str:
     try:
         out = dk.client().containers.run(
             image, command, remove=True, stdout=True, stderr=True, cap_drop=["ALL"],
-            security_opt=["no-new-privileges"], labels={"io.landscape.role": "pins"},
+            security_opt=["no-new-privileges"], labels={LABEL_ROLE: "pins"},
             **kwargs)
     except DockerException as e:
         from .registry import one_line
@@ -110,7 +112,7 @@ def observe(lock: dict, specs: dict[str, ImageSpec], *, strict: bool = False,
         if image is None or entry["base"] not in bases:
             missing.append(f"image {entry['tag']} is not built")
             continue
-        fp = (image.labels or {}).get("io.landscape.base.fingerprint")
+        fp = (image.labels or {}).get(LABEL_BASE_FINGERPRINT)
         if fp and fp != lock["bases"][entry["base"]]["fingerprint"]:
             missing.append(f"image {entry['tag']} was built on another {entry['base']} "
                            f"({fp[:19]}); rebuild it")
@@ -124,7 +126,8 @@ def observe(lock: dict, specs: dict[str, ImageSpec], *, strict: bool = False,
 
 def locked_options(lock: dict, spec: ImageSpec, path: Path, *, vendor: Path | None = None,
                    ca_certificates: str | None = None, apt_mirror: str | None = None) -> Any:
-    """The :class:`~landscape.engine.buildcontext.BuildOptions` of a ``--locked`` build of ``spec``: its
+    """The :class:`~landscape.engine.buildcontext.BuildOptions` of a ``--locked`` build of
+    ``spec``: its
     OS packages pinned to the lock's versions. Raises :class:`LockError` naming the lock's
     line when the lock lacks the image's observed phase, when the engine's base has
     another content fingerprint than the lock names, or the rez wheel another digest."""

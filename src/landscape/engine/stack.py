@@ -46,6 +46,8 @@ from ..plan import BuildPlan
 from ..features import render_feature
 from ..policy import is_no_new_privileges, service_checks
 from ..resources import atomic_write
+from ..names import (LABEL_CONTEXTS, LABEL_KEY, LABEL_PROJECT, LABEL_ROLE, LABEL_ROOT, VAR_IMAGE,
+                     VAR_PROJECT, VAR_ROOT)
 
 COMPOSE_VERSION = "3.8"
 
@@ -126,7 +128,7 @@ def compose_document(plan: BuildPlan, project: Cascade) -> dict:
     uid, gid = os.getuid(), os.getgid()
     name = project.project
     policy = project.policy
-    ident = {"io.landscape.project": name, "io.landscape.root": str(project.root)}
+    ident = {LABEL_PROJECT: name, LABEL_ROOT: str(project.root)}
     storage_all: list[StorageMount] = []
     first_image = None
     for key, im in sorted(plan.images.items(), key=lambda kv: kv[1].spec.tag):
@@ -141,11 +143,11 @@ def compose_document(plan: BuildPlan, project: Cascade) -> dict:
             "init": True,
             "command": ["sleep", "infinity"],
             "user": f"{uid}:{gid}",
-            "environment": {"LANDSCAPE_PROJECT": name, "LANDSCAPE_ROOT": str(project.root),
-                            "LANDSCAPE_IMAGE": im.spec.tag},
+            "environment": {VAR_PROJECT: name, VAR_ROOT: str(project.root),
+                            VAR_IMAGE: im.spec.tag},
             "volumes": _volumes(list(storage.values())),
-            "labels": {**ident, "io.landscape.key": key, "io.landscape.role": "workspace",
-                       "io.landscape.contexts": str(len(im.contexts))},
+            "labels": {**ident, LABEL_KEY: key, LABEL_ROLE: "workspace",
+                       LABEL_CONTEXTS: str(len(im.contexts))},
             "restart": "unless-stopped",
         }, True)
     doc: dict[str, Any] = {"version": COMPOSE_VERSION, "services": services}
@@ -169,7 +171,7 @@ def compose_document(plan: BuildPlan, project: Cascade) -> dict:
         for section, entries in fragment.items():
             if section == "services":
                 entries = {k: _harden({**v, "labels": {**(v.get("labels") or {}), **ident,
-                                                        "io.landscape.role": "feature"}}, True)
+                                                        LABEL_ROLE: "feature"}}, True)
                            for k, v in (entries or {}).items()}
             doc.setdefault(section, {}).update(entries or {})
     declared = project.node("services")
@@ -184,7 +186,7 @@ def compose_document(plan: BuildPlan, project: Cascade) -> dict:
         labels = svc.get("labels") or {}
         if isinstance(labels, list):
             labels = dict(str(x).partition("=")[::2] for x in labels)
-        svc["labels"] = {**labels, **ident, "io.landscape.role": "service"}
+        svc["labels"] = {**labels, **ident, LABEL_ROLE: "service"}
         doc["services"][sname] = _harden(svc, True)  # capabilities: only its judged cap_add
     ErrorGroup.raise_if_any(errors)
     return escape_interpolation(doc)

@@ -50,6 +50,8 @@ from typing import Any
 from ..errors import EngineError
 from ..resources import cache_dir
 from . import docker as dk
+from ..names import (LABEL_CONTEXT, LABEL_FOLDER, LABEL_IDLE, LABEL_IMAGE, LABEL_KEY,
+                     LABEL_PROJECT, LABEL_ROLE, LABEL_ROOT, LABEL_TOOL, LABEL_USER, LABEL_WORKSPACE)
 from .launch import LaunchSpec, attach, container_config, create, docker_cli, env_items, \
     remove, verify_binds, write_files
 
@@ -140,12 +142,12 @@ def workspace_config(spec: LaunchSpec, folder: Path, root: str, project: str, id
     the private tmpfs :data:`CONTROL`, and the workspace labels. Writes the workspace's
     ``/etc/passwd`` and ``/etc/group`` into ``folder``."""
     step = max(1, min(30, idle // 10))
-    labels = {k: v for k, v in spec.labels.items() if k not in ("io.landscape.context",
-                                                                 "io.landscape.tool")}
-    labels.update({"io.landscape.role": ROLE, "io.landscape.workspace": digest,
-                   "io.landscape.image": spec.image, "io.landscape.root": root,
-                   "io.landscape.project": project, "io.landscape.user": str(spec.uid),
-                   "io.landscape.idle": str(idle), "io.landscape.folder": str(folder),
+    labels = {k: v for k, v in spec.labels.items() if k not in (LABEL_CONTEXT,
+                                                                 LABEL_TOOL)}
+    labels.update({LABEL_ROLE: ROLE, LABEL_WORKSPACE: digest,
+                   LABEL_IMAGE: spec.image, LABEL_ROOT: root,
+                   LABEL_PROJECT: project, LABEL_USER: str(spec.uid),
+                   LABEL_IDLE: str(idle), LABEL_FOLDER: str(folder),
                    "io.landscape.folder-id": folder_id(folder)})
     base = replace(spec, argv=["/bin/sh", "-c", WATCHER, "landscape-watch", str(idle),
                                str(step)],
@@ -204,10 +206,10 @@ def _usable(data: dict, digest: str, folder: Path) -> bool:
     except OSError:
         return False
     return (data.get("State") or {}).get("Running") is True and \
-        labels.get("io.landscape.role") == ROLE and \
-        labels.get("io.landscape.workspace") == digest and \
+        labels.get(LABEL_ROLE) == ROLE and \
+        labels.get(LABEL_WORKSPACE) == digest and \
         labels.get("io.landscape.folder-id") == fid and \
-        data.get("Image") == labels.get("io.landscape.image")
+        data.get("Image") == labels.get(LABEL_IMAGE)
 
 
 def ensure_workspace(spec: LaunchSpec, root: str, project: str, idle: int) -> str:
@@ -325,20 +327,20 @@ def workspaces(root: str | None = None, project: str | None = None) -> list[dict
     rows = []
     for c in dk.api("GET", "/containers/json", {"all": "1", "filters": json.dumps(filters)}):
         labels = c.get("Labels") or {}
-        if root is not None and labels.get("io.landscape.root") != root:
+        if root is not None and labels.get(LABEL_ROOT) != root:
             continue
-        if project is not None and labels.get("io.landscape.project") != project:
+        if project is not None and labels.get(LABEL_PROJECT) != project:
             continue
-        image = labels.get("io.landscape.image", "")
+        image = labels.get(LABEL_IMAGE, "")
         state = c.get("State", "")
         if state == "running" and not (dk.inspect_image(image) or {}).get("RepoTags"):
             state = "stale"  # its image was removed (untagged: still in use) or is gone
         rows.append({"name": (c.get("Names") or ["/"])[0].lstrip("/"),
-                     "project": labels.get("io.landscape.project", ""),
-                     "root": labels.get("io.landscape.root", ""), "image": image,
-                     "key": labels.get("io.landscape.key", ""), "state": state,
+                     "project": labels.get(LABEL_PROJECT, ""),
+                     "root": labels.get(LABEL_ROOT, ""), "image": image,
+                     "key": labels.get(LABEL_KEY, ""), "state": state,
                      "status": c.get("Status", ""),
-                     "idle": int(labels.get("io.landscape.idle", "0") or 0),
+                     "idle": int(labels.get(LABEL_IDLE, "0") or 0),
                      "created": c.get("Created", 0)})
     return sorted(rows, key=lambda r: (r["project"], r["name"]))
 
