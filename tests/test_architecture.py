@@ -22,8 +22,8 @@ LAYERS: dict[str, int] = {
     # 2 — the cascade
     **dict.fromkeys(["cascade", "manifests", "tools"], 2),
     # 3 — the resolved context
-    **dict.fromkeys(["overrides", "rezsolve", "imagekey", "launchinputs", "context", "diff",
-                     "resolvecache"], 3),
+    **dict.fromkeys(["overrides", "rezsolve", "imagekey", "recipe", "launchinputs", "context",
+                     "diff", "resolvecache"], 3),
     # 4 — the build plan (and what reads a whole plan: lock, check, CI files)
     **dict.fromkeys(["plan", "lock", "check", "ci"], 4),
     # 5 — the engine

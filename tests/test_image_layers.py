@@ -25,7 +25,7 @@ from landscape.digest import tree_size
 from landscape.engine.buildcontext import BuildContext, package_payloads
 from landscape.errors import LandscapeError
 from landscape.imagekey import package_layers
-from landscape.plan import render_dockerfile
+from landscape.recipe import render_dockerfile
 from landscape.rezsolve import ResolvedPackage
 
 

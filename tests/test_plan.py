@@ -6,7 +6,8 @@ from landscape.cascade import build_cascade
 from landscape.context import resolve
 from landscape.engine.stack import compose_document
 from landscape.engine.buildcontext import build_args, prepare_build_context
-from landscape.plan import enumerate_contexts, make_plan, render_dockerfile
+from landscape.plan import enumerate_contexts, make_plan
+from landscape.recipe import render_dockerfile
 
 SH020 = "projects/lighthouse/seq010/sh020"
 

@@ -243,7 +243,7 @@ def test_remote_digest_is_none_for_what_the_registry_lacks(spec, registry, pushe
 @pytest.mark.docker
 def test_ensure_image_pulls_an_image_that_is_not_local(pulled, registry):
     from landscape.engine.images import find_image
-    from landscape.plan import image_labels
+    from landscape.recipe import image_labels
 
     v, digest, result, image, lines = pulled
     assert result["source"] == "pulled" and result["digest"] == digest

@@ -241,6 +241,8 @@ class ResolvedContext:
     def launch_inputs(self) -> "LaunchInputs":
         """What launching the selected tool takes from this context (see
         :class:`LaunchInputs`). Raises :class:`LandscapeError` without a selected tool."""
+        from .recipe import image_labels  # deferred: renders the Dockerfile (Jinja2)
+
         if self.tool is None:
             raise LandscapeError("launch needs a tool: --tool NAME")
         setup = self.selected
@@ -280,7 +282,8 @@ class ResolvedContext:
             env=dict(self.env), storage=list(self.storage), image=self.image,
             project_dir=str(self.cascade.project_dir), registry=registry,
             registry_error=registry_error, errors=errors, context_json=self.to_json(),
-            root=str(self.cascade.root), warm_idle=idle, warm_idle_error=idle_error)
+            root=str(self.cascade.root), warm_idle=idle, warm_idle_error=idle_error,
+            image_labels=image_labels(self.image))
 
 
 def _concerns_tool(error: LandscapeError, parts: list[str]) -> bool:

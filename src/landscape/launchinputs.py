@@ -4,7 +4,7 @@ YAML), so a launch of an unchanged context runs from the resolve cache alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import ConfigError, LandscapeError, Location, ResolveError
 from .imagekey import ImageSpec
@@ -53,7 +53,8 @@ class LaunchInputs:
     ``errors`` that stop this tool, the resolved context as JSON (``context_json``, what
     ``/landscape/context.json`` holds), the studio ``root`` and the idle seconds after which
     a warm launch's workspace stops (``warm_idle``, or ``warm_idle_error`` saying why the
-    root's ``launch.warm_idle`` is not a duration).
+    root's ``launch.warm_idle`` is not a duration), and the labels the image must carry
+    (``image_labels``, :func:`landscape.recipe.image_labels`).
 
     Made by :meth:`ResolvedContext.launch_inputs`, or read back from the resolve cache
     (:mod:`landscape.resolvecache`) with :meth:`from_record`, so a launch of an unchanged
@@ -81,6 +82,7 @@ class LaunchInputs:
     root: str = ""
     warm_idle: int | None = None
     warm_idle_error: str | None = None
+    image_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def project(self) -> str:
@@ -107,9 +109,11 @@ class LaunchInputs:
         if not isinstance(inputs.command, list) or not all(isinstance(a, str)
                                                            for a in inputs.command):
             raise TypeError("command")
-        if not isinstance(inputs.env, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in inputs.env.items()):
-            raise TypeError("env")
+        for name in ("env", "image_labels"):
+            table = getattr(inputs, name)
+            if not isinstance(table, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
+                raise TypeError(name)
         return inputs
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 #: :func:`landscape.grammar.check_label_key`).
 LABEL_PREFIX = "io.landscape."
 
-# -- image labels (see landscape.plan.image_labels) -----------------------------------------
+# -- image labels (see landscape.recipe.image_labels) -----------------------------------------
 LABEL_KEY = "io.landscape.key"                      # the image key, sha256:…
 LABEL_INPUTS = "io.landscape.inputs"                # digest of the build inputs
 LABEL_PROJECT = "io.landscape.project"

@@ -17,7 +17,7 @@ from landscape.context import resolve
 from landscape.engine.launch import container_config, launch_spec, user_entries
 from landscape.errors import LandscapeError
 from landscape.imagekey import ImageSpec
-from landscape.plan import image_labels, render_dockerfile
+from landscape.recipe import image_labels, render_dockerfile
 
 SH010 = "projects/lighthouse/seq010/sh010"
 PROJECT = "projects/lighthouse/landscape.yaml"

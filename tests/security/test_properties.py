@@ -60,7 +60,7 @@ def spec_fields(tmp_path_factory):
        labels=st.dictionaries(ANY, ANY, max_size=3))
 def test_dockerfile_keeps_its_structure_or_refuses(spec_fields, packages, base, rez, labels):
     from landscape.imagekey import ImageSpec
-    from landscape.plan import image_labels, render_dockerfile
+    from landscape.recipe import image_labels, render_dockerfile
 
     fields = dict(spec_fields, system_packages=["python3", *packages], base=base,
                   rez_version=rez, labels=labels)

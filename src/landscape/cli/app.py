@@ -519,7 +519,7 @@ def _ensure_image(inputs, fresh) -> str:
     from a fresh resolve (``fresh()``), so a build never rests on a cached answer."""
     from ..engine.images import image_id
 
-    found = image_id(inputs.image)
+    found = image_id(inputs.image, inputs.image_labels or None)
     if found is None:
         from ..engine.delivery import ensure_context_image
         from ..errors import EngineError, LandscapeError

@@ -1,7 +1,7 @@
 """What a build sends to the engine: build options, build arguments and the build context.
 
 The build context of an image (:func:`prepare_build_context`) is a private folder of small
-files — the Dockerfile (:func:`landscape.plan.render_dockerfile`), the rez wheel, the fetch
+files — the Dockerfile (:func:`landscape.recipe.render_dockerfile`), the rez wheel, the fetch
 stage's script, vendored ``.deb`` files, a studio CA, the image's own files — plus the package
 payloads, which are never copied: :meth:`BuildContext.chunks` streams one tar of both to the
 engine, each package read from its repository under ``packages/<layer>/landscape/packages/
@@ -30,7 +30,8 @@ from typing import Callable, Iterator
 from ..digest import ignored
 from ..errors import ErrorGroup, LandscapeError
 from ..imagekey import ImageSpec
-from ..plan import package_conflicts, render_dockerfile, tools_json
+from ..plan import package_conflicts
+from ..recipe import render_dockerfile, tools_json
 from ..resources import cache_dir, data_dir
 from ..names import ARG_APT_MIRROR, ARG_LOCKED, ARG_OS_PACKAGES
 

@@ -3,7 +3,7 @@
 An image is found by its tag (``landscape/<project>:<key prefix>``) or, failing that, by
 its ``io.landscape.key`` label (another project built the same key: it is tagged, not
 rebuilt) — and in both cases only when **every** label Landscape would write matches,
-the build-inputs digest ``io.landscape.inputs`` included (:func:`landscape.plan.image_labels`):
+the build-inputs digest ``io.landscape.inputs`` included (:func:`landscape.recipe.image_labels`):
 a key label alone proves nothing. A build streams the context of
 :func:`landscape.engine.buildcontext.prepare_build_context` (a tar, package payloads read from
 their repositories) to the engine through the Docker SDK's low-level ``APIClient.build``
@@ -45,17 +45,20 @@ def _labels_match(labels: dict[str, str] | None, expected: dict[str, str],
     return all(labels.get(k) == v for k, v in expected.items() if k not in ignore)
 
 
-def image_id(spec: ImageSpec) -> str | None:
+def image_id(spec: ImageSpec, labels: dict[str, str] | None = None) -> str | None:
     """The id of the engine's image for ``spec`` (``sha256:…``), or ``None``: the image
     :func:`find_image` takes, found first by tag through the Engine API directly
     (:func:`landscape.engine.docker.inspect_image`, no SDK import: the fast path of a
     launch), else by :func:`find_image` itself. A launch runs this id, not the tag, so the
-    image whose labels were checked is the image that runs."""
-    from ..plan import image_labels
+    image whose labels were checked is the image that runs. ``labels`` are the labels the
+    image must carry when already known (:attr:`LaunchInputs.image_labels`, from the resolve
+    cache: no Dockerfile is rendered), else :func:`landscape.recipe.image_labels`."""
+    if labels is None:
+        from ..recipe import image_labels
 
+        labels = image_labels(spec)
     data = dk.inspect_image(spec.tag)
-    if data is not None and _labels_match((data.get("Config") or {}).get("Labels"),
-                                          image_labels(spec)):
+    if data is not None and _labels_match((data.get("Config") or {}).get("Labels"), labels):
         return data["Id"]
     image = find_image(spec)
     return image.id if image is not None else None
@@ -66,7 +69,7 @@ def find_image(spec: ImageSpec, tag: bool = True) -> Any | None:
     ``tag`` is false: ``plan`` only looks) — or ``None``. An image is only taken when it
     carries every label :func:`image_labels` gives ``spec`` (another project's image of the
     same key differs only in its title/project)."""
-    from ..plan import image_labels
+    from ..recipe import image_labels
 
     expected = image_labels(spec)
     image = dk.get_image(spec.tag)
@@ -146,7 +149,7 @@ def existing_result(spec: ImageSpec, image: Any) -> dict:
 
 def _build(spec: ImageSpec, no_cache: bool, log: Log,
            cache_from: list[str] | None = None, options: Any = None) -> dict:
-    from ..plan import image_labels
+    from ..recipe import image_labels
     from .base import base_fingerprint
     from .buildcontext import BuildOptions, build_args, prepare_build_context
 

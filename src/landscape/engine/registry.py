@@ -260,7 +260,7 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
     image's ``RepoDigests`` (the tag may move meanwhile) must hold
     ``REGISTRY/landscape/<project>@<expected>``, else
     ``EngineError("digest mismatch: registry has X, the lock says Y")``; then the image must
-    carry every label :func:`landscape.plan.image_labels` gives ``spec`` (the project's naming
+    carry every label :func:`landscape.recipe.image_labels` gives ``spec`` (the project's naming
     labels aside, as :func:`~landscape.engine.images.find_image` allows), the build-inputs
     digest ``io.landscape.inputs`` included, else :class:`EngineError`. When a check fails the
     registry reference is untagged if the pull created it (or pointed back at the image it
@@ -270,7 +270,7 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
     from docker.errors import DockerException
     from requests.exceptions import RequestException
 
-    from ..plan import image_labels
+    from ..recipe import image_labels
 
     ref = registry_reference(spec, registry)
     repo, tag = _split(ref)
