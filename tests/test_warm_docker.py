@@ -91,10 +91,14 @@ def test_stdin_and_exit_code_pass_through(warm):
     assert r.returncode == 3 and r.stdout.strip() == "ABC", r.stderr
 
 
-def test_ctrl_c_and_sigterm_reach_the_tool_through_an_exec_kill(warm, cli):
+@pytest.mark.parametrize("stdin", [subprocess.DEVNULL, subprocess.PIPE],
+                         ids=["engine-api-exec", "docker-cli-exec"])
+def test_ctrl_c_and_sigterm_reach_the_tool_through_an_exec_kill(warm, cli, stdin):
+    """Without stdin the launch talks to the engine itself; with piped stdin through the
+    Docker CLI: both deliver signals by exec'ing a kill of the recorded PID."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         proc = subprocess.Popen([*landscape_exe(), "launch", "--warm", str(warm / SH010),
-                                 "--tool", "python", "--", "-c", ON_INT],
+                                 "--tool", "python", "--", "-c", ON_INT], stdin=stdin,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"
         proc.send_signal(sig)

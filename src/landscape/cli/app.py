@@ -487,9 +487,13 @@ def _launch_inputs(command: str, context: Path, tool: str, variants: list[str],
 
 def _piped_stdin() -> bool:
     """Whether this process's stdin is a pipe or file to pass on (not a terminal, not
-    closed)."""
+    closed, not ``/dev/null``)."""
+    import stat
+
     try:
-        os.fstat(0)
+        st = os.fstat(0)
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat(os.devnull).st_rdev:
+            return False
     except OSError:
         return False
     return not os.isatty(0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import EngineError
 
@@ -163,6 +163,47 @@ def api(method: str, path: str, query: dict[str, Any] | None = None, body: Any =
         message = answer.get("message") if isinstance(answer, dict) else answer
         raise APIError(status, f"the engine refused {method} {path}: {message or status}")
     return answer
+
+
+def stream(path: str, body: Any, on_frame: Callable[[int, bytes], None],
+           timeout: float | None = None) -> bool:
+    """``POST path`` with JSON ``body`` and read the answer as the engine's multiplexed
+    stream (``application/vnd.docker.multiplexed-stream``: frames of an 8-byte header —
+    stream 1 stdout, 2 stderr — then the payload), calling ``on_frame(stream, data)`` for
+    each until the engine closes it. For ``POST /exec/{id}/start`` without stdin or a
+    terminal (Engine API v1.41). Returns ``False`` when the engine is not reached over its
+    socket without TLS (the caller then uses the Docker CLI); raises :class:`APIError` for
+    an error status and :class:`EngineError` when no engine answers."""
+    from urllib.parse import quote
+
+    conn = _connection(timeout or 600)
+    if conn is None:
+        return False
+    try:
+        conn.request("POST", f"/v{API_VERSION}{quote(path)}", body=json.dumps(body).encode(),
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        if response.status >= 400:
+            raw = response.read()
+            try:
+                message = json.loads(raw).get("message")
+            except (ValueError, AttributeError):
+                message = raw.decode(errors="replace")
+            raise APIError(response.status, f"the engine refused POST {path}: {message}")
+        while True:
+            header = response.read(8)
+            if len(header) < 8:
+                return True
+            size = int.from_bytes(header[4:8], "big")
+            data = response.read(size) if size else b""
+            on_frame(header[0], data)
+    except PermissionError:
+        raise _refused() from None
+    except OSError as e:
+        raise EngineError(f"no Docker engine answers at {endpoint()} ({e}); start it or "
+                          "set DOCKER_HOST") from None
+    finally:
+        conn.close()
 
 
 def _refused() -> EngineError:

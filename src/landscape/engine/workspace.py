@@ -297,9 +297,51 @@ def _exec(spec: LaunchSpec, name: str, tty: bool, stdin: bool) -> int:
         def deliver(signame: str) -> bool:
             return signal_launch(name, spec, launch_id, signame)
 
+        if not tty and not stdin:
+            code = _exec_api(name, config, deliver)
+            if code is not None:
+                return code
         return attach(exec_argv(name, config), deliver, tty=tty, stdin=stdin)
     finally:
         shutil.rmtree(per_launch, ignore_errors=True)
+
+
+def _exec_api(name: str, config: dict[str, Any], deliver: Any) -> int | None:
+    """Run exec body ``config`` in workspace ``name`` through the Engine API itself (exec
+    create, start, the multiplexed output copied to this process's stdout/stderr, then the
+    exec's exit code) — no Docker CLI process, for a launch without stdin or terminal.
+    SIGINT, SIGTERM and SIGHUP go to the tool with ``deliver`` as in
+    :func:`landscape.engine.launch.attach` (a second SIGINT delivers SIGKILL; a tool already
+    gone ends the launch with 130). ``None`` when the engine is not reached over its socket
+    (TLS, ssh): the caller uses the CLI."""
+    import signal
+    import sys
+
+    from .launch import _writer
+
+    made = dk.api("POST", f"/containers/{name}/exec", body=config)
+    writers = {1: _writer(sys.stdout), 2: _writer(sys.stderr)}
+    interrupts = 0
+
+    def forward(signum: int, _frame: Any) -> None:
+        nonlocal interrupts
+        interrupts += signum == signal.SIGINT
+        if not deliver("SIGKILL" if interrupts > 1 else signal.Signals(signum).name):
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, forward)
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        if not dk.stream(f"/exec/{made['Id']}/start", {"Detach": False, "Tty": False},
+                         lambda kind, data: writers.get(kind, writers[2])(data)):
+            return None
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    code = (dk.api("GET", f"/exec/{made['Id']}/json") or {}).get("ExitCode")
+    return int(code) if isinstance(code, int) else 1
 
 
 def signal_launch(name: str, spec: LaunchSpec, launch_id: str, signame: str) -> bool:
