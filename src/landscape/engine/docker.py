@@ -4,10 +4,11 @@ become user errors."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..errors import EngineError
 
@@ -143,18 +144,11 @@ def api(method: str, path: str, query: dict[str, Any] | None = None, body: Any =
                             headers={"Content-Type": "application/json"}, timeout=timeout)
         status, raw = r.status_code, r.content
     else:
-        try:
+        with _talking(conn):
             conn.request(method, url, body=data,
                          headers={"Content-Type": "application/json"} if data else {})
             response = conn.getresponse()
             status, raw = response.status, response.read()
-        except PermissionError:
-            raise _refused() from None
-        except OSError as e:
-            raise EngineError(f"no Docker engine answers at {endpoint()} ({e}); start it or "
-                              "set DOCKER_HOST") from None
-        finally:
-            conn.close()
     try:
         answer = json.loads(raw) if raw else None
     except ValueError:
@@ -179,7 +173,7 @@ def stream(path: str, body: Any, on_frame: Callable[[int, bytes], None],
     conn = _connection(timeout or 600)
     if conn is None:
         return False
-    try:
+    with _talking(conn):
         conn.request("POST", f"/v{API_VERSION}{quote(path)}", body=json.dumps(body).encode(),
                      headers={"Content-Type": "application/json"})
         response = conn.getresponse()
@@ -195,8 +189,15 @@ def stream(path: str, body: Any, on_frame: Callable[[int, bytes], None],
             if len(header) < 8:
                 return True
             size = int.from_bytes(header[4:8], "big")
-            data = response.read(size) if size else b""
-            on_frame(header[0], data)
+            on_frame(header[0], response.read(size) if size else b"")
+
+
+@contextlib.contextmanager
+def _talking(conn: Any) -> Iterator[None]:
+    """Engine errors of a request on ``conn`` as :class:`EngineError` (the socket refused
+    this user, or no engine answers); the connection is closed in every case."""
+    try:
+        yield
     except PermissionError:
         raise _refused() from None
     except OSError as e:
