@@ -191,3 +191,15 @@ def test_plan_shows_progress_lines_without_a_terminal(example, cli, monkeypatch)
     done, total = lines[-1].split()[1].split("/")
     assert done == total and int(total) >= 5
     json.loads(r.out)
+
+
+def test_plan_progress_on_a_terminal_draws_a_bar_and_ends_cleanly(monkeypatch):
+    """On a terminal the progress is a Rich bar on the real console (Rich's Live uses the
+    console as a context manager: the lazy wrapper must never reach it)."""
+    from landscape.cli import output
+
+    with output.PlanProgress() as progress:
+        progress.terminal = True
+        for done in range(0, 101, 25):
+            progress(done, 100)
+        assert progress.bar is not None

@@ -271,3 +271,25 @@ def test_images_differing_in_a_small_package_share_the_big_layer(base_image, tmp
     finally:
         for image in docker_engine.images.list(filters={"label": f"{LABEL}={run}"}):
             docker_engine.images.remove(image.id, force=True)
+
+
+def test_a_payload_linked_out_of_its_repository_is_never_streamed(tmp_path):
+    """A version folder swapped for a link after the resolve (or a link planted in a
+    repository) never brings files from elsewhere into the build context."""
+    from landscape.engine.buildcontext import package_payloads
+    from landscape.imagekey import ImageSpec
+    from landscape.rezsolve import ResolvedPackage
+
+    repo = tmp_path / "repo"
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "data").write_text("TOPSECRET")
+    (repo / "evil").mkdir(parents=True)
+    (repo / "evil/1.0").symlink_to(secret)
+    p = ResolvedPackage("evil", "1.0", None, str(repo), str(repo / "evil/1.0"),
+                        str(repo / "evil/1.0"), "x")
+    spec = ImageSpec(project="p", base="landscape/base:bookworm", system_packages=[],
+                     rez_version="3.4.0", packages=[p], tools={".context": ["evil==1.0"]},
+                     repositories=[str(repo)])
+    with pytest.raises(LandscapeError, match="outside its repository"):
+        package_payloads(spec)

@@ -196,3 +196,30 @@ def test_a_cached_resolve_does_not_import_rez(example, tmp_path):
     assert "REZ=True" in first.stderr
     assert "REZ=False" in second.stderr, second.stderr
     assert json.loads(first.stdout) == json.loads(second.stdout)
+
+
+def test_env_extras_are_part_of_the_request(example):
+    """`--env X=1` then `--env X=2` (or none): three requests, three answers."""
+    from landscape.context import Extras
+
+    seen = []
+    for env in (["X=1"], ["X=2"], []):
+        req = resolvecache.request("launch", example / SH020, tool="python", env=env)
+        inputs = resolvecache.launch_inputs(req, lambda env=env: resolve(
+            example / SH020, tool="python", extras=Extras((), env)))
+        seen.append(inputs.env.get("X"))
+    assert seen == ["1", "2", None]
+
+
+def test_an_entry_others_may_write_is_never_trusted(example):
+    first, _ = cached(example / SH020)
+    entry = _entry(example / SH020)
+    entry.chmod(0o666)
+    assert cached(example / SH020)[1]  # resolved again, and rewritten as the user's own
+    assert entry.stat().st_mode & 0o777 == 0o600
+    assert not cached(example / SH020)[1]
+    entry.parent.chmod(0o777)
+    try:
+        assert cached(example / SH020)[1]
+    finally:
+        entry.parent.chmod(0o755)

@@ -77,8 +77,8 @@ def tree_signature(path: str) -> str:
                 full = os.path.join(dirpath, name)
                 entry(full, os.path.relpath(full, root))
             dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
-    else:
-        entry(str(root), ".")
+    else:  # a file (a single-file family), through a link if it is one, as the digest reads it
+        entry(os.path.realpath(root), ".")
     return h.hexdigest()
 
 

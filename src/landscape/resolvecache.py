@@ -40,7 +40,7 @@ from .memo import Inputs, recording
 from .resources import atomic_write, cache_dir, data_dir
 
 #: Bumped when the entry layout changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _warned = False
 
 
@@ -96,9 +96,9 @@ def request_key(request: dict) -> dict:
     Landscape's code, rez's version, ``REZ_*`` and ``DOCKER_HOST``."""
     from .identity import user_name
 
-    env = {k: v for k, v in os.environ.items() if k.startswith("REZ_") or k == "DOCKER_HOST"}
+    host = {k: v for k, v in os.environ.items() if k.startswith("REZ_") or k == "DOCKER_HOST"}
     return {"format": CACHE_FORMAT, **request, "user": user_name(), "uid": os.getuid(),
-            "gid": os.getgid(), "home": os.path.expanduser("~"), "env": env,
+            "gid": os.getgid(), "home": os.path.expanduser("~"), "host_env": host,
             "code": code_stamp(), "rez": _rez_stamp(), "python": sys.version}
 
 
@@ -212,8 +212,12 @@ def lookup(request: dict, want: str) -> Any | None:
     if not enabled():
         return None
     key = request_key(request)
+    path = _entry_path(key)
     try:
-        entry = json.loads(_entry_path(key).read_text(encoding="utf-8"))
+        st = os.stat(path)
+        if st.st_uid != os.getuid() or st.st_mode & 0o022 or not _private(path.parent):
+            return None  # another user's file, or one others may write: never trusted
+        entry = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(entry, dict) or entry.get("request") != key:
@@ -230,6 +234,16 @@ def lookup(request: dict, want: str) -> Any | None:
     return answers[want]
 
 
+def _private(folder: Path) -> bool:
+    """Whether ``folder`` (the cache's ``resolve/``) is this user's and no one else may
+    write it: only then can an entry be the user's own answer."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 def store(request: dict, inputs: Inputs, answers: dict) -> None:
     """Keep ``answers`` (``want`` → JSON-able value) of ``request`` with the state of the
     ``inputs`` it was made from. Nothing is kept for an uncacheable resolve; a cache that
@@ -241,6 +255,7 @@ def store(request: dict, inputs: Inputs, answers: dict) -> None:
     entry = {"request": key, "inputs": _states(inputs), "answers": answers}
     path = _entry_path(key)
     try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write(path, json.dumps(entry, default=str), mode=0o600)  # the user's own
     except OSError as e:
         if not _warned:
@@ -273,7 +288,7 @@ def request(command: str, context: str | os.PathLike, *, tool: str | None = None
 
     return {"command": command, "context": str(context_path(context, root)),
             "tool": "/".join(p for p in tool.split("/") if p) if tool else None,
-            "variants": list(variants), "add": list(add), "env": list(env), "time": time,
+            "variants": list(variants), "add": list(add), "set_env": list(env), "time": time,
             "staging": staging, "dev": dev, "root": str(absolute(root)) if root else None}
 
 

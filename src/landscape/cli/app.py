@@ -387,7 +387,8 @@ def stop(path: Annotated[Optional[Path], typer.Argument(
     """Stop warm-launch workspaces (launches running in them end); they also stop by
     themselves after launch.warm_idle."""
     if (path is None) == (not all_):
-        raise typer.BadParameter("give a project folder or --all, not both", param_hint="PATH")
+        raise typer.BadParameter("give a project folder or --all (one of them)",
+                                 param_hint="PATH")
     from ..engine.workspace import stop as stop_workspaces, workspaces as list_workspaces
 
     names = stop_workspaces(list_workspaces(*_project_of(path, root)))

@@ -19,12 +19,17 @@ class _LazyConsole:
         self._stderr = stderr
         self._console: Any = None
 
-    def __getattr__(self, name: str) -> Any:
+    def real(self) -> Any:
+        """The ``rich.console.Console`` itself (made now if need be): what Rich objects
+        that use it as a context manager (``Live``, ``Progress``, ``Status``) are given."""
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
 
 
 out: Any = _LazyConsole()
@@ -112,7 +117,7 @@ class PlanProgress:
 
                 self.bar = Progress(TextColumn(escape(self.title)), BarColumn(),
                                     MofNCompleteColumn(), TextColumn("contexts"),
-                                    TimeElapsedColumn(), console=err, transient=True)
+                                    TimeElapsedColumn(), console=err.real(), transient=True)
                 self.bar.start()
                 self.task = self.bar.add_task(self.title, total=total)
             self.bar.update(self.task, completed=done, total=total)

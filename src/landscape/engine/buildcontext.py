@@ -154,6 +154,9 @@ class BuildContext:
                 if parent not in seen:
                     seen.add(parent)
                     yield parent, None
+            if os.path.islink(source) or os.path.realpath(source) != source:
+                raise LandscapeError(f"{source} became a link after it was checked: "
+                                     "not copied into the image")
             if os.path.isdir(source):
                 yield from _walk(source, arcname)
             else:  # a single-file family: the family file itself
@@ -249,9 +252,10 @@ def package_payloads(spec: ImageSpec) -> list[tuple[str, str]]:
     layers: ``packages/<layer>/landscape/packages/<layout>``, where the layout is the
     package's place in its repository (:attr:`~landscape.rezsolve.ResolvedPackage.layout`:
     ``<name>/<version>``, ``<name>`` unversioned, ``<name>.py`` for a single-file family,
-    copied once however many of its versions the image holds). Raises
-    :class:`LandscapeError` for a name that is not a plain folder or file name (rez allows
-    none such; a hostile repository could try)."""
+    copied once however many of its versions the image holds), each from its real path.
+    Raises :class:`LandscapeError` for a name that is not a plain folder or file name (rez
+    allows none such; a hostile repository could try), or a package folder or file whose
+    real path lies outside its repository."""
     out = []
     seen: set[str] = set()
     for i, layer in enumerate(spec.layers()):
@@ -266,7 +270,14 @@ def package_payloads(spec: ImageSpec) -> list[tuple[str, str]]:
             if p.layout in seen:
                 continue
             seen.add(p.layout)
-            out.append(("/".join([f"packages/{i}/landscape/packages"] + folder), p.base))
+            # streamed from its real path, which must lie in its repository: a version
+            # folder swapped for a link after the resolve cannot bring other files along
+            source = os.path.realpath(p.base)
+            repo = os.path.realpath(p.repository)
+            if source != repo and not source.startswith(repo.rstrip("/") + "/"):
+                raise LandscapeError(f"package {p.qualified!r}: {p.base} leads to {source}, "
+                                     f"outside its repository {p.repository}: not copied")
+            out.append(("/".join([f"packages/{i}/landscape/packages"] + folder), source))
     return out
 
 

@@ -80,7 +80,8 @@ while :; do
         [ -e "$f" ] || continue
         ran=1
         read -r p < "$f" || p=
-        [ -n "$p" ] && [ -d "/proc/$p" ] || rm -f -- "$f"
+        case $p in ''|*[!0-9]*) p= ;; esac
+        [ -n "$p" ] && [ "$p" -gt 1 ] && [ "$p" != "$$" ] && [ -d "/proc/$p" ] || rm -f -- "$f"
     done
     if [ -n "$ran" ] || busy; then quiet=0; else quiet=$((quiet + step)); fi
     if [ "$quiet" -ge "$idle" ]; then
