@@ -21,9 +21,10 @@ serves every context of its image. The tool is run by the Docker CLI (``docker e
 serialised from the Engine API exec body :func:`exec_config`, values as whole arguments)
 through a fixed wrapper script that records its PID in the workspace's private tmpfs
 ``/run/landscape-warm`` before ``exec``\\ ing the launch's entry. The Engine API cannot
-signal an exec'd process (moby#35703), so without a TTY, Ctrl-C and SIGTERM are delivered by
-exec'ing ``kill`` of that PID (a second Ctrl-C sends SIGKILL); with a TTY, Ctrl-C is a key
-the exec's terminal turns into SIGINT. The exit code is the tool's.
+signal an exec'd process (a long-standing limit of the engine), so without a TTY, Ctrl-C
+and SIGTERM are delivered by exec'ing ``kill`` of that PID (a second Ctrl-C sends
+SIGKILL); with a TTY, Ctrl-C is a key the exec's terminal turns into SIGINT. The exit code
+is the tool's.
 
 The idle watcher (a fixed ``sh`` script, no Landscape daemon on the host) looks every few
 seconds for processes besides itself and ``--init``, and for PID records of launches that
