@@ -27,7 +27,7 @@ from .memo import table as _memo
 from .errors import ConfigError, ErrorGroup, LandscapeError, Location, flatten
 from .merge import CONFIG_STRATEGIES, TRUSTED_FILE, expand_host_vars, merge_maps
 from .nodes import Node, load_file
-from .paths import absolute, context_path
+from .paths import absolute, context_path, hidden_entries
 from .policy import Policy, intersect, real, seed_defaults, under
 from .schema import CONFIG_SCHEMA, validate
 
@@ -592,10 +592,7 @@ def _hidden_entries(root: Path) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=64)
 def _hidden_entries_of(root: Path) -> tuple[str, ...]:
-    try:
-        return tuple(str(root / n) for n in sorted(os.listdir(root)) if n.startswith("."))
-    except OSError:
-        return ()
+    return hidden_entries(root)
 
 
 def _level(f: ConfigFile, levels: dict[str, Level]) -> None:

@@ -66,3 +66,13 @@ def _real_memo(path: str, memo: dict[str, str]) -> str:
     if parent is None:
         parent = memo[head] = _real_memo(head, memo)
     return os.path.join(parent, name)
+
+
+def hidden_entries(root: str | os.PathLike) -> tuple[str, ...]:
+    """The hidden entries (``.git``, ``.landscape``…) at the top of folder ``root``, as
+    paths, sorted; ``()`` when it cannot be listed."""
+    try:
+        return tuple(os.path.join(os.fspath(root), n) for n in sorted(os.listdir(root))
+                     if n.startswith("."))
+    except OSError:
+        return ()

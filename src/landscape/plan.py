@@ -194,13 +194,20 @@ def _plan_contexts(found: list[tuple[Path, tuple[str, ...]]], root: Path | None,
         return _plan_in_workers(found, root, specs, progress, workers)
     out: list[_Outcome] = []
     for i, (path, variants) in enumerate(found):
-        spec, storage, errors = plan_context(path, variants, root)
-        if spec is not None:
-            specs.setdefault(spec.key, spec)
-        out.append((spec.key if spec is not None else None, storage, errors))
+        out.append(_outcome(path, variants, root, specs))
         if progress is not None and (i % 50 == 49 or i + 1 == total):
             progress(i + 1, total)
     return out
+
+
+def _outcome(path: Path, variants: tuple[str, ...], root: Path | None,
+             specs: dict[str, ImageSpec]) -> _Outcome:
+    """:func:`plan_context` as ``(image key, storage, errors)``; its spec lands in
+    ``specs`` by key."""
+    spec, storage, errors = plan_context(path, variants, root)
+    if spec is not None:
+        specs.setdefault(spec.key, spec)
+    return spec.key if spec is not None else None, storage, errors
 
 
 def _usable_cpus() -> int:
@@ -217,13 +224,8 @@ def _plan_run(span: tuple[int, int]) -> tuple[list[_Outcome], dict[str, ImageSpe
     """Plan ``found[start:end]`` in a worker: outcomes, and the specs it met."""
     found, root = _JOB  # type: ignore[misc]
     specs: dict[str, ImageSpec] = {}
-    out: list[_Outcome] = []
-    for path, variants in found[span[0]:span[1]]:
-        spec, storage, errors = plan_context(path, variants, root)
-        if spec is not None:
-            specs.setdefault(spec.key, spec)
-        out.append((spec.key if spec is not None else None, storage, errors))
-    return out, specs
+    return [_outcome(path, variants, root, specs)
+            for path, variants in found[span[0]:span[1]]], specs
 
 
 def _plan_in_workers(found: list[tuple[Path, tuple[str, ...]]], root: Path | None,

@@ -28,6 +28,7 @@ trusted); a cache folder that cannot be written degrades to no cache, with one w
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -36,6 +37,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from .digest import ignored
 from .memo import Inputs, recording
 from .resources import atomic_write, cache_dir, data_dir
 
@@ -58,15 +60,20 @@ def code_stamp() -> str:
     Landscape, as another version is."""
     from . import __version__  # read at call time: the running version
 
-    h = hashlib.sha256(__version__.encode())
+    return hashlib.sha256(f"{__version__}\0{_files_stamp()}".encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _files_stamp() -> str:
+    """The file part of :func:`code_stamp`, walked once per process (a process runs one
+    code; ``resolve`` then ``launch`` ask twice)."""
+    h = hashlib.sha256()
     package = Path(__file__).resolve().parent
     roots = [package] + [data_dir(n) for n in ("templates", "images", "compose")]
     for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            for name in sorted(filenames):
-                if name.endswith((".pyc", ".pyo")):
-                    continue
+            dirnames[:] = sorted(d for d in dirnames if not ignored(d))
+            for name in sorted(f for f in filenames if not ignored(f)):
                 full = os.path.join(dirpath, name)
                 try:
                     st = os.stat(full)
@@ -160,31 +167,26 @@ def repository_listing(path: str) -> str:
     return h.hexdigest()
 
 
+def _checks() -> dict[str, Callable[[str], Any]]:
+    """Each kind of recorded input (an :class:`~landscape.memo.Inputs` set) → how its
+    current state is read: recording and checking an entry use the same functions."""
+    from .digest import tree_signature
+    from .paths import hidden_entries, real
+
+    return {"paths": _path_state, "reals": real, "env": os.environ.get,
+            "listings": lambda p: list(hidden_entries(p)),
+            "repositories": repository_listing, "trees": tree_signature}
+
+
 def _states(inputs: Inputs) -> dict:
     """The current state of every recorded input (see the module doc)."""
-    from .digest import tree_signature
-    from .paths import real
-
-    return {
-        "paths": {p: _path_state(p) for p in sorted(inputs.paths)},
-        "reals": {p: real(p) for p in sorted(inputs.reals)},
-        "env": {n: os.environ.get(n) for n in sorted(inputs.env)},
-        "listings": {p: list(_hidden_listing(p)) for p in sorted(inputs.listings)},
-        "repositories": {p: repository_listing(p) for p in sorted(inputs.repositories)},
-        "trees": {p: tree_signature(p) for p in sorted(inputs.trees)},
-    }
+    return {kind: {name: check(name) for name in sorted(getattr(inputs, kind))}
+            for kind, check in _checks().items()}
 
 
 def _unchanged(recorded: dict) -> bool:
     """Whether every input of a stored entry is as it was recorded."""
-    from .digest import tree_signature
-    from .paths import real
-
-    checks: dict[str, Callable[[str], Any]] = {
-        "paths": _path_state, "reals": real, "env": os.environ.get,
-        "listings": lambda p: list(_hidden_listing(p)),
-        "repositories": repository_listing, "trees": tree_signature,
-    }
+    checks = _checks()
     if set(recorded) != set(checks):
         return False
     for kind, check in checks.items():
@@ -195,13 +197,6 @@ def _unchanged(recorded: dict) -> bool:
             if check(name) != state:
                 return False
     return True
-
-
-def _hidden_listing(path: str) -> tuple[str, ...]:
-    try:
-        return tuple(str(Path(path) / n) for n in sorted(os.listdir(path)) if n.startswith("."))
-    except OSError:
-        return ()
 
 
 # -- lookup and store -----------------------------------------------------------------------
