@@ -12,15 +12,26 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); exits the process."""
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); exits the process.
+
+    ``landscape launch …`` of an unchanged context whose image is there runs without
+    building the Typer application (:mod:`landscape.cli.fast`); everything else, and every
+    launch that path gives back, goes through the application."""
     from ..errors import LandscapeError
-    from .app import app
 
     args = list(sys.argv[1:] if argv is None else argv)
     head = args[: args.index("--")] if "--" in args else args
     if "--debug" in head:
         os.environ["LANDSCAPE_DEBUG"] = "1"
     try:
+        if args[:1] == ["launch"] and not os.environ.get("LANDSCAPE_DEBUG"):
+            from .fast import launch
+
+            code = launch(args[1:])
+            if code is not None:
+                sys.exit(code)
+        from .app import app
+
         app(args=args, prog_name="landscape")
     except LandscapeError as e:
         from .output import print_error

@@ -436,14 +436,15 @@ def launch(
     """Run a tool of CONTEXT in a fresh container (or, --warm, its workspace); its exit code
     is the tool's."""
     from ..engine.launch import launch_spec
+    from .fast import terminal_modes
 
     if not tool:
         raise typer.BadParameter("launch needs a tool (see `landscape resolve CONTEXT`)",
                                  param_hint="--tool")
     inputs = _launch_inputs("launch", context, tool, variant, root, add, env)
     spec = launch_spec(inputs, list(args or []))
-    terminal = sys.stdin.isatty() and sys.stdout.isatty()  # an interactive tool: the terminal
-    raise typer.Exit(_run(inputs, spec, warm, tty=terminal, stdin=terminal or _piped_stdin(),
+    tty, stdin = terminal_modes()
+    raise typer.Exit(_run(inputs, spec, warm, tty=tty, stdin=stdin,
                           fresh=lambda: _fresh(context, tool, variant, root, add, env)))
 
 
@@ -457,11 +458,13 @@ def shell(
 ) -> None:
     """An interactive shell in the context's environment (a fresh container, or --warm)."""
     from ..engine.launch import launch_spec
+    from .fast import terminal_modes
 
     tool = tool or _first_tool(context, variant, root)
     inputs = _launch_inputs("shell", context, tool, variant, root)
     spec = launch_spec(inputs, [], command=["/bin/bash"])
-    raise typer.Exit(_run(inputs, spec, warm, tty=sys.stdin.isatty(), stdin=True,
+    tty, stdin = terminal_modes(shell=True)
+    raise typer.Exit(_run(inputs, spec, warm, tty=tty, stdin=stdin,
                           fresh=lambda: _fresh(context, tool, variant, root)))
 
 
@@ -486,36 +489,14 @@ def _launch_inputs(command: str, context: Path, tool: str, variants: list[str],
         req, lambda: _fresh(context, tool, variants, root, add, env))
 
 
-def _piped_stdin() -> bool:
-    """Whether this process's stdin is a pipe or file to pass on (not a terminal, not
-    closed, not ``/dev/null``)."""
-    import stat
-
-    try:
-        st = os.fstat(0)
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat(os.devnull).st_rdev:
-            return False
-    except OSError:
-        return False
-    return not os.isatty(0)
-
-
 def _run(inputs, spec, warm: bool, *, tty: bool, stdin: bool, fresh) -> int:
     """Run launch ``spec`` of ``inputs`` (its image got first; ``fresh()`` resolves anew
     when the image must be built) in a fresh container, or in its workspace when ``warm``;
     the tool's exit code."""
+    from .fast import run_launch
+
     spec.image = _ensure_image(inputs, fresh)
-    if warm:
-        from ..engine.workspace import run_warm
-        from ..errors import LandscapeError
-
-        if inputs.warm_idle is None:
-            raise LandscapeError(inputs.warm_idle_error or "launch.warm_idle is not a duration")
-        return run_warm(spec, inputs.root, inputs.project, inputs.warm_idle, tty=tty,
-                        stdin=stdin)
-    from ..engine.launch import run
-
-    return run(spec, tty=tty, stdin=stdin)
+    return run_launch(inputs, spec, warm, tty=tty, stdin=stdin)
 
 
 def _ensure_image(inputs, fresh) -> str:
