@@ -10,19 +10,23 @@ alternating each pair and printing the median of N pairs (default 7) and their r
 
 - cold: `landscape launch SHOT --tool python -- -c pass` against
   `docker run --rm IMAGE python3 -c pass` (rez's python package puts `python` on PATH through
-  the launch environment; plain `docker run` gets the image's PATH, so it runs `python3`);
+  the launch environment; plain `docker run` gets the image's PATH, so it runs `python3`),
+  through the user's launch agent (what a launch without a terminal gets) and without it
+  (`LANDSCAPE_NO_AGENT=1`: what a launch from a terminal gets);
 - cold, engine side: the same launch from a resolved LaunchSpec (a Python process that
   imports only the launch module and runs it: what the launch costs besides resolving),
   against plain `docker run` and against `docker run` with the same flags as the launch's
   container (hardening, tmpfs, mounts, environment): the second ratio is Landscape's own
   overhead, the first also counts what the container's configuration costs the engine;
 - warm: `landscape launch --warm …` against `docker exec WORKSPACE python3 -c pass` into the
-  same running workspace; and its engine side, as above;
+  same running workspace, with and without the agent; and its engine side, as above;
 - `landscape resolve SHOT --tool python --json` alone, for the share resolving takes, and
   `landscape build PROJECT` when its image exists (a no-op build).
 
-The workspace the warm launches use is stopped at the end (`--keep` leaves it running, and
-the studio in place when it was made in a temporary folder).
+Landscape's modules are compiled to bytecode first, as an install does (a checkout run with
+``PYTHONDONTWRITEBYTECODE`` would compile them in every process). The workspace the warm
+launches use and the launch agent are stopped at the end (`--keep` leaves the workspace
+running, and the studio in place when it was made in a temporary folder).
 """
 
 from __future__ import annotations
@@ -65,19 +69,24 @@ import statistics  # noqa: E402
 import tempfile  # noqa: E402
 
 
-def once(cmd: list[str]) -> float:
+#: the environment of a launch without the agent
+NO_AGENT = {**os.environ, "LANDSCAPE_NO_AGENT": "1"}
+
+
+def once(cmd: list[str], env: dict | None = None) -> float:
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, cwd=REPO)
+    subprocess.run(cmd, check=True, capture_output=True, cwd=REPO, env=env,
+                   stdin=subprocess.DEVNULL)
     return time.perf_counter() - t
 
 
-def pairs(a: list[str], b: list[str], n: int) -> tuple[float, float]:
-    """Median seconds of ``a`` and of ``b`` over ``n`` alternating runs (after one of
-    each to warm caches)."""
-    once(a), once(b)
+def pairs(a: list[str], b: list[str], n: int, env: dict | None = None) -> tuple[float, float]:
+    """Median seconds of ``a`` (run with ``env``) and of ``b`` over ``n`` alternating runs
+    (after one of each to warm caches)."""
+    once(a, env), once(b)
     ta, tb = [], []
     for _ in range(n):
-        ta.append(once(a))
+        ta.append(once(a, env))
         tb.append(once(b))
     return statistics.median(ta), statistics.median(tb)
 
@@ -166,9 +175,15 @@ def main() -> None:
         bench = [sys.executable, __file__, "--engine-only", str(spec_file)]
         print(f"image {tag} ({image[:19]}), {args.n} alternating pairs, medians; "
               f"{os.cpu_count()} cores")
-        cold, run = pairs(launch, ["docker", "run", "--rm", image, "python3", "-c", "pass"],
-                          args.n)
-        row("cold: landscape launch", cold, run, "docker run --rm")
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "src")],
+                       check=True, capture_output=True)
+        once(launch)  # starts the launch agent
+        time.sleep(3)
+        plain = ["docker", "run", "--rm", image, "python3", "-c", "pass"]
+        cold, run = pairs(launch, plain, args.n)
+        row("cold: landscape launch (agent)", cold, run, "docker run --rm")
+        cold, run = pairs(launch, plain, args.n, NO_AGENT)
+        row("cold: landscape launch (no agent)", cold, run, "docker run --rm")
         engine, run = pairs(bench, ["docker", "run", "--rm", image, "python3", "-c", "pass"],
                             args.n)
         row("cold, engine side (no resolve)", engine, run, "docker run --rm")
@@ -182,7 +197,9 @@ def main() -> None:
         user = f"{data['uid']}:{data['gid']}"
         exec_ = ["docker", "exec", "-u", user, ws, "python3", "-c", "pass"]
         hot, ex = pairs(warm, exec_, args.n)
-        row("warm: landscape launch --warm", hot, ex, "docker exec")
+        row("warm: landscape launch --warm (agent)", hot, ex, "docker exec")
+        hot, ex = pairs(warm, exec_, args.n, NO_AGENT)
+        row("warm: landscape launch --warm (no agent)", hot, ex, "docker exec")
         engine, ex = pairs([*bench, "--warm"], exec_, args.n)
         row("warm, engine side (no resolve)", engine, ex, "docker exec")
         resolve = statistics.median(
@@ -195,6 +212,7 @@ def main() -> None:
         if not args.keep:
             subprocess.run([*LANDSCAPE, "stop", str(shot)], check=True, capture_output=True)
     finally:
+        subprocess.run([*LANDSCAPE, "stop", "--agents"], capture_output=True)
         shutil.rmtree(spec_file.parent, ignore_errors=True)
         if made is not None and not args.keep:
             shutil.rmtree(made, ignore_errors=True)

@@ -17,6 +17,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "studio"
 
+# No test starts a launch agent behind its back (a background process per cache folder);
+# tests/test_agent.py starts its own, in a folder of its own, and stops them.
+os.environ["LANDSCAPE_NO_AGENT"] = "1"
+
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
@@ -223,6 +227,20 @@ def built(base_image):
     results = [build_image(im.spec, log=lambda line: None) for im in plan.images.values()]
     yield studio, results
     shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def warm(built, docker_engine):
+    """The built example studio for warm launches; its workspaces are removed afterwards (by
+    label ``io.landscape.root``), with their host folders."""
+    studio, _ = built
+    yield studio
+    from landscape.engine.workspace import host_folder
+
+    for c in docker_engine.containers.list(all=True, filters={"label": [
+            "io.landscape.role=workspace", f"io.landscape.root={studio.resolve()}"]}):
+        c.remove(force=True)
+        shutil.rmtree(host_folder(c.name), ignore_errors=True)
 
 
 def landscape_exe() -> list[str]:

@@ -36,19 +36,6 @@ ON_INT = ("import signal, sys, time\n"
           "print('ready', flush=True); time.sleep(120)")
 
 
-@pytest.fixture
-def warm(built, docker_engine):
-    """The built example studio; its workspaces are removed afterwards (by label)."""
-    studio, _ = built
-    yield studio
-    from landscape.engine.workspace import host_folder
-
-    for c in docker_engine.containers.list(all=True, filters={"label": [
-            "io.landscape.role=workspace", f"io.landscape.root={studio.resolve()}"]}):
-        c.remove(force=True)
-        host_folder(c.name).exists() and subprocess.run(["rm", "-rf", str(host_folder(c.name))])
-
-
 def _launch(studio, shot, code, *extra, **kw):
     return subprocess.run([*landscape_exe(), "launch", "--warm", str(studio / shot), "--tool",
                            "python", *extra, "--", "-c", code], capture_output=True,

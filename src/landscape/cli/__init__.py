@@ -14,12 +14,27 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); exits the process.
 
+    ``landscape launch …`` without a terminal is handed to the user's launch agent when one
+    runs (:mod:`landscape.cli.agent`: it answers with the exit code); everything else runs
+    here (:func:`run`)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["launch"]:
+        from .agent import forward
+
+        code = forward(args)
+        if code is not None:
+            sys.exit(code)
+    run(args)
+
+
+def run(args: list[str]) -> None:
+    """Run the CLI with ``args`` in this process; exits the process (``SystemExit``).
+
     ``landscape launch …`` of an unchanged context whose image is there runs without
     building the Typer application (:mod:`landscape.cli.fast`); everything else, and every
     launch that path gives back, goes through the application."""
     from ..errors import LandscapeError
 
-    args = list(sys.argv[1:] if argv is None else argv)
     head = args[: args.index("--")] if "--" in args else args
     if "--debug" in head:
         os.environ["LANDSCAPE_DEBUG"] = "1"

@@ -383,22 +383,35 @@ def stop(path: Annotated[Optional[Path], typer.Argument(
              help="Project or context folder: stop the workspaces of its project.")] = None,
          all_: Annotated[bool, typer.Option("--all", help="Stop every workspace of this user."
                                             )] = False,
+         agents: Annotated[bool, typer.Option(
+             "--agents", help="Stop this user's launch agents (they also stop when idle).")
+         ] = False,
          root: RootOpt = None, json: JsonOpt = False) -> None:
-    """Stop warm-launch workspaces (launches running in them end); they also stop by
-    themselves after launch.warm_idle."""
-    if (path is None) == (not all_):
-        raise typer.BadParameter("give a project folder or --all (one of them)",
+    """Stop warm-launch workspaces (launches running in them end; they also stop by
+    themselves after launch.warm_idle) and, with --agents, the user's launch agents."""
+    if path is not None and all_ or not (path is not None or all_ or agents):
+        raise typer.BadParameter("give a project folder or --all (one of them), or --agents",
                                  param_hint="PATH")
-    from ..engine.workspace import stop as stop_workspaces, workspaces as list_workspaces
+    names: list[str] = []
+    if path is not None or all_:
+        from ..engine.workspace import stop as stop_workspaces, workspaces as list_workspaces
 
-    names = stop_workspaces(list_workspaces(*_project_of(path, root)))
+        names = stop_workspaces(list_workspaces(*_project_of(path, root)))
+    asked: list[str] = []
+    if agents:
+        from .agent import stop_all
+
+        asked = stop_all()
     if json:
-        print_json({"stopped": names})
+        print_json({"stopped": names, **({"agents": asked} if agents else {})})
         return
     for n in names:
         note(f"[green]✓[/] stopped {safe(n)}")
-    if not names:
+    if (path is not None or all_) and not names:
         note("no workspaces to stop")
+    if agents:
+        note(f"[green]✓[/] stopped {len(asked)} launch agent(s)" if asked
+             else "no launch agents running")
 
 
 @app.command()
