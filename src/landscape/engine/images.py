@@ -18,6 +18,7 @@ first built. Each build lays out its own private build folder.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import EngineError, LandscapeError
@@ -33,6 +34,58 @@ Log = Callable[[str], None]
 #: another project differs only in these.
 NAMING_LABELS = ("org.opencontainers.image.title", "org.opencontainers.image.description",
                  LABEL_PROJECT)
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """What happened to one image of a build, a pull or a launch.
+
+    ``tag`` and ``key`` are the spec's. ``source`` says where the image came from:
+    ``"built"`` (built now), ``"local"`` (already in the engine, under its tag or another
+    project's), ``"pulled"`` (from a registry: :func:`landscape.engine.registry.ensure_image`)
+    or ``"registry"`` (``build --push``: the registry already holds it, so it was neither
+    built nor pushed). ``seconds`` is wall time in seconds (rounded). ``id`` is the engine's
+    image id (``sha256:…``; ``None`` when not asked for, or not local). ``digest`` is the
+    registry's manifest digest (``sha256:…``; ``None`` when unknown). ``steps`` and
+    ``cached_steps`` count the Dockerfile steps run and those taken from the layer cache
+    (``0`` when nothing was built; ``None`` for a result that does not count steps: a pull
+    or a launch's :func:`~landscape.engine.registry.ensure_image`). ``push_seconds`` is how
+    long a push took (``None``: not pushed)."""
+
+    tag: str
+    key: str
+    source: str
+    seconds: float
+    id: str | None = None
+    digest: str | None = None
+    steps: int | None = None
+    cached_steps: int | None = None
+    push_seconds: float | None = None
+
+    @property
+    def built(self) -> bool:
+        """Whether the image was built now."""
+        return self.source == "built"
+
+    def to_json(self) -> dict:
+        """docs/json.md. A result that counts steps is an item of ``build --json``'s
+        ``images``: ``tag``, ``key``, ``id`` (left out when ``None``), ``built``,
+        ``seconds``, ``steps``, ``cached_steps``, ``source``, then ``digest`` and
+        ``push_seconds`` when known. Any other is an item of ``pull --json``'s ``images``:
+        ``tag``, ``key``, ``source``, ``digest`` (``null`` when unknown), ``seconds``."""
+        if self.steps is None:
+            return {"tag": self.tag, "key": self.key, "source": self.source,
+                    "digest": self.digest, "seconds": self.seconds}
+        out: dict[str, Any] = {"tag": self.tag, "key": self.key}
+        if self.id is not None:
+            out["id"] = self.id
+        out |= {"built": self.built, "seconds": self.seconds, "steps": self.steps,
+                "cached_steps": self.cached_steps, "source": self.source}
+        if self.digest is not None:
+            out["digest"] = self.digest
+        if self.push_seconds is not None:
+            out["push_seconds"] = self.push_seconds
+        return out
 
 
 def _matches(image: Any, expected: dict[str, str], ignore: tuple[str, ...] = ()) -> bool:
@@ -110,11 +163,11 @@ def require_base(spec: ImageSpec) -> None:
 
 def build_image(spec: ImageSpec, *, no_cache: bool = False, log: Log = print,
                 cache_from: list[str] | None = None, options: Any = None,
-                force: bool = False) -> dict:
+                force: bool = False) -> ImageResult:
     """Build ``spec``'s image unless it exists (see the module doc: per-key lock, private
-    build folder). Returns ``{"tag", "key", "id", "built", "seconds", "cached_steps",
-    "steps"}``. Raises :class:`EngineError` with the failing step's output when the build
-    fails.
+    build folder). Returns its :class:`ImageResult` (``source`` ``"built"``, or ``"local"``
+    when it was there; ``id``, ``steps`` and ``cached_steps`` set). Raises
+    :class:`EngineError` with the failing step's output when the build fails.
 
     ``cache_from`` (image references, e.g. images pulled from a registry) is handed to the
     engine's ``cache_from`` (``APIClient.build``): the legacy builder then takes cached steps
@@ -141,14 +194,13 @@ def build_image(spec: ImageSpec, *, no_cache: bool = False, log: Log = print,
         lock.release()
 
 
-def existing_result(spec: ImageSpec, image: Any) -> dict:
+def existing_result(spec: ImageSpec, image: Any) -> ImageResult:
     """:func:`build_image`'s result for an image that was already there (not built)."""
-    return {"tag": spec.tag, "key": spec.key, "id": image.id, "built": False,
-            "seconds": 0.0, "steps": 0, "cached_steps": 0}
+    return ImageResult(spec.tag, spec.key, "local", 0.0, id=image.id, steps=0, cached_steps=0)
 
 
 def _build(spec: ImageSpec, no_cache: bool, log: Log,
-           cache_from: list[str] | None = None, options: Any = None) -> dict:
+           cache_from: list[str] | None = None, options: Any = None) -> ImageResult:
     from ..recipe import image_labels
     from .base import base_fingerprint
     from .buildcontext import BuildOptions, build_args, prepare_build_context
@@ -173,7 +225,8 @@ def _build(spec: ImageSpec, no_cache: bool, log: Log,
 
 def _send(spec: ImageSpec, context: Any, labels: dict[str, str], no_cache: bool, log: Log,
           started: float, cache_from: list[str] | None = None,
-          buildargs: dict[str, str] | None = None, network_mode: str | None = None) -> dict:
+          buildargs: dict[str, str] | None = None, network_mode: str | None = None
+          ) -> ImageResult:
     api = dk.client().api
     steps = cached = 0
     tail: list[str] = []
@@ -209,6 +262,5 @@ def _send(spec: ImageSpec, context: Any, labels: dict[str, str], no_cache: bool,
     except Exception as e:  # docker.errors.APIError, BuildError, connection errors
         raise EngineError(f"build of {spec.tag} failed: {e}") from None
     image = dk.client().images.get(spec.tag)
-    return {"tag": spec.tag, "key": spec.key, "id": image_id or image.id, "built": True,
-            "seconds": round(time.monotonic() - started, 1), "steps": steps,
-            "cached_steps": cached}
+    return ImageResult(spec.tag, spec.key, "built", round(time.monotonic() - started, 1),
+                       id=image_id or image.id, steps=steps, cached_steps=cached)
