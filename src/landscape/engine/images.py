@@ -13,6 +13,9 @@ builder is assumed: no BuildKit syntax.
 Concurrent builds of one key (two ``landscape build`` at once, parallel CI jobs) serialise
 on a per-key lock file (``filelock``) under the user cache; the second finds the image the
 first built. Each build lays out its own private build folder.
+
+A build that fails raises an error that shows the failing step's last output lines, ANSI
+escape sequences stripped (:func:`landscape.engine.docker.strip_ansi`).
 """
 
 from __future__ import annotations
@@ -227,6 +230,10 @@ def _send(spec: ImageSpec, context: Any, labels: dict[str, str], no_cache: bool,
           started: float, cache_from: list[str] | None = None,
           buildargs: dict[str, str] | None = None, network_mode: str | None = None
           ) -> ImageResult:
+    """Stream ``context`` to the engine's build (``APIClient.build``) and its output to
+    ``log`` (``Step`` lines, then the commands' output indented, ANSI escape sequences
+    stripped). Raises :class:`EngineError` with the failing step's last output lines when
+    the build fails."""
     api = dk.client().api
     steps = cached = 0
     tail: list[str] = []
@@ -240,9 +247,10 @@ def _send(spec: ImageSpec, context: Any, labels: dict[str, str], no_cache: bool,
         for event in stream:
             if "error" in event:
                 detail = (event.get("errorDetail") or {}).get("message") or event["error"]
-                raise EngineError(f"build of {spec.tag} failed: {detail.strip()}\n" +
+                raise EngineError(f"build of {spec.tag} failed: "
+                                  f"{dk.strip_ansi(str(detail)).strip()}\n" +
                                   "\n".join(tail[-15:]))
-            text = event.get("stream", "")
+            text = dk.strip_ansi(event.get("stream", ""))
             if "aux" in event and isinstance(event["aux"], dict):
                 image_id = event["aux"].get("ID", image_id)
             for line in text.splitlines():
@@ -260,7 +268,7 @@ def _send(spec: ImageSpec, context: Any, labels: dict[str, str], no_cache: bool,
     except EngineError:
         raise
     except Exception as e:  # docker.errors.APIError, BuildError, connection errors
-        raise EngineError(f"build of {spec.tag} failed: {e}") from None
+        raise EngineError(f"build of {spec.tag} failed: {dk.strip_ansi(str(e))}") from None
     image = dk.client().images.get(spec.tag)
     return ImageResult(spec.tag, spec.key, "built", round(time.monotonic() - started, 1),
                        id=image_id or image.id, steps=steps, cached_steps=cached)
