@@ -15,11 +15,15 @@ on a per-key lock file (``filelock``) under the user cache; the second finds the
 first built. Each build lays out its own private build folder.
 
 A build that fails raises an error that shows the failing step's last output lines, ANSI
-escape sequences stripped (:func:`landscape.engine.docker.strip_ansi`).
+escape sequences stripped (:func:`landscape.engine.docker.strip_ansi`), after removing the
+untagged images its own steps made (:func:`_remove_made_images`): never one it took from
+the cache or that was there before it, never one that something else uses. A retry runs
+those steps again.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -226,6 +230,12 @@ def _build(spec: ImageSpec, no_cache: bool, log: Log,
         context.remove()
 
 
+#: A line of the legacy builder's output that names the image a step ended with.
+_STEP_IMAGE = re.compile(r" ---> ([0-9a-f]{12,64})\Z")
+#: A step that starts from an image that was there before (its id is the base's).
+_FROM_STEP = re.compile(r"Step \d+/\d+ : FROM\b", re.IGNORECASE)
+
+
 def _send(spec: ImageSpec, context: Any, labels: dict[str, str], no_cache: bool, log: Log,
           started: float, cache_from: list[str] | None = None,
           buildargs: dict[str, str] | None = None, network_mode: str | None = None
@@ -233,12 +243,18 @@ def _send(spec: ImageSpec, context: Any, labels: dict[str, str], no_cache: bool,
     """Stream ``context`` to the engine's build (``APIClient.build``) and its output to
     ``log`` (``Step`` lines, then the commands' output indented, ANSI escape sequences
     stripped). Raises :class:`EngineError` with the failing step's last output lines when
-    the build fails."""
+    the build fails, after removing the images this build made
+    (:func:`_remove_made_images`)."""
     api = dk.client().api
     steps = cached = 0
     tail: list[str] = []
     image_id = None
+    made: list[str] = []  # the images this build's steps made, oldest first
+    reused = False  # whether the current step's image was there before (FROM, the cache)
     try:
+        # what was there before: a line of a step's own output that looks like a step's
+        # image can name no image older than this build
+        before = {i.removeprefix("sha256:")[:12] for i in api.images(all=True, quiet=True)}
         stream = api.build(fileobj=context.chunks(), custom_context=True, tag=spec.tag, rm=True,
                            forcerm=True, decode=True,
                            nocache=no_cache, pull=False, labels=labels,
@@ -258,17 +274,51 @@ def _send(spec: ImageSpec, context: Any, labels: dict[str, str], no_cache: bool,
                 if not line:
                     continue
                 tail = (tail + [line])[-40:]
+                made_now = _STEP_IMAGE.match(line)
                 if line.startswith("Step "):
                     steps += 1
+                    reused = bool(_FROM_STEP.match(line))
                     log(line)
                 elif "Using cache" in line:
                     cached += 1
+                    reused = True
+                elif made_now is not None:
+                    if not reused and made_now.group(1)[:12] not in before:
+                        made.append(made_now.group(1))
                 elif not line.startswith((" ---> ", "Removing intermediate", "Successfully")):
                     log("    " + line)
-    except EngineError:
-        raise
     except Exception as e:  # docker.errors.APIError, BuildError, connection errors
+        _remove_made_images(made, log)
+        if isinstance(e, EngineError):
+            raise
         raise EngineError(f"build of {spec.tag} failed: {dk.strip_ansi(str(e))}") from None
     image = dk.client().images.get(spec.tag)
     return ImageResult(spec.tag, spec.key, "built", round(time.monotonic() - started, 1),
                        id=image_id or image.id, steps=steps, cached_steps=cached)
+
+
+def _remove_made_images(made: list[str], log: Log) -> None:
+    """After a failed build: remove the images it ``made`` (ids from its own output, oldest
+    first; never an image it took from the cache or a ``FROM``, nor one the engine had
+    before it started), newest first, each only while it has no tag and nothing else uses
+    it. Without ``force`` the engine refuses to remove an image that a container or another
+    image is built on: that image and those below it stay, shared with what uses them.
+    ``noprune``: no parent is removed but those listed. Errors are not raised (the build's
+    own error is the one to report)."""
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    api = dk.client().api
+    removed = 0
+    for image in reversed(made):
+        try:
+            tags = [t for t in api.inspect_image(image).get("RepoTags") or []
+                    if t != "<none>:<none>"]
+            if tags:
+                continue
+            api.remove_image(image, force=False, noprune=True)
+            removed += 1
+        except (DockerException, RequestException):
+            continue
+    if removed:
+        log(f"removed {removed} image(s) the failed build made")
