@@ -305,7 +305,7 @@ def test_image_with_unversioned_and_single_file_packages_bakes_and_launches(base
     assert sorted(rc.image.tools["py"]) == ["gear==2.0", "halo==2.6", "nada==",
                                             "python==3.11.6", "vapor=="]
     result = build_image(rc.image, log=lambda line: None)
-    assert result["tag"] == rc.image.tag
+    assert result.tag == rc.image.tag
     r = cli("launch", ctx, "--tool", "py", "--", "-c",
             "import os, nada; print(nada.WHERE, os.environ['GEAR_VERSION'], "
             "os.environ['NADA_ROOT'], os.environ['REZ_USED_RESOLVE'])")

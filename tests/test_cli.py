@@ -203,3 +203,88 @@ def test_plan_progress_on_a_terminal_draws_a_bar_and_ends_cleanly(monkeypatch):
         for done in range(0, 101, 25):
             progress(done, 100)
         assert progress.bar is not None
+
+
+def test_build_pull_ps_and_prune_json_keep_their_shapes(cli, example, monkeypatch):
+    """The engine answers with records (``ImageResult``, ``StackContainer``,
+    ``PruneResult``); what ``build``, ``pull``, ``ps`` and ``prune`` print from them with
+    ``--json`` is docs/json.md's shape, key for key and in order."""
+    from dataclasses import replace
+
+    from landscape.engine import delivery, stack
+    from landscape.engine.delivery import PruneResult
+    from landscape.engine.images import ImageResult
+    from landscape.engine.stack import StackContainer
+
+    project = example / "projects/lighthouse"
+    registry = "127.0.0.1:5000"
+    keys = ["sha256:" + c * 64 for c in "abcd"]
+    tags = ["landscape/lighthouse:" + c * 12 for c in "abcd"]
+    ids = ["sha256:" + c * 64 for c in "1234"]
+    digest = "sha256:" + "e" * 64
+    built = ImageResult(tags[0], keys[0], "built", 96.4, id=ids[0], steps=14, cached_steps=11)
+    local = ImageResult(tags[1], keys[1], "local", 0.0, id=ids[1], steps=0, cached_steps=0)
+    pushed = replace(built, tag=tags[2], key=keys[2], id=ids[2], digest=digest,
+                     push_seconds=3.2)
+    held = ImageResult(tags[3], keys[3], "registry", 0.0, digest=digest, steps=0,
+                       cached_steps=0)
+    results = [built, local, pushed, held]
+
+    def build_project(p, *, on_result=None, **options):
+        assert options["push"] == registry
+        for r in results:
+            on_result(r, 2)
+        return results
+
+    def ordered(items):
+        return [list(item.items()) for item in items]
+
+    monkeypatch.setattr(delivery, "build_project", build_project)
+    r = cli("build", project, "--push", registry, "--json")
+    assert r.code == 0, r
+    assert ordered(json.loads(r.out)["images"]) == ordered([
+        {"tag": tags[0], "key": keys[0], "id": ids[0], "built": True, "seconds": 96.4,
+         "steps": 14, "cached_steps": 11, "source": "built"},
+        {"tag": tags[1], "key": keys[1], "id": ids[1], "built": False, "seconds": 0.0,
+         "steps": 0, "cached_steps": 0, "source": "local"},
+        {"tag": tags[2], "key": keys[2], "id": ids[2], "built": True, "seconds": 96.4,
+         "steps": 14, "cached_steps": 11, "source": "built", "digest": digest,
+         "push_seconds": 3.2},
+        {"tag": tags[3], "key": keys[3], "built": False, "seconds": 0.0, "steps": 0,
+         "cached_steps": 0, "source": "registry", "digest": digest}])
+    assert f"built {tags[0]} in 96.4 s (11/14 steps cached; 2 contexts)" in r.err
+    assert f"{tags[3]} is in {registry} (2 contexts)" in r.err
+    assert f"pushed to {registry}: {digest}" in r.err and "2 built, 2 up to date" in r.err
+
+    monkeypatch.setattr(delivery, "pull_project", lambda p, reg, log: [
+        ImageResult(tags[0], keys[0], "pulled", 1.25, digest=digest),
+        ImageResult(tags[1], keys[1], "local", 0.01)])
+    r = cli("pull", project, "--registry", registry, "--json")
+    assert r.code == 0, r
+    assert ordered(json.loads(r.out)["images"]) == ordered([
+        {"tag": tags[0], "key": keys[0], "source": "pulled", "digest": digest,
+         "seconds": 1.25},
+        {"tag": tags[1], "key": keys[1], "source": "local", "digest": None, "seconds": 0.01}])
+
+    container = StackContainer("landscape-lighthouse-0eecdbe2-workspace-aaaaaaaaaaaa-1",
+                               "workspace-aaaaaaaaaaaa", tags[0], "running", "running")
+    monkeypatch.setattr(stack, "stack_containers", lambda root, name: [container])
+    (stack.stack_dir(example, "lighthouse") / "compose.yaml").parent.mkdir(parents=True)
+    (stack.stack_dir(example, "lighthouse") / "compose.yaml").write_text("services: {}\n")
+    r = cli("ps", project, "--json")
+    assert r.code == 0, r
+    assert ordered(json.loads(r.out)) == ordered([
+        {"name": container.name, "service": "workspace-aaaaaaaaaaaa", "image": tags[0],
+         "state": "running", "status": "running"}])
+    r = cli("ps", project)
+    assert r.code == 0 and "workspace-aaaaaaaaaaaa" in r.out, r
+
+    monkeypatch.setattr(delivery, "prune", lambda projects, **options: PruneResult(
+        (tags[1],), 2, 1520000000, options["dry_run"]))
+    r = cli("prune", project, "--dry-run", "--json")
+    assert r.code == 0, r
+    assert ordered([json.loads(r.out)]) == ordered([
+        {"removed": [tags[1]], "kept": 2, "bytes": 1520000000, "dry_run": True}])
+    r = cli("prune", project, "--dry-run")
+    assert r.code == 0 and f"would remove {tags[1]}" in r.err, r
+    assert "would remove 1 tags (~1520 MB), kept 2 images" in r.err

@@ -44,9 +44,9 @@ def test_images_are_tagged_by_key_with_labels(built, docker_engine):
     studio, results = built
     assert len(results) == 2
     for r in results:
-        image = docker_engine.images.get(r["tag"])
-        assert image.labels["io.landscape.key"] == r["key"]
-        assert r["tag"].endswith(":" + r["key"][7:19])
+        image = docker_engine.images.get(r.tag)
+        assert image.labels["io.landscape.key"] == r.key
+        assert r.tag.endswith(":" + r.key[7:19])
         assert "blender-3.4.1" in image.labels["io.landscape.packages"]
 
 
@@ -59,7 +59,7 @@ def test_second_build_builds_nothing(built):
 
     plan = make_plan(studio / "projects/lighthouse", exists=image_exists)
     assert all(im.exists for im in plan.images.values())
-    assert not any(build_image(im.spec)["built"] for im in plan.images.values())
+    assert not any(build_image(im.spec).built for im in plan.images.values())
 
 
 def test_blender_renders_the_shot_resolution_inside_the_shot_container(built, cli):

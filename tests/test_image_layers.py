@@ -254,7 +254,7 @@ def test_images_differing_in_a_small_package_share_the_big_layer(base_image, tmp
     shots = two_images_studio(tmp_path / "studio", run)
     specs = [resolve(s).image for s in shots]
     try:
-        ids = [build_image(s, log=lambda line: None)["id"] for s in specs]
+        ids = [build_image(s, log=lambda line: None).id for s in specs]
         a, b = (docker_engine.images.get(i).attrs["RootFS"]["Layers"] for i in ids)
         payloads = package_payloads(specs[0])
         assert [p.rsplit("/", 2)[1] for p, _ in payloads] == ["bigdcc", "tweak", "python"]
@@ -265,7 +265,7 @@ def test_images_differing_in_a_small_package_share_the_big_layer(base_image, tmp
         for i in ids:
             docker_engine.images.remove(i, force=True)
         again = docker_engine.images.get(build_image(specs[0], log=lambda line: None,
-                                                     no_cache=True)["id"])
+                                                     no_cache=True).id)
         c = again.attrs["RootFS"]["Layers"]
         assert c[first:first + len(payloads)] == a[first:first + len(payloads)]
     finally:

@@ -69,3 +69,27 @@ def test_unreadable_or_non_utf8_file(tmp_path):
     lst.write_text("- a\n")
     with pytest.raises(ConfigError, match="must be a mapping"):
         load_file(lst)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a: .nan\n", "f.yaml:1:4: a: '.nan' is not a finite number: config values are JSON data"),
+    ("a: [1, -.inf]\n", "f.yaml:1:8: a[1]: '-.inf' is not a finite number"),
+    ("a: 1.0e+999\n", "f.yaml:1:4: a: '1.0e+999' is not a finite number"),
+    ("a: !append .inf\n", "f.yaml:1:4: a: '.inf' is not a finite number"),
+    ("a: !!binary aGk=\n", "f.yaml:1:4: a: binary data (!!binary) is not allowed"),
+    ("a: !!set {x, y}\n", "f.yaml:1:4: a: a YAML set (!!set) is not allowed"),
+    ("a: !!omap [x: 1]\n", "f.yaml:1:4: a: a YAML omap (!!omap) is not allowed"),
+    (".nan: 1\n", "f.yaml:1:1: '.nan' is not a finite number"),
+])
+def test_values_json_cannot_hold_are_errors(text, message):
+    with pytest.raises(ConfigError) as e:
+        load_text(text, "f.yaml")
+    assert str(e.value).startswith(message)
+
+
+def test_json_values_are_kept():
+    import datetime
+
+    n = load_text('a: "nan"\nb: nan\nc: 1.5e+3\nd: "!!binary x"\ne: 2026-02-01\n', "f.yaml")
+    assert n.plain() == {"a": "nan", "b": "nan", "c": 1500.0, "d": "!!binary x",
+                         "e": datetime.date(2026, 2, 1)}

@@ -185,7 +185,7 @@ def pulled(spec, registry, created, pushed, docker_engine):
     created.extend([v.tag, ref])
     built = build_image(v, log=lambda line: None)
     example_id = find_image(spec).id
-    assert built["id"] != example_id  # its own image: removing its tags cannot touch spec's
+    assert built.id != example_id  # its own image: removing its tags cannot touch spec's
     digest = push_image(v, registry, log=lambda line: None)
     for r in (ref, v.tag):  # exactly the references this fixture created; the last one
         docker_engine.images.remove(r)  # deletes the variant and its own LABEL-step parents
@@ -193,7 +193,7 @@ def pulled(spec, registry, created, pushed, docker_engine):
     assert find_image(spec).id == example_id
     lines: list[str] = []
     result = ensure_image(v, registry=registry, build=False, log=lines.append)
-    TIMINGS["ensure_image pull of a variant (s)"] = result["seconds"]
+    TIMINGS["ensure_image pull of a variant (s)"] = result.seconds
     return v, digest, result, docker_engine.images.get(v.tag), lines
 
 
@@ -225,9 +225,9 @@ def test_ensure_image_finds_the_local_image_first(spec, registry, pushed):
 
     digest, _ = pushed
     r = ensure_image(spec, registry=registry, build=False, log=lambda line: None)
-    assert r["source"] == "local" and r["tag"] == spec.tag and r["key"] == spec.key
-    assert r["digest"] == digest  # the local image was pushed there
-    assert ensure_image(spec, registry=None, log=lambda line: None)["digest"] is None
+    assert r.source == "local" and r.tag == spec.tag and r.key == spec.key
+    assert r.digest == digest  # the local image was pushed there
+    assert ensure_image(spec, registry=None, log=lambda line: None).digest is None
 
 
 @pytest.mark.docker
@@ -246,8 +246,8 @@ def test_ensure_image_pulls_an_image_that_is_not_local(pulled, registry):
     from landscape.recipe import image_labels
 
     v, digest, result, image, lines = pulled
-    assert result["source"] == "pulled" and result["digest"] == digest
-    assert result["tag"] == v.tag and result["key"] == v.key
+    assert result.source == "pulled" and result.digest == digest
+    assert result.tag == v.tag and result.key == v.key
     repo = f"{registry}/{v.tag.rpartition(':')[0]}"
     assert f"{repo}@{digest}" in image.attrs["RepoDigests"]
     assert v.tag in image.tags
@@ -267,6 +267,7 @@ def test_builds_take_their_cache_from_the_projects_pulled_images(pulled, spec, r
     registry) builds it with ``cache_from`` = the pulled image, and every layer of the final
     stage is reused (the ``fetch`` stage, in no image's history, runs again)."""
     from landscape.engine import registry as reg
+    from landscape.engine.images import ImageResult
     from landscape.engine.registry import build_cache_sources, ensure_image, project_images
 
     v, _, _, image, _ = pulled
@@ -275,7 +276,7 @@ def test_builds_take_their_cache_from_the_projects_pulled_images(pulled, spec, r
     assert image.attrs.get("Parent", "") == ""  # pulled: no local build chain
     assert build_cache_sources(v.project) == [v.tag]
     assert build_cache_sources(spec.project) is None  # built here: the whole local cache
-    builds: list[tuple[dict, dict]] = []
+    builds: list[tuple[dict, ImageResult]] = []
 
     def spy(s, **kwargs):
         builds.append((kwargs, reg.build_image.__wrapped__(s, **kwargs)))
@@ -286,13 +287,13 @@ def test_builds_take_their_cache_from_the_projects_pulled_images(pulled, spec, r
     w = variant(v, uuid.uuid4().hex[:8], project=v.project)
     created.append(w.tag)
     r = ensure_image(w, registry=registry, log=lambda line: None)
-    assert r["source"] == "built" and r["digest"] is None and r["tag"] == w.tag
+    assert r.source == "built" and r.digest is None and r.tag == w.tag
     (kwargs, built), = builds
-    assert kwargs["cache_from"] == [v.tag] and built["cached_steps"] > 0
+    assert kwargs["cache_from"] == [v.tag] and built.cached_steps > 0
     assert docker_engine.images.get(w.tag).attrs["RootFS"]["Layers"] == layers, built
     assert build_cache_sources(v.project) is None  # w was built here
-    TIMINGS["ensure_image build with cache_from=[pulled image] (s)"] = r["seconds"]
-    TIMINGS["  its cached steps / steps"] = f"{built['cached_steps']}/{built['steps']}"
+    TIMINGS["ensure_image build with cache_from=[pulled image] (s)"] = r.seconds
+    TIMINGS["  its cached steps / steps"] = f"{built.cached_steps}/{built.steps}"
 
 
 # -- 3. digest mismatch and foreign images ----------------------------------------------------

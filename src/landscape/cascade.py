@@ -307,8 +307,9 @@ def skipped_policies(context: Path, studio_root: Path, files: list[ConfigFile],
 
 def _is_file(path: Path) -> bool:
     """Whether ``path`` is a file. A folder that cannot be searched, or a config file name
-    that is a folder, is a :class:`ConfigError` (never silently skipped). Memoised within
-    a :func:`landscape.memo.scope`."""
+    that is a folder or another file that is not regular (a FIFO, a socket, a device), is a
+    :class:`ConfigError` (never silently skipped; such a file is never opened). Memoised
+    within a :func:`landscape.memo.scope`."""
     _note("paths", str(path))
     memo = _memo("is_file")
     if memo is not None:
@@ -334,7 +335,9 @@ def _stat_is_file(path: Path) -> bool:
                           Location(str(path))) from None
     if stat.S_ISDIR(st.st_mode):
         raise ConfigError("is a directory, not a config file", Location(str(path)))
-    return stat.S_ISREG(st.st_mode)
+    if not stat.S_ISREG(st.st_mode):  # the words of landscape.nodes.read_file (check: once)
+        raise ConfigError("is not a regular file: not read", Location(str(path)))
+    return True
 
 
 def _expand(text: str, loc: Location) -> str:

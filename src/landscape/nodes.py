@@ -12,10 +12,17 @@ syntax errors, unknown tags, duplicate keys, non-string keys, impossible dates, 
 than :data:`MAX_FILE_BYTES` and documents that expand (through aliases) to more than
 :data:`MAX_NODES` values — config files are untrusted input, and a "billion laughs" alias
 bomb must not take a machine down.
+
+Values are JSON's (``resolve --json`` prints them, a launch writes them to
+``/landscape/context.json``): a number JSON cannot hold (``.nan``, ``.inf``, ``1.0e+999``),
+binary data (``!!binary``) and the collections of YAML's type library that are neither a
+mapping nor a list (``!!set``, ``!!omap``, ``!!pairs``) are refused where they stand. Dates
+stay dates; JSON output writes them as text (``str(date)``).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from pathlib import Path
@@ -33,6 +40,9 @@ except ImportError:  # pragma: no cover - wheels of PyYAML ship libyaml
 
 _STD_PREFIX = "tag:yaml.org,2002:"
 _STR_TAG = _STD_PREFIX + "str"
+#: Collection tags of YAML's type library that JSON has no value for (a mapping or list
+#: would be read in their place)
+_NOT_JSON_COLLECTIONS = frozenset(_STD_PREFIX + t for t in ("set", "omap", "pairs"))
 #: A config file larger than this is refused before it is parsed.
 MAX_FILE_BYTES = 4 * 1024 * 1024
 #: A document that expands to more values than this (aliases count each time they are used)
@@ -190,6 +200,11 @@ class _Builder:
             else:
                 tag = name
         loc = _loc(self.file, ynode.start_mark)
+        if raw_tag in _NOT_JSON_COLLECTIONS:
+            name = raw_tag[len(_STD_PREFIX):]
+            self.errors.append(ConfigError(
+                f"a YAML {name} (!!{name}) is not allowed: config values are JSON data",
+                loc, path, hint="write a mapping or a list"))
         if isinstance(ynode, self.y.MappingNode):
             self.loader.flatten_mapping(ynode)  # merge keys (<<) as PyYAML does
             out: dict[str, Node] = {}
@@ -223,14 +238,31 @@ class _Builder:
             ynode = self.y.ScalarNode(implicit, ynode.value, ynode.start_mark, ynode.end_mark,
                                     ynode.style)
         try:
-            return self.loader.construct_object(ynode, deep=True)
+            value = self.loader.construct_object(ynode, deep=True)
         except self.y.constructor.ConstructorError as e:
             self.errors.append(ConfigError(str(e.problem or e), _loc(self.file, ynode.start_mark),
                                            path))
         except (ValueError, OverflowError) as e:  # an impossible date: 2026-02-30
             self.errors.append(ConfigError(f"{ynode.value!r} is not a valid value: {e}",
                                            _loc(self.file, ynode.start_mark), path))
+        else:
+            refused = _not_json(ynode, value)
+            if refused is None:
+                return value
+            self.errors.append(ConfigError(refused[0] + ": config values are JSON data",
+                                           _loc(self.file, ynode.start_mark), path,
+                                           hint=refused[1]))
         return str(ynode.value)  # keeps the document readable; the error is reported
+
+
+def _not_json(ynode: Any, value: Any) -> tuple[str, str] | None:
+    """``(why, hint)`` when ``value``, constructed from the scalar ``ynode``, is one JSON
+    cannot hold (binary data, a number that is not finite), else ``None``."""
+    if isinstance(value, (bytes, bytearray)):
+        return "binary data (!!binary) is not allowed", "drop !!binary to keep the text"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{ynode.value!r} is not a finite number", "quote it to keep it as text"
+    return None
 
 
 def load_text(text: str, file: str, yaml_module: Any = None) -> Node | None:
@@ -241,8 +273,9 @@ def load_text(text: str, file: str, yaml_module: Any = None) -> Node | None:
     :mod:`landscape.declarative`), so the two can never read one file differently.
 
     Raises :class:`ConfigError` (with ``file:line:col``) on syntax errors, unknown
-    ``!tags``, duplicate or non-string keys, impossible dates, and multi-document files —
-    an :class:`ErrorGroup` when there are several.
+    ``!tags``, duplicate or non-string keys, impossible dates, values JSON cannot hold (see
+    the module doc), and multi-document files — an :class:`ErrorGroup` when there are
+    several.
     """
     y = yaml_module or yaml
     loader = y.SafeLoader(text) if yaml_module is not None else _Loader(text)

@@ -90,3 +90,23 @@ def test_an_oversized_file_is_not_read(example, cli):
 def test_an_unbalanced_quote_breaks_resolve_cleanly(example, cli):
     plant(example, f"{SH010}/landscape.yaml", 'tools: {python: {command: "python \\"x"}}\n')
     refused(cli("resolve", example / SH010, "--tool", "python"), "cannot be split")
+
+
+@pytest.mark.parametrize("value, line, message", [
+    (".nan", "3:10: metadata.ratio: '.nan' is not a finite number", "quote it"),
+    ("-.inf", "3:10: metadata.ratio: '-.inf' is not a finite number", "quote it"),
+    ("!!binary aGVsbG8=", "3:10: metadata.ratio: binary data (!!binary) is not allowed",
+     "drop !!binary"),
+    ("!!set {a, b}", "3:10: metadata.ratio: a YAML set (!!set) is not allowed", "a list"),
+])
+def test_values_json_cannot_hold_are_refused_at_load(example, cli, value, line, message):
+    """``resolve --json`` prints strict JSON: a value it could only print as ``NaN``,
+    ``Infinity``, a Python ``b'…'`` or a set read as a mapping is refused where the file
+    is read, one line naming file:line:col and the key."""
+    plant(example, f"{SH010}/landscape.yaml", f"level: shot\nmetadata:\n  ratio: {value}\n")
+    r = cli("resolve", example / SH010, "--json")
+    err = refused(r, f"sh010/landscape.yaml:{line}", message)
+    assert r.out == "" and len(err.strip().splitlines()) == 1, r
+    refused(cli("check", example), f"sh010/landscape.yaml:{line}")
+    ok = cli("resolve", example / SH020, "--json")
+    assert ok.code == 0 and "NaN" not in ok.out, ok

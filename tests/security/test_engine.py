@@ -188,7 +188,7 @@ def test_concurrent_builds_of_one_new_key_make_one_image(built, docker_engine, t
         t.join(600)
     try:
         assert not errors, errors
-        assert sorted(r["built"] for r in results) == [False, False, True]
+        assert sorted(r.built for r in results) == [False, False, True]
         images = docker_engine.images.list(filters={"label": f"io.landscape.key={spec.key}"})
         assert len(images) == 1
     finally:

@@ -6,6 +6,7 @@ hidden contexts, and three inputs that crashed commands."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -153,6 +154,44 @@ def test_a_fifo_does_not_hang_check(example, cli):
     (example / SH010 / "landscape.yaml").unlink()
     os.mkfifo(example / SH010 / "landscape.yaml")
     refused(cli("check", example), "sh010/landscape.yaml: is not a regular file")
+
+
+def test_a_fifo_breaks_its_contexts_in_plan_as_in_check(example, cli, monkeypatch):
+    """``plan`` reports a FIFO named ``landscape.yaml`` as ``check`` does: the contexts
+    beneath it fail with the same words, the others are planned — and the FIFO is only
+    looked at, never opened (a read would wait for a writer)."""
+    import builtins
+    import io
+
+    import landscape.engine.docker as dk
+
+    fifo = example / SH010 / "landscape.yaml"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    opened = []
+
+    def spy(real):
+        def open_(path, *args, **kwargs):
+            if isinstance(path, (str, os.PathLike)) and os.fspath(path) == str(fifo):
+                opened.append(path)
+            return real(path, *args, **kwargs)
+        return open_
+
+    with monkeypatch.context() as m:
+        m.setattr(dk, "_client", None)  # no engine: which images exist is not the point
+        m.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        for module, name in ((os, "open"), (io, "open"), (builtins, "open")):
+            m.setattr(module, name, spy(getattr(module, name)))
+        r = cli("plan", example / "projects/lighthouse", "--json")
+    assert r.code == 1 and "Traceback" not in r.err, r
+    broken = {(c["context"], tuple(c["variants"])): c["errors"]
+              for c in json.loads(r.out)["contexts"] if c["errors"]}
+    line = f"{fifo}: is not a regular file: not read"
+    assert broken == {(str(example / SH010), ()): [line],
+                      (str(example / SH010), ("lighting",)): [line]}
+    assert opened == []
+    err = refused(cli("check", example), line)
+    assert err.count("is not a regular file") == 1
 
 
 def test_the_stack_lock_never_follows_a_link(example, tmp_path):

@@ -208,7 +208,8 @@ def build(
     """Build the missing images of every context below TARGET (progress shown)."""
     plan, results = _build(target, root, no_cache, locked=locked, vendor=offline, push=push)
     if json:
-        print_json({"images": results, "failed_contexts": [c.label for c in plan.failed]})
+        print_json({"images": [r.to_json() for r in results],
+                    "failed_contexts": [c.label for c in plan.failed]})
     raise typer.Exit(1 if plan.failed else 0)
 
 
@@ -232,23 +233,22 @@ def _build(target: Path, root: Optional[Path], no_cache: bool = False, *, locked
         note(f"[red]✗[/] {safe(c.label)}: not built")
         print_error(ErrorGroup(c.errors))
 
-    def report(r: dict) -> None:
-        n = r["contexts"]
-        if r.get("source") == "registry":
-            note(f"[green]✓[/] {r['tag']} is in {safe(push)} ({n} contexts)")
-        elif r["built"]:
-            note(f"[green]✓[/] built {r['tag']} in {r['seconds']} s "
-                 f"({r['cached_steps']}/{r['steps']} steps cached; {n} contexts)")
+    def report(r, n: int) -> None:
+        if r.source == "registry":
+            note(f"[green]✓[/] {r.tag} is in {safe(push)} ({n} contexts)")
+        elif r.built:
+            note(f"[green]✓[/] built {r.tag} in {r.seconds} s "
+                 f"({r.cached_steps}/{r.steps} steps cached; {n} contexts)")
         else:
-            note(f"[green]✓[/] {r['tag']} exists ({n} contexts)")
-        if push and r.get("digest") and r.get("source") != "registry":
-            note(f"  pushed to {safe(push)}: {r['digest']}")
+            note(f"[green]✓[/] {r.tag} exists ({n} contexts)")
+        if push and r.digest and r.source != "registry":
+            note(f"  pushed to {safe(push)}: {r.digest}")
 
     results = build_project(project, locked=locked, vendor=vendor, push=push,
                             pull=project.studio_image.get("registry") if pull else None,
                             no_cache=no_cache, log=note, progress=BuildProgress,
                             on_result=report)
-    built = sum(1 for r in results if r["built"])
+    built = sum(1 for r in results if r.built)
     note(f"{len(p.images)} images for {len(p.contexts)} contexts: {built} built, "
          f"{len(results) - built} up to date, {len(p.failed)} contexts failed "
          f"({_t.monotonic() - started:.1f} s)")
@@ -349,7 +349,7 @@ def ps(project: Annotated[Optional[Path], typer.Argument(
         from ..engine.stack import stack_containers
 
         _path, name, studio_root = _stack(project, root)
-        rows = stack_containers(studio_root, name)
+        rows = [c.to_json() for c in stack_containers(studio_root, name)]
         columns = ("service", "name", "image", "state")
         empty = f"stack {safe(name)}: no containers"
     if json:
@@ -530,7 +530,7 @@ def _ensure_image(inputs, fresh) -> str:
         registry = rc.cascade.studio_image().get("registry")
         with BuildProgress(f"getting {rc.image.tag}") as progress:
             r = ensure_context_image(rc.image, rc.cascade.project_dir, registry, log=progress)
-        note(f"[green]✓[/] {r['tag']} {r['source']} in {r['seconds']} s")
+        note(f"[green]✓[/] {r.tag} {r.source} in {r.seconds} s")
         found = image_id(rc.image)
         if found is None:
             raise EngineError(f"image {rc.image.tag} is not in the engine after getting it")

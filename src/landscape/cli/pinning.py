@@ -138,11 +138,10 @@ def pull(
     with BuildProgress(f"pulling from {registry}") as progress:
         results = pull_project(p, registry, log=progress)
     if json:
-        print_json({"images": results})
+        print_json({"images": [r.to_json() for r in results]})
     else:
         for r in results:
-            note(f"[green]✓[/] {r['tag']} {r['source']}"
-                 + (f" ({r['digest']})" if r.get("digest") else ""))
+            note(f"[green]✓[/] {r.tag} {r.source}" + (f" ({r.digest})" if r.digest else ""))
     raise typer.Exit(1 if p.plan.failed else 0)
 
 
@@ -203,10 +202,10 @@ def prune(
                              "is unknown: nothing pruned", hint="fix them (landscape check)")
     result = run_prune(projects, keep=keep, dry_run=dry_run, log=note)
     if json:
-        print_json(result)
+        print_json(result.to_json())
         return
     verb = "would remove" if dry_run else "removed"
-    for tag in result["removed"]:
+    for tag in result.removed:
         note(f"  {verb} {safe(tag)}")
-    note(f"[green]✓[/] {verb} {len(result['removed'])} tags "
-         f"(~{result['bytes'] / 1e6:.0f} MB), kept {result['kept']} images")
+    note(f"[green]✓[/] {verb} {len(result.removed)} tags "
+         f"(~{result.freed / 1e6:.0f} MB), kept {result.kept} images")

@@ -121,7 +121,7 @@ def _run_logged(cmd: list[str], log: Log, env: dict | None = None) -> None:
     tail: list[str] = []
     assert proc.stdout is not None
     for line in proc.stdout:
-        line = line.rstrip()
+        line = dk.strip_ansi(line).rstrip()
         tail = (tail + [line])[-20:]
         if line.startswith(("I: Retrieving", "I: Validating")):
             continue  # hundreds of these; the rest tell the story

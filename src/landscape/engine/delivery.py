@@ -10,7 +10,7 @@ images of the last N revisions (rollback, re-delivery).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,6 +20,7 @@ from ..lock import (LOCK_NAME, LockError, context_label, drift, dumps, make_lock
                     missing_observations, public, read_lock, write_lock)
 from ..resources import atomic_write
 from ..names import LABEL_KEY
+from .images import ImageResult
 
 Log = Callable[[str], None]
 
@@ -174,7 +175,8 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
                   push: str | None = None, pull: str | None = None, no_cache: bool = False,
                   log: Log = print,
                   progress: Callable[[str], Any] | None = None,
-                  on_result: Callable[[dict], None] | None = None) -> list[dict]:
+                  on_result: Callable[[ImageResult, int], None] | None = None
+                  ) -> list[ImageResult]:
     """Build (or find) every image of ``project``'s plan; see docs/locking.md.
 
     ``locked`` (implied by ``vendor``): refuse when the lock does not describe the plan
@@ -182,8 +184,11 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
     versions, and rebuild an existing image that holds others. ``push``: images the
     registry already holds are not built (CI on an unchanged lock builds nothing); built or
     found images are pushed and their digests recorded in the lock. Without ``locked``, a
-    current lock gets its observed phase completed from the images. Returns one result per
-    image (``build_image``'s, plus ``"source"`` and ``"digest"``)."""
+    current lock gets its observed phase completed from the images. Returns one
+    :class:`~landscape.engine.images.ImageResult` per image, in plan order (steps counted;
+    ``source`` ``"built"``, ``"local"`` or ``"registry"``; with ``push``, ``digest`` and
+    ``push_seconds``); ``on_result(result, number of contexts using the image)`` is called
+    with each as it is known."""
     from .buildcontext import BuildOptions, studio_id
     from . import registry as reg
     from .images import build_image, existing_result, find_image
@@ -225,30 +230,29 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
             if why:
                 log(f"{spec.tag} {why}: rebuilding")
                 existing, force = None, True
-        result: dict
+        result: ImageResult
         if existing is None and pull and not no_cache and not force:
             try:
                 got = reg.ensure_image(spec, registry=pull, build=False, log=log,
                                        expected_digest=pushed_digest(project.directory, key,
                                                                      pull))
                 existing = find_image(spec)
-                log(f"pulled {spec.tag} from {pull} in {got['seconds']} s")
+                log(f"pulled {spec.tag} from {pull} in {got.seconds} s")
             except EngineError as e:
                 log(f"not pulled ({e}); building")
         if existing is None and push and not no_cache and not force:
             digest = reg.remote_digest(spec, push)
             pinned = ((lock or {}).get("images", {}).get(key) or {}).get("pushed", {}).get(push)
             if digest is not None and (pinned is None or pinned == digest):
-                result = {"tag": spec.tag, "key": key, "built": False, "seconds": 0.0,
-                          "steps": 0, "cached_steps": 0, "source": "registry",
-                          "digest": digest}
+                result = ImageResult(spec.tag, key, "registry", 0.0, digest=digest, steps=0,
+                                     cached_steps=0)
                 results.append(result)
                 if on_result:
-                    on_result(result | {"contexts": len(im.contexts)})
+                    on_result(result, len(im.contexts))
                 _record_push(lock, key, push, digest)
                 continue
         if existing is not None:
-            result = existing_result(spec, existing) | {"source": "local"}
+            result = existing_result(spec, existing)
         else:
             sink = progress(f"building {spec.tag}") if progress else None
             if sink is not None:
@@ -258,8 +262,7 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
             else:
                 result = build_image(spec, no_cache=no_cache, log=log, options=options,
                                      force=force)
-            result["source"] = "built" if result["built"] else "local"
-            if locked and result["built"]:  # what apt installed is exactly what is pinned
+            if locked and result.built:  # what apt installed is exactly what is pinned
                 why = check_built(find_image(spec), lock, spec)
                 if why:
                     raise LockError(f"{spec.tag} was built but {why}",
@@ -267,12 +270,13 @@ def build_project(project: Project, *, locked: bool = False, vendor: Path | None
                                     "rebuild without --locked and lock again")
         if push:
             started = time.monotonic()
-            result["digest"] = reg.push_image(spec, push, log=log)
-            result["push_seconds"] = round(time.monotonic() - started, 1)
-            _record_push(lock, key, push, result["digest"])
+            digest = reg.push_image(spec, push, log=log)
+            result = replace(result, digest=digest,
+                             push_seconds=round(time.monotonic() - started, 1))
+            _record_push(lock, key, push, digest)
         results.append(result)
         if on_result:
-            on_result(result | {"contexts": len(im.contexts)})
+            on_result(result, len(im.contexts))
     if lock is not None and (push or not locked):  # --locked alone never changes the lock
         if not locked:
             try:
@@ -305,19 +309,21 @@ def pushed_digest(project_dir: Path, key: str, registry: str) -> str | None:
 
 
 def ensure_context_image(spec: ImageSpec, project_dir: Path, registry: str | None,
-                         log: Log = print) -> dict:
+                         log: Log = print) -> ImageResult:
     """The image of a launch, shell or stack: local, else pulled from the studio's
     registry (checked against the lock's digest), else built. See
-    :func:`landscape.engine.registry.ensure_image`."""
+    :func:`landscape.engine.registry.ensure_image` (its result counts no steps)."""
     from .registry import ensure_image
 
     digest = pushed_digest(project_dir, spec.key, registry) if registry else None
     return ensure_image(spec, registry=registry, expected_digest=digest, log=log)
 
 
-def pull_project(project: Project, registry: str, log: Log = print) -> list[dict]:
+def pull_project(project: Project, registry: str, log: Log = print) -> list[ImageResult]:
     """Pull every image of the project the engine lacks from ``registry``, each checked
-    against the lock's recorded digest when there is one; nothing is built."""
+    against the lock's recorded digest when there is one; nothing is built. One
+    :func:`~landscape.engine.registry.ensure_image` result per image, in plan order
+    (``source`` ``"local"`` or ``"pulled"``)."""
     from .registry import ensure_image
 
     out = []
@@ -351,14 +357,31 @@ def image_rows(project: Project) -> list[dict]:
     return rows
 
 
+@dataclass(frozen=True)
+class PruneResult:
+    """What :func:`prune` removed (or, with ``dry_run``, would remove): the ``removed``
+    tags, how many images it ``kept``, and ``freed``, the sum of the removed images' sizes
+    in bytes (layers other images share are not freed: the disk gains at most this)."""
+
+    removed: tuple[str, ...]
+    kept: int
+    freed: int
+    dry_run: bool
+
+    def to_json(self) -> dict:
+        """docs/json.md, ``prune --json``: ``{"removed", "kept", "bytes", "dry_run"}``."""
+        return {"removed": list(self.removed), "kept": self.kept, "bytes": self.freed,
+                "dry_run": self.dry_run}
+
+
 def prune(projects: list[Project], *, keep: int = 1, dry_run: bool = False,
-          log: Log = print) -> dict:
+          log: Log = print) -> PruneResult:
     """Remove the Landscape images of ``projects`` that this studio built (labels
     ``io.landscape.project`` and ``io.landscape.studio``) and that no current context uses,
     no kept lock revision (the last ``keep``) names, and no container (running or stopped)
     uses. Images another studio (or another checkout) built, and pulled images, are left
     alone; base images carry no ``io.landscape.key`` and are never touched. Removes tag by
-    tag (never forced). Returns ``{"removed": [tags], "kept": n, "bytes": freed estimate}``."""
+    tag (never forced). Returns a :class:`PruneResult`."""
     from .buildcontext import studio_id
 
     from docker.errors import APIError
@@ -390,7 +413,7 @@ def prune(projects: list[Project], *, keep: int = 1, dry_run: bool = False,
                 except APIError as e:
                     log(f"kept {tag}: {str(e.explanation or e)[:200]}")
                     removed.pop()
-    return {"removed": removed, "kept": kept, "bytes": freed, "dry_run": dry_run}
+    return PruneResult(tuple(removed), kept, freed, dry_run)
 
 
 def vendor_project(project: Project, folder: Path, log: Log = print) -> dict:

@@ -1,18 +1,36 @@
 """The Docker engine: the Docker SDK client (created once) for builds and images, and a
 direct Engine API call (:func:`api`) for the few fast requests of a launch; engine errors
-become user errors."""
+become user errors, and the text of a build's output loses its terminal escape sequences
+(:func:`strip_ansi`) before it reaches one."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import socket
 from typing import Any, Callable, Iterator
 
 from ..errors import EngineError
 
 _client: Any = None
+
+#: An ANSI (ECMA-48) escape sequence: a control sequence (``ESC [`` or the 8-bit ``CSI``,
+#: parameters, a final byte: colours, cursor moves, erasing), an operating system command
+#: (``ESC ]`` … ``BEL`` or ``ESC \``: window titles, links) or another escape (``ESC``,
+#: intermediate bytes, a final byte: ``ESC (B``, ``ESC c``).
+_ANSI = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+                   r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
+                   r"|\x1b[ -/]*[0-~]")
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without ANSI escape sequences — the colours, progress bars and titles that
+    apt, pip or the engine print in a build's output — so that a build error shows the
+    words, not ``\\x1b[31m`` (a stray control character is still shown escaped by the
+    CLI)."""
+    return _ANSI.sub("", text)
 
 
 def client() -> Any:

@@ -13,11 +13,19 @@ builder is assumed: no BuildKit syntax.
 Concurrent builds of one key (two ``landscape build`` at once, parallel CI jobs) serialise
 on a per-key lock file (``filelock``) under the user cache; the second finds the image the
 first built. Each build lays out its own private build folder.
+
+A build that fails raises an error that shows the failing step's last output lines, ANSI
+escape sequences stripped (:func:`landscape.engine.docker.strip_ansi`), after removing the
+untagged images its own steps made (:func:`_remove_made_images`): never one it took from
+the cache or that was there before it, never one that something else uses. A retry runs
+those steps again.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import EngineError, LandscapeError
@@ -33,6 +41,58 @@ Log = Callable[[str], None]
 #: another project differs only in these.
 NAMING_LABELS = ("org.opencontainers.image.title", "org.opencontainers.image.description",
                  LABEL_PROJECT)
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """What happened to one image of a build, a pull or a launch.
+
+    ``tag`` and ``key`` are the spec's. ``source`` says where the image came from:
+    ``"built"`` (built now), ``"local"`` (already in the engine, under its tag or another
+    project's), ``"pulled"`` (from a registry: :func:`landscape.engine.registry.ensure_image`)
+    or ``"registry"`` (``build --push``: the registry already holds it, so it was neither
+    built nor pushed). ``seconds`` is wall time in seconds (rounded). ``id`` is the engine's
+    image id (``sha256:…``; ``None`` when not asked for, or not local). ``digest`` is the
+    registry's manifest digest (``sha256:…``; ``None`` when unknown). ``steps`` and
+    ``cached_steps`` count the Dockerfile steps run and those taken from the layer cache
+    (``0`` when nothing was built; ``None`` for a result that does not count steps: a pull
+    or a launch's :func:`~landscape.engine.registry.ensure_image`). ``push_seconds`` is how
+    long a push took (``None``: not pushed)."""
+
+    tag: str
+    key: str
+    source: str
+    seconds: float
+    id: str | None = None
+    digest: str | None = None
+    steps: int | None = None
+    cached_steps: int | None = None
+    push_seconds: float | None = None
+
+    @property
+    def built(self) -> bool:
+        """Whether the image was built now."""
+        return self.source == "built"
+
+    def to_json(self) -> dict:
+        """docs/json.md. A result that counts steps is an item of ``build --json``'s
+        ``images``: ``tag``, ``key``, ``id`` (left out when ``None``), ``built``,
+        ``seconds``, ``steps``, ``cached_steps``, ``source``, then ``digest`` and
+        ``push_seconds`` when known. Any other is an item of ``pull --json``'s ``images``:
+        ``tag``, ``key``, ``source``, ``digest`` (``null`` when unknown), ``seconds``."""
+        if self.steps is None:
+            return {"tag": self.tag, "key": self.key, "source": self.source,
+                    "digest": self.digest, "seconds": self.seconds}
+        out: dict[str, Any] = {"tag": self.tag, "key": self.key}
+        if self.id is not None:
+            out["id"] = self.id
+        out |= {"built": self.built, "seconds": self.seconds, "steps": self.steps,
+                "cached_steps": self.cached_steps, "source": self.source}
+        if self.digest is not None:
+            out["digest"] = self.digest
+        if self.push_seconds is not None:
+            out["push_seconds"] = self.push_seconds
+        return out
 
 
 def _matches(image: Any, expected: dict[str, str], ignore: tuple[str, ...] = ()) -> bool:
@@ -110,11 +170,11 @@ def require_base(spec: ImageSpec) -> None:
 
 def build_image(spec: ImageSpec, *, no_cache: bool = False, log: Log = print,
                 cache_from: list[str] | None = None, options: Any = None,
-                force: bool = False) -> dict:
+                force: bool = False) -> ImageResult:
     """Build ``spec``'s image unless it exists (see the module doc: per-key lock, private
-    build folder). Returns ``{"tag", "key", "id", "built", "seconds", "cached_steps",
-    "steps"}``. Raises :class:`EngineError` with the failing step's output when the build
-    fails.
+    build folder). Returns its :class:`ImageResult` (``source`` ``"built"``, or ``"local"``
+    when it was there; ``id``, ``steps`` and ``cached_steps`` set). Raises
+    :class:`EngineError` with the failing step's output when the build fails.
 
     ``cache_from`` (image references, e.g. images pulled from a registry) is handed to the
     engine's ``cache_from`` (``APIClient.build``): the legacy builder then takes cached steps
@@ -141,14 +201,13 @@ def build_image(spec: ImageSpec, *, no_cache: bool = False, log: Log = print,
         lock.release()
 
 
-def existing_result(spec: ImageSpec, image: Any) -> dict:
+def existing_result(spec: ImageSpec, image: Any) -> ImageResult:
     """:func:`build_image`'s result for an image that was already there (not built)."""
-    return {"tag": spec.tag, "key": spec.key, "id": image.id, "built": False,
-            "seconds": 0.0, "steps": 0, "cached_steps": 0}
+    return ImageResult(spec.tag, spec.key, "local", 0.0, id=image.id, steps=0, cached_steps=0)
 
 
 def _build(spec: ImageSpec, no_cache: bool, log: Log,
-           cache_from: list[str] | None = None, options: Any = None) -> dict:
+           cache_from: list[str] | None = None, options: Any = None) -> ImageResult:
     from ..recipe import image_labels
     from .base import base_fingerprint
     from .buildcontext import BuildOptions, build_args, prepare_build_context
@@ -171,14 +230,31 @@ def _build(spec: ImageSpec, no_cache: bool, log: Log,
         context.remove()
 
 
+#: A line of the legacy builder's output that names the image a step ended with.
+_STEP_IMAGE = re.compile(r" ---> ([0-9a-f]{12,64})\Z")
+#: A step that starts from an image that was there before (its id is the base's).
+_FROM_STEP = re.compile(r"Step \d+/\d+ : FROM\b", re.IGNORECASE)
+
+
 def _send(spec: ImageSpec, context: Any, labels: dict[str, str], no_cache: bool, log: Log,
           started: float, cache_from: list[str] | None = None,
-          buildargs: dict[str, str] | None = None, network_mode: str | None = None) -> dict:
+          buildargs: dict[str, str] | None = None, network_mode: str | None = None
+          ) -> ImageResult:
+    """Stream ``context`` to the engine's build (``APIClient.build``) and its output to
+    ``log`` (``Step`` lines, then the commands' output indented, ANSI escape sequences
+    stripped). Raises :class:`EngineError` with the failing step's last output lines when
+    the build fails, after removing the images this build made
+    (:func:`_remove_made_images`)."""
     api = dk.client().api
     steps = cached = 0
     tail: list[str] = []
     image_id = None
+    made: list[str] = []  # the images this build's steps made, oldest first
+    reused = False  # whether the current step's image was there before (FROM, the cache)
     try:
+        # what was there before: a line of a step's own output that looks like a step's
+        # image can name no image older than this build
+        before = {i.removeprefix("sha256:")[:12] for i in api.images(all=True, quiet=True)}
         stream = api.build(fileobj=context.chunks(), custom_context=True, tag=spec.tag, rm=True,
                            forcerm=True, decode=True,
                            nocache=no_cache, pull=False, labels=labels,
@@ -187,9 +263,10 @@ def _send(spec: ImageSpec, context: Any, labels: dict[str, str], no_cache: bool,
         for event in stream:
             if "error" in event:
                 detail = (event.get("errorDetail") or {}).get("message") or event["error"]
-                raise EngineError(f"build of {spec.tag} failed: {detail.strip()}\n" +
+                raise EngineError(f"build of {spec.tag} failed: "
+                                  f"{dk.strip_ansi(str(detail)).strip()}\n" +
                                   "\n".join(tail[-15:]))
-            text = event.get("stream", "")
+            text = dk.strip_ansi(event.get("stream", ""))
             if "aux" in event and isinstance(event["aux"], dict):
                 image_id = event["aux"].get("ID", image_id)
             for line in text.splitlines():
@@ -197,18 +274,51 @@ def _send(spec: ImageSpec, context: Any, labels: dict[str, str], no_cache: bool,
                 if not line:
                     continue
                 tail = (tail + [line])[-40:]
+                made_now = _STEP_IMAGE.match(line)
                 if line.startswith("Step "):
                     steps += 1
+                    reused = bool(_FROM_STEP.match(line))
                     log(line)
                 elif "Using cache" in line:
                     cached += 1
+                    reused = True
+                elif made_now is not None:
+                    if not reused and made_now.group(1)[:12] not in before:
+                        made.append(made_now.group(1))
                 elif not line.startswith((" ---> ", "Removing intermediate", "Successfully")):
                     log("    " + line)
-    except EngineError:
-        raise
     except Exception as e:  # docker.errors.APIError, BuildError, connection errors
-        raise EngineError(f"build of {spec.tag} failed: {e}") from None
+        _remove_made_images(made, log)
+        if isinstance(e, EngineError):
+            raise
+        raise EngineError(f"build of {spec.tag} failed: {dk.strip_ansi(str(e))}") from None
     image = dk.client().images.get(spec.tag)
-    return {"tag": spec.tag, "key": spec.key, "id": image_id or image.id, "built": True,
-            "seconds": round(time.monotonic() - started, 1), "steps": steps,
-            "cached_steps": cached}
+    return ImageResult(spec.tag, spec.key, "built", round(time.monotonic() - started, 1),
+                       id=image_id or image.id, steps=steps, cached_steps=cached)
+
+
+def _remove_made_images(made: list[str], log: Log) -> None:
+    """After a failed build: remove the images it ``made`` (ids from its own output, oldest
+    first; never an image it took from the cache or a ``FROM``, nor one the engine had
+    before it started), newest first, each only while it has no tag and nothing else uses
+    it. Without ``force`` the engine refuses to remove an image that a container or another
+    image is built on: that image and those below it stay, shared with what uses them.
+    ``noprune``: no parent is removed but those listed. Errors are not raised (the build's
+    own error is the one to report)."""
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    api = dk.client().api
+    removed = 0
+    for image in reversed(made):
+        try:
+            tags = [t for t in api.inspect_image(image).get("RepoTags") or []
+                    if t != "<none>:<none>"]
+            if tags:
+                continue
+            api.remove_image(image, force=False, noprune=True)
+            removed += 1
+        except (DockerException, RequestException):
+            continue
+    if removed:
+        log(f"removed {removed} image(s) the failed build made")

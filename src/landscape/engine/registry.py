@@ -28,7 +28,7 @@ from .. import grammar
 from ..errors import EngineError, LandscapeError
 from ..imagekey import ImageSpec
 from . import docker as dk
-from .images import NAMING_LABELS, _matches, build_image, find_image
+from .images import NAMING_LABELS, ImageResult, _matches, build_image, find_image
 
 Log = Callable[[str], None]
 
@@ -342,7 +342,7 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
 
 
 def ensure_image(spec: ImageSpec, *, registry: str | None, expected_digest: str | None = None,
-                 build: bool = True, log: Log = print) -> dict:
+                 build: bool = True, log: Log = print) -> ImageResult:
     """Make ``spec``'s image local — the entry point of ``launch``, ``up`` and ``pull``:
 
     1. the local image (:func:`~landscape.engine.images.find_image`): ``source`` ``"local"``;
@@ -354,10 +354,11 @@ def ensure_image(spec: ImageSpec, *, registry: str | None, expected_digest: str 
        and skipped here; without ``build`` it is the error.
 
     A local image is taken without asking the registry — its labels prove its content — so
-    ``expected_digest`` is only checked on a pull. Returns ``{"tag", "key", "source":
-    "local"|"pulled"|"built", "digest", "seconds"}`` — ``digest`` is the registry manifest
-    digest when known (pulled, or a local image that was pushed to or pulled from
-    ``registry``), else ``None``; ``seconds`` is wall time (float). Raises
+    ``expected_digest`` is only checked on a pull. Returns an
+    :class:`~landscape.engine.images.ImageResult` that counts no steps: ``source``
+    ``"local"``, ``"pulled"`` or ``"built"``, ``digest`` the registry manifest digest when
+    known (pulled, or a local image that was pushed to or pulled from ``registry``), else
+    ``None``; ``seconds`` is wall time (float). Raises
     :class:`EngineError` when the image is neither local nor in the registry and ``build`` is
     false, or when a pull or build fails; :class:`LandscapeError` for a bad ``registry`` or
     ``expected_digest``."""
@@ -365,9 +366,9 @@ def ensure_image(spec: ImageSpec, *, registry: str | None, expected_digest: str 
     repository = registry_repository(spec, registry) if registry else None
     _check_digest(expected_digest)
 
-    def result(source: str, digest: str | None) -> dict:
-        return {"tag": spec.tag, "key": spec.key, "source": source, "digest": digest,
-                "seconds": round(time.monotonic() - started, 2)}
+    def result(source: str, digest: str | None) -> ImageResult:
+        return ImageResult(spec.tag, spec.key, source, round(time.monotonic() - started, 2),
+                           digest=digest)
 
     image = find_image(spec)
     if image is not None:

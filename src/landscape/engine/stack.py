@@ -34,6 +34,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -231,16 +232,38 @@ def compose(path: Path, root: Path, project: str, *args: str, capture: bool = Fa
     return r
 
 
-def stack_containers(root: Path, project: str) -> list[dict]:
-    """The stack's containers (Docker SDK, by Compose's project label): name, service,
-    image, state, status."""
+@dataclass(frozen=True)
+class StackContainer:
+    """One container of a project's stack: its ``name`` (Compose's), the Compose
+    ``service`` (``None`` when the container has no service label), the ``image`` (its
+    first tag, else its id; ``None`` when the engine names none), and ``state`` and
+    ``status`` — the engine's ``State.Status`` (``running``, ``exited``, …), as the SDK's
+    ``Container.status`` and as the inspect data give it."""
+
+    name: str
+    service: str | None
+    image: str | None
+    state: str | None
+    status: str | None
+
+    def to_json(self) -> dict:
+        """docs/json.md, ``ps --json`` item: ``{"name", "service", "image", "state",
+        "status"}``."""
+        return {"name": self.name, "service": self.service, "image": self.image,
+                "state": self.state, "status": self.status}
+
+
+def stack_containers(root: Path, project: str) -> list[StackContainer]:
+    """The stack's containers (Docker SDK, by Compose's project label), sorted by name.
+    Raises :class:`EngineError` when no engine answers."""
     from . import docker as dk
 
     out = []
     label = f"com.docker.compose.project={compose_project_name(root, project)}"
     for c in dk.client().containers.list(all=True, filters={"label": label}):
         labels = c.labels or {}
-        out.append({"name": c.name, "service": labels.get("com.docker.compose.service"),
-                    "image": (c.image.tags or [c.image.id])[0] if c.image else None,
-                    "state": c.status, "status": c.attrs.get("State", {}).get("Status")})
-    return sorted(out, key=lambda d: d["name"])
+        out.append(StackContainer(
+            c.name, labels.get("com.docker.compose.service"),
+            (c.image.tags or [c.image.id])[0] if c.image else None,
+            c.status, c.attrs.get("State", {}).get("Status")))
+    return sorted(out, key=lambda c: c.name)
