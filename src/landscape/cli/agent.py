@@ -384,6 +384,7 @@ def _child(conn: socket.socket) -> int:
         return 0
     os.environ.clear()
     os.environ.update(env)
+    sys.argv = ["landscape", *args]
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
