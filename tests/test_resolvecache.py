@@ -223,3 +223,22 @@ def test_an_entry_others_may_write_is_never_trusted(example):
         assert cached(example / SH020)[1]
     finally:
         entry.parent.chmod(0o755)
+
+
+def test_a_parent_redirect_target_that_goes_away_gives_a_fresh_resolve(example):
+    """The folder a ``parent:`` leads to is an input: once it is gone, the cached answer
+    is not used and the fresh resolve reports the missing folder."""
+    target = example / "projects/lighthouse/seq010/elsewhere"
+    target.mkdir()
+    shot = example / "projects/lighthouse/seq010/shx"
+    shot.mkdir()
+    (shot / "landscape.yaml").write_text("parent: ../elsewhere\nlevel: shot\n")
+    _first, ran = cached(shot)
+    assert ran
+    _again, ran = cached(shot)
+    assert not ran
+    target.rmdir()
+    from landscape.errors import LandscapeError
+
+    with pytest.raises(LandscapeError, match="parent directory .* does not exist"):
+        cached(shot)

@@ -249,6 +249,7 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
                 raise ConfigError(f"parent {nxt} leaves the studio root {studio_root}", loc,
                                   ("parent",))
             _not_hidden(nxt, studio_root, loc)
+            _note("paths", str(nxt))  # a cached resolve is stale once the folder goes
             if not nxt.is_dir():
                 raise ConfigError(f"parent directory {nxt} does not exist", loc, ("parent",))
             redirected_at = loc
