@@ -20,6 +20,26 @@ def test_enumerate_contexts_with_variants(example):
     assert len(ctxs) == 18
 
 
+def test_variants_follow_a_parent_redirect(example):
+    """A shot whose ``parent:`` leads into another sequence gets the variants whose files lie
+    on its walk there (as ``resolve --variant`` applies them), not those of the sequence it
+    sits in; a shot below a redirected sequence inherits the redirect."""
+    lh = example / "projects/lighthouse"
+    (lh / "library").mkdir()
+    (lh / "library/landscape.yaml").write_text("level: sequence\n")
+    (lh / "library/landscape.night.yaml").write_text("metadata: {night: true}\n")
+    (lh / "seq010/landscape.dusk.yaml").write_text("metadata: {dusk: true}\n")
+    shot = lh / "seq010/shx"
+    shot.mkdir()
+    (shot / "landscape.yaml").write_text("parent: ../../library\nlevel: shot\n")
+    ctxs = {(p, v) for p, v in enumerate_contexts(lh)}
+    assert (shot, ("night",)) in ctxs and (shot, ("lighting",)) in ctxs
+    assert (shot, ("dusk",)) not in ctxs  # seq010 is not on its walk
+    assert (lh / "seq010/sh020", ("dusk",)) in ctxs and (lh / "seq010/sh020", ("night",)) \
+        not in ctxs
+    assert resolve(shot, variants=["night"]).to_json()["metadata"]["night"] is True
+
+
 def test_dockerfile_layers_from_most_shared(example):
     spec = resolve(example / SH020).image
     text = render_dockerfile(spec)

@@ -204,6 +204,18 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
     studio root above C", a deeper file that says ``root: true``, a ``parent:`` that does not
     exist, loops, or leaves the studio root.
     """
+    studio_root, ordered, _walked = _discover(context, variants, root)
+    return studio_root, ordered
+
+
+def walked_folders(context: Path, root: Path | None = None) -> tuple[Path, ...]:
+    """The folders the walk from ``context`` up to the studio root passes, context first,
+    ``parent:`` redirects followed (what :func:`discover` walks). Raises what it raises."""
+    return _discover(context, (), root)[2]
+
+
+def _discover(context: Path, variants: Iterable[str], root: Path | None
+              ) -> tuple[Path, list[ConfigFile], tuple[Path, ...]]:
     variants = tuple(variants)
     for v in variants:
         if not VARIANT_NAME.match(f"landscape.{v}.yaml"):
@@ -269,7 +281,7 @@ def discover(context: Path, variants: Iterable[str] = (), root: Path | None = No
         for i in range(1, len(walked)):
             tails.setdefault((walked[i], variants, studio_root), (chain[i:], tuple(walked[i:])))
     ordered = [f for files in reversed(chain) for f in files]
-    return studio_root, ordered
+    return studio_root, ordered, tuple(walked)
 
 
 def _not_hidden(directory: Path, studio_root: Path, loc: Location | None) -> None:

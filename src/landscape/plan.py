@@ -20,7 +20,7 @@ from typing import Callable
 
 from . import memo
 from .cascade import (CONFIG_NAME, VARIANT_NAME, Cascade, absolute, build_cascade, context_path,
-                      find_config_files, load_config)
+                      find_config_files, load_config, walked_folders)
 from .context import resolve
 from .errors import LandscapeError, flatten
 from .imagekey import ImageSpec
@@ -109,13 +109,64 @@ def enumerate_contexts(top: Path) -> list[tuple[Path, tuple[str, ...]]]:
                 variant_dirs.setdefault(m.group(1), set()).add(anc)
         if (anc / CONFIG_NAME).is_file() and load_config(anc / CONFIG_NAME).get("root") is True:
             break
+    redirected = _maybe_redirected(dirs, top)
+    listings: dict[Path, set[str]] = {}
     out: list[tuple[Path, tuple[str, ...]]] = []
     for d in dirs:
         out.append((d, ()))
-        for v, where in sorted(variant_dirs.items()):
-            if any(d == w or w in d.parents for w in where):
-                out.append((d, (v,)))
+        names = {v for v, where in variant_dirs.items()
+                 if any(d == w or w in d.parents for w in where)}
+        if d in redirected:
+            names = _variants_on_walk(d, listings, names)
+        out.extend((d, (v,)) for v in sorted(names))
     return out
+
+
+def _maybe_redirected(dirs: list[Path], top: Path) -> set[Path]:
+    """The folders of ``dirs`` whose walk to the studio root may take a ``parent:``
+    redirect: their own plain file, or one of a natural ancestor's, mentions ``parent``
+    (a cheap look at the bytes; the walk itself then says for sure)."""
+    def mentions(folder: Path) -> bool:
+        try:
+            with open(folder / CONFIG_NAME, "rb") as f:
+                return b"parent" in f.read()
+        except OSError:
+            return False
+
+    above = False
+    for anc in top.parents:
+        if (anc / CONFIG_NAME).is_file():
+            if mentions(anc):
+                above = True
+            if load_config(anc / CONFIG_NAME).get("root") is True:
+                break
+    flagged: set[Path] = set()
+    known = set(dirs)
+    for d in dirs:  # sorted: a folder comes after its ancestors
+        parent = next((a for a in d.parents if a in known), None)
+        if mentions(d) or (parent in flagged if parent is not None else above):
+            flagged.add(d)
+    return flagged
+
+
+def _variants_on_walk(d: Path, listings: dict[Path, set[str]], fallback: set[str]
+                      ) -> set[str]:
+    """The variants whose files lie in a folder of ``d``'s walk (``parent:`` followed);
+    ``fallback`` when the walk fails (the plan reports that error on the plain context)."""
+    try:
+        walk = walked_folders(d)
+    except LandscapeError:
+        return fallback
+    names: set[str] = set()
+    for folder in walk:
+        if folder not in listings:
+            try:
+                entries = os.listdir(folder)
+            except OSError:
+                entries = []
+            listings[folder] = {m.group(1) for m in map(VARIANT_NAME.match, entries) if m}
+        names |= listings[folder]
+    return names
 
 
 #: A plan of at least this many contexts is shared out to worker processes.
