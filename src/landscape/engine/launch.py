@@ -17,7 +17,9 @@ A launch runs the context's image (built first when missing) with:
   ``capabilities`` are added back when policy allows them), a read-only root filesystem
   (``/landscape`` included; ``/tmp``, ``/var/tmp``, ``/run`` and ``HOME`` are tmpfs) and a
   process limit (``policy.pids_limit``);
-- ``gui: true``: the X11 socket, ``DISPLAY`` and a copy of the Xauthority file;
+- ``gui: true``: the X11 socket folder, ``DISPLAY``, a per-launch Xauthority file holding
+  the display's cookie as a ``FamilyWild`` entry, ``QT_X11_NO_MITSHM=1``
+  (:mod:`landscape.engine.display`, read at launch time, never from the resolve cache);
   ``gpu: true``: all GPUs or ``/dev/dri`` — each only if policy allows.
 
 There is **one** container configuration (:func:`container_config`): the Engine API's own
@@ -47,13 +49,14 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .. import grammar
 from ..errors import EngineError, ErrorGroup, LandscapeError
 from ..identity import user_name
 from ..launchinputs import CONTEXT_FILE, LaunchInputs
 from . import docker as dk
+from .display import DisplaySetup, display_setup
 from ..names import LABEL_CONTEXT, LABEL_KEY, LABEL_PROJECT, LABEL_ROLE, LABEL_TOOL
 
 if TYPE_CHECKING:
@@ -71,7 +74,9 @@ class LaunchSpec:
     ``image`` is a tag or, once the launch has checked the image's labels, its id (what
     runs); ``argv`` is the container's command (the entry, then the tool); ``binds`` are
     ``(host source, container target, "ro"|"rw")``; ``files`` maps container paths to the
-    content of generated files mounted read-only; ``home`` is the tmpfs home folder.
+    content of generated files mounted read-only (``file_modes``: the mode of those that are
+    not 0644 — the per-launch Xauthority file is 0600, the container's user's own);
+    ``home`` is the tmpfs home folder.
     """
 
     image: str
@@ -90,6 +95,7 @@ class LaunchSpec:
     pids_limit: int = 4096
     #: binds Landscape adds itself (display sockets), not judged as storage
     unchecked: set[str] = field(default_factory=set)
+    file_modes: dict[str, int] = field(default_factory=dict)
 
 
 def _group_name(gid: int) -> str:
@@ -126,13 +132,19 @@ def home_of(uid: int, user: str) -> str:
 
 
 def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
-                command: list[str] | None = None) -> LaunchSpec:
+                command: list[str] | None = None, *, environ: Mapping[str, str] | None = None,
+                display: DisplaySetup | None = None) -> LaunchSpec:
     """The :class:`LaunchSpec` of running the selected tool of ``rc`` (a resolved context,
     or its :class:`~landscape.context.LaunchInputs` — from the resolve cache) with launch
     ``args`` (``command`` replaces the tool's argv, for ``shell``).
 
-    Raises :class:`LandscapeError` when the tool asks for what ``policy`` forbids, or when
-    its working-directory template needs a level this context does not have.
+    What the machine offers is read now, from ``environ`` (default: this process's
+    environment): for ``gui: true`` the display (``display``, default
+    :func:`~landscape.engine.display.display_setup` — which asks the X server).
+
+    Raises :class:`LandscapeError` when the tool asks for what ``policy`` forbids, when
+    its working-directory template needs a level this context does not have, and when a
+    display it asks for cannot be had (no ``DISPLAY``, an X server that refuses).
     """
     inputs = rc if isinstance(rc, LaunchInputs) else rc.launch_inputs()
     ErrorGroup.raise_if_any(inputs.errors)
@@ -143,6 +155,7 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
                              "landscape.yaml says e.g. `level: shot`)")
     if inputs.cap_error is not None:
         raise LandscapeError(f"tool {inputs.tool!r}: {inputs.cap_error}")
+    environ = os.environ if environ is None else environ
     gui, gpu = inputs.gui, inputs.gpu
     uid, gid = os.getuid(), os.getgid()
     user = user_name()
@@ -160,23 +173,16 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
     devices: list[str] = []
     files: dict[str, str | bytes] = {"/etc/passwd": passwd, "/etc/group": group,
                                      CONTEXT_FILE: context_json}
-    if gui and os.environ.get("DISPLAY"):
-        env["DISPLAY"] = os.environ["DISPLAY"]
-        if os.path.isdir("/tmp/.X11-unix"):
-            binds.append(("/tmp/.X11-unix", "/tmp/.X11-unix", "ro"))
-            unchecked.add("/tmp/.X11-unix")
-        xauth = Path(os.environ.get("XAUTHORITY") or Path.home() / ".Xauthority")
-        if xauth.is_file():  # a per-launch copy: the container never sees the user's file
-            files["/tmp/.landscape-xauthority"] = xauth.read_bytes()
-            env["XAUTHORITY"] = "/tmp/.landscape-xauthority"
-        wayland = os.environ.get("WAYLAND_DISPLAY")
-        runtime = os.environ.get("XDG_RUNTIME_DIR")
-        if wayland and runtime and "/" not in wayland \
-                and os.path.exists(os.path.join(runtime, wayland)):
-            sock = os.path.join(runtime, wayland)
-            binds.append((sock, f"/tmp/{wayland}", "rw"))
-            unchecked.add(sock)
-            env.update(WAYLAND_DISPLAY=wayland, XDG_RUNTIME_DIR="/tmp")
+    file_modes: dict[str, int] = {}
+    if gui:
+        shown = display if display is not None else display_setup(environ, inputs.tool)
+        for name in shown.drop:
+            env.pop(name, None)
+        env.update(shown.env)
+        binds += shown.binds
+        unchecked.update(source for source, _t, _m in shown.binds)
+        files.update(shown.files)
+        file_modes.update(dict.fromkeys(shown.files, 0o600))  # the cookie: the user's alone
     if gpu and os.path.exists("/dev/dri"):
         devices.append("/dev/dri:/dev/dri:rwm")
     argv = [ENTRY, inputs.workdir, str(len(inputs.dirs)), *inputs.dirs,
@@ -188,7 +194,8 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
                 LABEL_PROJECT: inputs.project, LABEL_KEY: inputs.image.key,
                 LABEL_ROLE: "launch"},
         devices=devices, gpus=gpu and shutil.which("nvidia-smi") is not None, files=files,
-        cap_add=inputs.cap_add, pids_limit=inputs.pids_limit, unchecked=unchecked)
+        cap_add=inputs.cap_add, pids_limit=inputs.pids_limit, unchecked=unchecked,
+        file_modes=file_modes)
 
 
 def write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
@@ -196,10 +203,18 @@ def write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
     written = []
     for i, (target, content) in enumerate(sorted(spec.files.items())):
         f = scratch / f"f{i}"
-        f.write_bytes(content if isinstance(content, bytes) else content.encode())
-        f.chmod(0o644)
+        write_file(f, content, spec.file_modes.get(target, 0o644))
         written.append((str(f), target))
     return written
+
+
+def write_file(path: Path, content: str | bytes, mode: int) -> None:
+    """Write a new file ``path`` (an existing one is an error) with ``content``, made with
+    ``mode`` from the start (a cookie is never readable by others, not even for a moment)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(fd, mode)  # whatever the umask
+        f.write(content if isinstance(content, bytes) else content.encode())
 
 
 def container_config(spec: LaunchSpec, files: list[tuple[str, str]], tty: bool = False,

@@ -6,14 +6,16 @@ A workspace is the container a cold launch of the same context would get
 tmpfs home, hardening, labels) with an idle watcher as its main process instead of the tool.
 Its **identity** is a digest of everything that configuration holds but the per-launch
 environment and argv: the image **id** (a rebuild, or a removed and rebuilt image, gives
-another id, so a warm launch never runs a stale image), the user, groups, home, storage,
-devices, capabilities, process limit, the studio root and project, and the idle time. The
+another id, so a warm launch never runs a stale image), the user, groups, home, storage
+(the X11 socket folder of a display included), devices, capabilities, process limit, the
+studio root and project, and the idle time. The
 container is named ``landscape-ws-<identity prefix>`` and labelled
 ``io.landscape.role=workspace``: a warm launch finds it with one inspect of that name, and
 two concurrent launches creating it meet on the engine's name uniqueness (the second takes
 the first's).
 
-Each warm launch writes its per-launch files (the resolved context, an Xauthority copy) into
+Each warm launch writes its per-launch files (the resolved context, the display's cookie
+as a per-launch Xauthority file, mode 0600) into
 the workspace's host folder under the user cache (``workspaces/<name>/<launch id>/``),
 which the workspace sees read-only at ``/run/landscape``; ``LANDSCAPE_CONTEXT_FILE`` (and
 ``XAUTHORITY``) point there, as there is no ``/landscape/context.json`` in a workspace: it
@@ -54,7 +56,7 @@ from . import docker as dk
 from ..names import (LABEL_CONTEXT, LABEL_FOLDER, LABEL_IDLE, LABEL_IMAGE, LABEL_KEY,
                      LABEL_PROJECT, LABEL_ROLE, LABEL_ROOT, LABEL_TOOL, LABEL_USER, LABEL_WORKSPACE)
 from .launch import LaunchSpec, attach, container_config, create, docker_cli, env_items, \
-    remove, verify_binds, write_files
+    remove, verify_binds, write_file, write_files
 
 ROLE = "workspace"
 PREFIX = "landscape-ws-"
@@ -290,9 +292,7 @@ def _exec(spec: LaunchSpec, name: str, tty: bool, stdin: bool) -> int:
             if target in ("/etc/passwd", "/etc/group"):
                 continue
             base = os.path.basename(target).lstrip(".") or "file"
-            (per_launch / base).write_bytes(content if isinstance(content, bytes)
-                                            else content.encode())
-            (per_launch / base).chmod(0o644)
+            write_file(per_launch / base, content, spec.file_modes.get(target, 0o644))
             moved[target] = f"{FILES}/{launch_id}/{base}"
         config = exec_config(spec, launch_id, moved, tty, stdin)
 
