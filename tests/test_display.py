@@ -1,5 +1,7 @@
-"""Displays without an engine or an X server: the Xauthority format and the FamilyWild
-rewrite, ``DISPLAY`` forms, which cookie Xlib would use, the display a launch gets.
+"""Displays and GPUs without an engine or an X server: the Xauthority format and the
+FamilyWild rewrite, ``DISPLAY`` forms, which cookie Xlib would use, the display a launch
+gets, and the exact container configuration of ``gpu: true`` on each kind of machine
+(the machine passed in as a :class:`~landscape.engine.gpu.GpuHost`).
 
 A real X server (Xvfb with ``-auth``) and real containers: test_display_docker.py."""
 
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 from conftest import write_tree
 from landscape.context import resolve
 from landscape.engine import display as dp
+from landscape.engine import gpu as gp
 from landscape.engine.launch import container_config, launch_spec, write_files
 from landscape.errors import LandscapeError
 
@@ -215,7 +218,7 @@ def test_the_container_of_a_gui_launch(example, x11, tmp_path):
     rc = _gui_tool(example)
     shown = dp.display_setup({"DISPLAY": ":0", "XAUTHORITY": str(auth)}, "python", check=False,
                              x11_dir=str(folder))
-    spec = launch_spec(rc, [], display=shown)
+    spec = launch_spec(rc, [], display=shown, gpus=gp.GpuHost())
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     files = write_files(spec, scratch)
@@ -251,3 +254,155 @@ def test_landscape_owns_the_display_variables(example, x11):
     assert spec.environment["DISPLAY"] == ":0"
     assert "XAUTHORITY" not in spec.environment  # no cookie: none passed, not the config's
     assert spec.environment["QT_X11_NO_MITSHM"] == "1"
+
+
+# --- GPUs -------------------------------------------------------------------------------------
+
+NVIDIA = gp.GpuHost(nvidia=True, nvidia_toolkit=True)
+DRI = gp.GpuHost(dri=(("/dev/dri/card0", 44), ("/dev/dri/renderD128", 993)))
+HYBRID = gp.GpuHost(nvidia=True, nvidia_toolkit=True, dri=DRI.dri)
+NO_TOOLKIT = gp.GpuHost(nvidia=True, dri=DRI.dri)
+NOTHING = gp.GpuHost()
+DRI_DEVICES = [{"PathOnHost": "/dev/dri/card0", "PathInContainer": "/dev/dri/card0",
+                "CgroupPermissions": "rwm"},
+               {"PathOnHost": "/dev/dri/renderD128", "PathInContainer": "/dev/dri/renderD128",
+                "CgroupPermissions": "rwm"}]
+ALL_GPUS = [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]
+NVIDIA_ENV = ["NVIDIA_DRIVER_CAPABILITIES=graphics,compute,utility",
+              "NVIDIA_VISIBLE_DEVICES=all"]
+
+
+def _configs(example, host, fields="gpu: true"):
+    plant(example, f"{SH010}/landscape.yaml", f"level: shot\ntools: {{python: {{{fields}}}}}\n")
+    rc = resolve(example / SH010, tool="python")
+    gpu = launch_spec(rc, [], gpus=host)
+    plain = launch_spec(rc, [], gpus=host)
+    plain.devices, plain.gpus = [], False
+    plain.group_add = [str(g) for g in os.getgroups() if g != os.getgid()]
+    plain.environment = {k: v for k, v in plain.environment.items()
+                         if not k.startswith("NVIDIA_")}
+    plain.environment["NVIDIA_VISIBLE_DEVICES"] = "void"
+    files = [("/tmp/f0", "/etc/passwd")]
+    return gpu, container_config(gpu, files), container_config(plain, files)
+
+
+def _gpu_part(config):
+    host = config["HostConfig"]
+    return ({k: host[k] for k in ("Devices", "DeviceRequests", "GroupAdd")},
+            sorted(e for e in config["Env"] if e.startswith("NVIDIA_")))
+
+
+def _same_but_gpus(a, b):
+    """``a`` and ``b`` differ in nothing but the GPU fields."""
+    strip = {**a, "Env": [e for e in a["Env"] if not e.startswith("NVIDIA_")],
+             "HostConfig": {k: v for k, v in a["HostConfig"].items()
+                            if k not in ("Devices", "DeviceRequests", "GroupAdd")}}
+    other = {**b, "Env": [e for e in b["Env"] if not e.startswith("NVIDIA_")],
+             "HostConfig": {k: v for k, v in b["HostConfig"].items()
+                            if k not in ("Devices", "DeviceRequests", "GroupAdd")}}
+    return strip == other
+
+
+def _groups(*gids):
+    own = [str(g) for g in os.getgroups() if g != os.getgid()]
+    return (own + [str(g) for g in gids if str(g) not in own and g != os.getgid()]) or None
+
+
+def test_gpu_on_an_nvidia_machine(example):
+    spec, config, plain = _configs(example, NVIDIA)
+    assert _gpu_part(config) == ({"Devices": None, "DeviceRequests": ALL_GPUS,
+                                  "GroupAdd": _groups()}, NVIDIA_ENV)
+    assert _same_but_gpus(config, plain) and spec.warnings == []
+
+
+def test_gpu_on_an_nvidia_machine_with_dri_nodes(example):
+    spec, config, plain = _configs(example, HYBRID)
+    assert _gpu_part(config) == ({"Devices": DRI_DEVICES, "DeviceRequests": ALL_GPUS,
+                                  "GroupAdd": _groups(44, 993)}, NVIDIA_ENV)
+    assert _same_but_gpus(config, plain) and spec.warnings == []
+    assert ":x:44:" in spec.files["/etc/group"] and ":x:993:" in spec.files["/etc/group"]
+
+
+def test_gpu_on_a_mesa_machine(example):
+    spec, config, plain = _configs(example, DRI)
+    assert _gpu_part(config) == ({"Devices": DRI_DEVICES, "DeviceRequests": None,
+                                  "GroupAdd": _groups(44, 993)},
+                                 ["NVIDIA_VISIBLE_DEVICES=void"])
+    assert _same_but_gpus(config, plain) and spec.warnings == []
+
+
+def test_gpu_on_an_nvidia_machine_without_the_container_toolkit(example):
+    spec, config, _ = _configs(example, NO_TOOLKIT)
+    assert _gpu_part(config) == ({"Devices": DRI_DEVICES, "DeviceRequests": None,
+                                  "GroupAdd": _groups(44, 993)},
+                                 ["NVIDIA_VISIBLE_DEVICES=void"])
+    assert spec.warnings == ["tool 'python': this machine has an NVIDIA driver but not the "
+                             "NVIDIA Container Toolkit (nvidia-container-runtime-hook), so no "
+                             "NVIDIA GPU; it gets only /dev/dri"]
+
+
+def test_gpu_on_a_machine_without_one_falls_back_to_software_rendering(example):
+    spec, config, plain = _configs(example, NOTHING)
+    assert _gpu_part(config) == ({"Devices": None, "DeviceRequests": None,
+                                  "GroupAdd": _groups()}, ["NVIDIA_VISIBLE_DEVICES=void"])
+    assert config == plain
+    assert spec.warnings == ["tool 'python' asks for a GPU (gpu: true), but this machine has no "
+                             "GPU a container can use (no NVIDIA driver, no /dev/dri device you "
+                             "may open): it runs with software rendering"]
+
+
+def test_a_tool_may_name_other_nvidia_driver_capabilities(example):
+    spec, config, _ = _configs(example, NVIDIA, 'gpu: true, env: {NVIDIA_DRIVER_CAPABILITIES: '
+                               '"graphics,compute,utility,video"}')
+    assert "NVIDIA_DRIVER_CAPABILITIES=graphics,compute,utility,video" in config["Env"]
+
+
+def test_no_gpu_no_gpu_configuration(example):
+    spec, config, plain = _configs(example, HYBRID, "gpu: false")
+    assert config == plain and spec.warnings == []
+    assert _gpu_part(config)[1] == ["NVIDIA_VISIBLE_DEVICES=void"]
+
+
+def test_gpu_detection(tmp_path):
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    for name in ("nvidia-smi", "nvidia-container-runtime-hook"):
+        (bin_ / name).write_text("#!/bin/sh\n")
+        (bin_ / name).chmod(0o755)
+    dri = tmp_path / "dri"
+    dri.mkdir()
+    (dri / "card0").symlink_to("/dev/null")  # a link, not a device node: not passed
+    (dri / "renderD128").write_text("")
+    (dri / "by-path").mkdir()
+    none = str(tmp_path / "no-proc")
+    assert gp.detect(str(dri), none, str(bin_)) == NVIDIA
+    (bin_ / "nvidia-container-runtime-hook").unlink()
+    assert gp.detect(str(dri), none, str(bin_)) == gp.GpuHost(nvidia=True)
+    proc = tmp_path / "version"
+    proc.write_text("NVRM version: …\n")
+    assert gp.detect(str(tmp_path / "no-dri"), str(proc), str(tmp_path)).nvidia is True
+    assert gp.detect(str(tmp_path / "no-dri"), none, str(tmp_path)) == NOTHING
+
+
+def test_workspace_identity_follows_devices_and_gpus_but_not_the_cookie(example, x11):
+    from landscape.engine.workspace import identity
+
+    folder, auth = x11
+    root = example / "landscape.yaml"
+    root.write_text(root.read_text() + "policy: {allow_gui: true}\n")
+    plant(example, f"{SH010}/landscape.yaml", "level: shot\ntools: {python: {gui: true, "
+          "gpu: true}}\n")
+    rc = resolve(example / SH010, tool="python")
+
+    def ident(host, env):
+        shown = dp.display_setup(env, "python", check=False, x11_dir=str(folder))
+        spec = launch_spec(rc, [], gpus=host, display=shown)
+        spec.image = "sha256:" + "ab" * 32
+        return identity(spec, "/studio", "lighthouse", 60)
+
+    base = {"DISPLAY": ":0", "XAUTHORITY": str(auth)}
+    assert ident(DRI, base) == ident(DRI, {**base, "DISPLAY": ":10"})  # per launch
+    auth.write_bytes(dp.dump_xauthority([entry(address=socket.gethostname().encode(),
+                                               number=b"0", data=b"c" * 16)]))
+    assert ident(DRI, base) == ident(DRI, {**base, "XAUTHORITY": "/none"})
+    assert len({ident(h, base) for h in (DRI, NVIDIA, HYBRID, NOTHING)}) == 4
