@@ -51,8 +51,9 @@ def test_workspace_is_the_launch_container_with_a_watcher(example, tmp_path):
         assert binds[target] == {"Type": "bind", "Source": source, "Target": target,
                                  "ReadOnly": mode == "ro"}
     assert config["Cmd"] == ["/bin/sh", "-c", ws.WATCHER, "landscape-watch", "90", "9"]
-    assert sorted(config["Env"]) == sorted(f"{k}={spec.environment[k]}"
-                                           for k in ("HOME", "LOGNAME", "USER"))
+    assert sorted(config["Env"]) == sorted(  # what the runtime reads at creation, too
+        f"{k}={spec.environment[k]}" for k in ("HOME", "LOGNAME", "USER",
+                                               "NVIDIA_VISIBLE_DEVICES"))
     assert config["User"] == f"{spec.uid}:{spec.gid}" and config["Image"] == IMAGE
     labels = config["Labels"]
     assert labels["io.landscape.role"] == "workspace" and labels["io.landscape.image"] == IMAGE

@@ -158,7 +158,12 @@ def run_launch(inputs: Any, spec: Any, warm: bool, *, tty: bool, stdin: bool) ->
     :class:`~landscape.launchinputs.LaunchInputs`) in a fresh container, or in its
     workspace when ``warm``; the tool's exit code. Raises
     :class:`~landscape.errors.LandscapeError` for a warm launch when ``launch.warm_idle`` is
-    not a duration, and what the engine layer raises."""
+    not a duration, and what the engine layer raises. ``spec``'s warnings (a GPU asked for
+    and not found) go to stderr first, one line each."""
+    import sys
+
+    for warning in spec.warnings:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     if warm:
         from ..engine.workspace import run_warm
         from ..errors import LandscapeError

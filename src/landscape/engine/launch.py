@@ -17,8 +17,11 @@ A launch runs the context's image (built first when missing) with:
   ``capabilities`` are added back when policy allows them), a read-only root filesystem
   (``/landscape`` included; ``/tmp``, ``/var/tmp``, ``/run`` and ``HOME`` are tmpfs) and a
   process limit (``policy.pids_limit``);
-- ``gui: true``: the X11 socket, ``DISPLAY`` and a copy of the Xauthority file;
-  ``gpu: true``: all GPUs or ``/dev/dri`` — each only if policy allows.
+- ``gui: true``: the X11 socket folder, ``DISPLAY``, a per-launch Xauthority file holding
+  the display's cookie as a ``FamilyWild`` entry, ``QT_X11_NO_MITSHM=1``
+  (:mod:`landscape.engine.display`); ``gpu: true``: every NVIDIA GPU and the ``/dev/dri``
+  nodes the user may open, with their groups (:mod:`landscape.engine.gpu`) — each only if
+  policy allows. Both are read at launch time, never from the resolve cache.
 
 There is **one** container configuration (:func:`container_config`): the Engine API's own
 JSON body, sent to the engine as data (:func:`landscape.engine.docker.api`, without the
@@ -47,13 +50,15 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .. import grammar
 from ..errors import EngineError, ErrorGroup, LandscapeError
 from ..identity import user_name
 from ..launchinputs import CONTEXT_FILE, LaunchInputs
 from . import docker as dk
+from .display import DisplaySetup, display_setup
+from .gpu import GpuHost, all_gpus, detect, gpu_setup, no_gpu_env
 from ..names import LABEL_CONTEXT, LABEL_KEY, LABEL_PROJECT, LABEL_ROLE, LABEL_TOOL
 
 if TYPE_CHECKING:
@@ -71,7 +76,10 @@ class LaunchSpec:
     ``image`` is a tag or, once the launch has checked the image's labels, its id (what
     runs); ``argv`` is the container's command (the entry, then the tool); ``binds`` are
     ``(host source, container target, "ro"|"rw")``; ``files`` maps container paths to the
-    content of generated files mounted read-only; ``home`` is the tmpfs home folder.
+    content of generated files mounted read-only (``file_modes``: the mode of those that are
+    not 0644 — the per-launch Xauthority file is 0600, the container's user's own);
+    ``home`` is the tmpfs home folder; ``warnings`` are one-line notes for the user (a GPU
+    asked for and not found).
     """
 
     image: str
@@ -90,6 +98,8 @@ class LaunchSpec:
     pids_limit: int = 4096
     #: binds Landscape adds itself (display sockets), not judged as storage
     unchecked: set[str] = field(default_factory=set)
+    file_modes: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _group_name(gid: int) -> str:
@@ -126,13 +136,21 @@ def home_of(uid: int, user: str) -> str:
 
 
 def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
-                command: list[str] | None = None) -> LaunchSpec:
+                command: list[str] | None = None, *, environ: Mapping[str, str] | None = None,
+                display: DisplaySetup | None = None, gpus: GpuHost | None = None
+                ) -> LaunchSpec:
     """The :class:`LaunchSpec` of running the selected tool of ``rc`` (a resolved context,
     or its :class:`~landscape.context.LaunchInputs` — from the resolve cache) with launch
     ``args`` (``command`` replaces the tool's argv, for ``shell``).
 
-    Raises :class:`LandscapeError` when the tool asks for what ``policy`` forbids, or when
-    its working-directory template needs a level this context does not have.
+    What the machine offers is read now, from ``environ`` (default: this process's
+    environment): for ``gui: true`` the display (``display``, default
+    :func:`~landscape.engine.display.display_setup` — which asks the X server), for
+    ``gpu: true`` the GPUs (``gpus``, default :func:`~landscape.engine.gpu.detect`).
+
+    Raises :class:`LandscapeError` when the tool asks for what ``policy`` forbids, when
+    its working-directory template needs a level this context does not have, and when a
+    display it asks for cannot be had (no ``DISPLAY``, an X server that refuses).
     """
     inputs = rc if isinstance(rc, LaunchInputs) else rc.launch_inputs()
     ErrorGroup.raise_if_any(inputs.errors)
@@ -143,42 +161,39 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
                              "landscape.yaml says e.g. `level: shot`)")
     if inputs.cap_error is not None:
         raise LandscapeError(f"tool {inputs.tool!r}: {inputs.cap_error}")
+    environ = os.environ if environ is None else environ
     gui, gpu = inputs.gui, inputs.gpu
     uid, gid = os.getuid(), os.getgid()
     user = user_name()
     home = home_of(uid, user)
     groups = [g for g in os.getgroups() if g != gid]
-    passwd, group = user_entries(uid, gid, user, home, groups)
     env = dict(inputs.env)
+    gpu_part = gpu_setup(gpus if gpus is not None else detect(), inputs.tool, env) \
+        if gpu else None
+    for g in gpu_part.groups if gpu_part else ():
+        if g != gid and g not in groups:
+            groups.append(g)
+    passwd, group = user_entries(uid, gid, user, home, groups)
     env.update(USER=user, LOGNAME=user, HOME=home)
+    env.update(gpu_part.env if gpu_part else no_gpu_env())
     context_json = json.dumps(inputs.context_json, indent=1, default=str)
     binds = [(m.source, m.target, m.mode) for m in inputs.storage]
     unchecked: set[str] = set()
     for _s, target, _m in binds:
         if target == home:
             raise LandscapeError(f"a storage mount targets {home}, the launch's private home")
-    devices: list[str] = []
     files: dict[str, str | bytes] = {"/etc/passwd": passwd, "/etc/group": group,
                                      CONTEXT_FILE: context_json}
-    if gui and os.environ.get("DISPLAY"):
-        env["DISPLAY"] = os.environ["DISPLAY"]
-        if os.path.isdir("/tmp/.X11-unix"):
-            binds.append(("/tmp/.X11-unix", "/tmp/.X11-unix", "ro"))
-            unchecked.add("/tmp/.X11-unix")
-        xauth = Path(os.environ.get("XAUTHORITY") or Path.home() / ".Xauthority")
-        if xauth.is_file():  # a per-launch copy: the container never sees the user's file
-            files["/tmp/.landscape-xauthority"] = xauth.read_bytes()
-            env["XAUTHORITY"] = "/tmp/.landscape-xauthority"
-        wayland = os.environ.get("WAYLAND_DISPLAY")
-        runtime = os.environ.get("XDG_RUNTIME_DIR")
-        if wayland and runtime and "/" not in wayland \
-                and os.path.exists(os.path.join(runtime, wayland)):
-            sock = os.path.join(runtime, wayland)
-            binds.append((sock, f"/tmp/{wayland}", "rw"))
-            unchecked.add(sock)
-            env.update(WAYLAND_DISPLAY=wayland, XDG_RUNTIME_DIR="/tmp")
-    if gpu and os.path.exists("/dev/dri"):
-        devices.append("/dev/dri:/dev/dri:rwm")
+    file_modes: dict[str, int] = {}
+    if gui:
+        shown = display if display is not None else display_setup(environ, inputs.tool)
+        for name in shown.drop:
+            env.pop(name, None)
+        env.update(shown.env)
+        binds += shown.binds
+        unchecked.update(source for source, _t, _m in shown.binds)
+        files.update(shown.files)
+        file_modes.update(dict.fromkeys(shown.files, 0o600))  # the cookie: the user's alone
     argv = [ENTRY, inputs.workdir, str(len(inputs.dirs)), *inputs.dirs,
             *(command if command is not None else [*inputs.command, *args])]
     return LaunchSpec(
@@ -187,8 +202,11 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
         labels={LABEL_CONTEXT: inputs.context, LABEL_TOOL: inputs.tool,
                 LABEL_PROJECT: inputs.project, LABEL_KEY: inputs.image.key,
                 LABEL_ROLE: "launch"},
-        devices=devices, gpus=gpu and shutil.which("nvidia-smi") is not None, files=files,
-        cap_add=inputs.cap_add, pids_limit=inputs.pids_limit, unchecked=unchecked)
+        devices=gpu_part.devices if gpu_part else [],
+        gpus=bool(gpu_part and gpu_part.nvidia), files=files,
+        cap_add=inputs.cap_add, pids_limit=inputs.pids_limit, unchecked=unchecked,
+        file_modes=file_modes,
+        warnings=[gpu_part.warning] if gpu_part and gpu_part.warning else [])
 
 
 def write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
@@ -196,10 +214,18 @@ def write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
     written = []
     for i, (target, content) in enumerate(sorted(spec.files.items())):
         f = scratch / f"f{i}"
-        f.write_bytes(content if isinstance(content, bytes) else content.encode())
-        f.chmod(0o644)
+        write_file(f, content, spec.file_modes.get(target, 0o644))
         written.append((str(f), target))
     return written
+
+
+def write_file(path: Path, content: str | bytes, mode: int) -> None:
+    """Write a new file ``path`` (an existing one is an error) with ``content``, made with
+    ``mode`` from the start (a cookie is never readable by others, not even for a moment)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(fd, mode)  # whatever the umask
+        f.write(content if isinstance(content, bytes) else content.encode())
 
 
 def container_config(spec: LaunchSpec, files: list[tuple[str, str]], tty: bool = False,
@@ -229,8 +255,7 @@ def container_config(spec: LaunchSpec, files: list[tuple[str, str]], tty: bool =
     host = {
         "GroupAdd": spec.group_add or None, "Mounts": mounts, "Tmpfs": tmpfs, "Init": True,
         "ShmSize": 1 << 30, "Devices": devices or None,
-        "DeviceRequests": [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]
-        if spec.gpus else None,
+        "DeviceRequests": [all_gpus()] if spec.gpus else None,
         "ReadonlyRootfs": True, "SecurityOpt": ["no-new-privileges:true"], "CapDrop": ["ALL"],
         "CapAdd": spec.cap_add or None, "PidsLimit": spec.pids_limit, "AutoRemove": True,
     }

@@ -6,14 +6,17 @@ A workspace is the container a cold launch of the same context would get
 tmpfs home, hardening, labels) with an idle watcher as its main process instead of the tool.
 Its **identity** is a digest of everything that configuration holds but the per-launch
 environment and argv: the image **id** (a rebuild, or a removed and rebuilt image, gives
-another id, so a warm launch never runs a stale image), the user, groups, home, storage,
-devices, capabilities, process limit, the studio root and project, and the idle time. The
+another id, so a warm launch never runs a stale image), the user, groups, home, storage
+(the X11 socket folder of a display included), devices and GPUs (with the ``NVIDIA_*``
+variables the runtime reads when it creates the container), capabilities, process limit,
+the studio root and project, and the idle time. The
 container is named ``landscape-ws-<identity prefix>`` and labelled
 ``io.landscape.role=workspace``: a warm launch finds it with one inspect of that name, and
 two concurrent launches creating it meet on the engine's name uniqueness (the second takes
 the first's).
 
-Each warm launch writes its per-launch files (the resolved context, an Xauthority copy) into
+Each warm launch writes its per-launch files (the resolved context, the display's cookie
+as a per-launch Xauthority file, mode 0600) into
 the workspace's host folder under the user cache (``workspaces/<name>/<launch id>/``),
 which the workspace sees read-only at ``/run/landscape``; ``LANDSCAPE_CONTEXT_FILE`` (and
 ``XAUTHORITY``) point there, as there is no ``/landscape/context.json`` in a workspace: it
@@ -53,8 +56,9 @@ from ..resources import cache_dir
 from . import docker as dk
 from ..names import (LABEL_CONTEXT, LABEL_FOLDER, LABEL_IDLE, LABEL_IMAGE, LABEL_KEY,
                      LABEL_PROJECT, LABEL_ROLE, LABEL_ROOT, LABEL_TOOL, LABEL_USER, LABEL_WORKSPACE)
+from .gpu import CREATE_ENV
 from .launch import LaunchSpec, attach, container_config, create, docker_cli, env_items, \
-    remove, verify_binds, write_files
+    remove, verify_binds, write_file, write_files
 
 ROLE = "workspace"
 PREFIX = "landscape-ws-"
@@ -117,10 +121,18 @@ def identity(spec: LaunchSpec, root: str, project: str, idle: int) -> str:
     be an image id."""
     data = {"image": spec.image, "uid": spec.uid, "gid": spec.gid, "groups": spec.group_add,
             "home": spec.home, "binds": sorted(spec.binds), "devices": spec.devices,
-            "gpus": spec.gpus, "caps": sorted(spec.cap_add), "pids": spec.pids_limit,
+            "gpus": spec.gpus, "create_env": _create_env(spec),
+            "caps": sorted(spec.cap_add), "pids": spec.pids_limit,
             "files": {k: _text(v) for k, v in sorted(_user_files(spec).items())},
             "root": root, "project": project, "idle": idle, "cache": str(cache_dir())}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _create_env(spec: LaunchSpec) -> dict[str, str]:
+    """The variables of ``spec``'s environment the container runtime reads when it creates
+    the container (:data:`landscape.engine.gpu.CREATE_ENV`): a workspace's own, not a
+    launch's."""
+    return {k: spec.environment[k] for k in CREATE_ENV if k in spec.environment}
 
 
 def _text(value: str | bytes) -> str:
@@ -139,8 +151,9 @@ def host_folder(name: str) -> Path:
 def workspace_config(spec: LaunchSpec, folder: Path, root: str, project: str, idle: int,
                      digest: str) -> dict[str, Any]:
     """The Engine API create body of ``spec``'s workspace: :func:`container_config` of
-    ``spec`` with the idle watcher as command, only ``USER``/``LOGNAME``/``HOME`` as
-    environment (the rest is per launch), the host ``folder`` read-only at :data:`FILES`,
+    ``spec`` with the idle watcher as command, only ``USER``/``LOGNAME``/``HOME`` and what
+    the runtime reads at creation (``NVIDIA_*``, :func:`_create_env`) as environment (the
+    rest is per launch), the host ``folder`` read-only at :data:`FILES`,
     the private tmpfs :data:`CONTROL`, and the workspace labels. Writes the workspace's
     ``/etc/passwd`` and ``/etc/group`` into ``folder``."""
     step = max(1, min(30, idle // 10))
@@ -153,8 +166,8 @@ def workspace_config(spec: LaunchSpec, folder: Path, root: str, project: str, id
                    "io.landscape.folder-id": folder_id(folder)})
     base = replace(spec, argv=["/bin/sh", "-c", WATCHER, "landscape-watch", str(idle),
                                str(step)],
-                   environment={k: spec.environment[k] for k in ("USER", "LOGNAME", "HOME")
-                                if k in spec.environment},
+                   environment={**{k: spec.environment[k] for k in ("USER", "LOGNAME", "HOME")
+                                   if k in spec.environment}, **_create_env(spec)},
                    files=_user_files(spec), labels=labels)
     config = container_config(base, write_files(base, folder))
     host = config["HostConfig"]
@@ -290,9 +303,7 @@ def _exec(spec: LaunchSpec, name: str, tty: bool, stdin: bool) -> int:
             if target in ("/etc/passwd", "/etc/group"):
                 continue
             base = os.path.basename(target).lstrip(".") or "file"
-            (per_launch / base).write_bytes(content if isinstance(content, bytes)
-                                            else content.encode())
-            (per_launch / base).chmod(0o644)
+            write_file(per_launch / base, content, spec.file_modes.get(target, 0o644))
             moved[target] = f"{FILES}/{launch_id}/{base}"
         config = exec_config(spec, launch_id, moved, tty, stdin)
 
