@@ -597,9 +597,9 @@ def history(
         if shown.startswith(str(studio) + "/"):
             shown = shown[len(str(studio)) + 1:]
         table.add_row(*(safe(str(v)) for v in (
-            str(r.get("start", ""))[:19].replace("T", " "), r.get("user", ""), r.get("host", ""), shown, tool,
-            r.get("mode", ""), "" if r.get("exit") is None else r["exit"],
-            r.get("seconds", ""))))
+            str(r.get("start", ""))[:19].replace("T", " "), r.get("user", ""),
+            r.get("host", ""), shown, tool, r.get("mode", ""),
+            "" if r.get("exit") is None else r["exit"], r.get("seconds", ""))))
         rows += 1
     out.print(table if rows else "no launches recorded")
 

@@ -164,10 +164,12 @@ def _private(path: Path) -> bool:
 
 
 def _private_folder(path: Path) -> Path:
-    """``path`` (made, mode 0700, with its missing parents) when it is a folder of this
-    user that no one else may enter; raises :class:`LandscapeError` otherwise."""
+    """``path`` (made, mode 0700, when missing; its parent must exist) when it is a folder
+    of this user that no one else may enter; raises :class:`LandscapeError` otherwise. (Each
+    level is made so: a parent made by ``mkdir -p`` would get the umask's mode, and
+    ``$XDG_RUNTIME_DIR/landscape`` is also the launch agent's private folder.)"""
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)
     except OSError as e:
         raise LandscapeError(f"cannot make {path} for secret files: {e.strerror}") from None
     if not _private(path):
@@ -183,7 +185,7 @@ def secret_base() -> Path | None:
     the user's alone."""
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime and os.path.isabs(runtime) and _private(Path(runtime)):
-        return _private_folder(Path(runtime) / "landscape" / "secrets")
+        return _private_folder(_private_folder(Path(runtime) / "landscape") / "secrets")
     if os.path.isdir("/dev/shm"):
         top = _private_folder(Path(f"/dev/shm/landscape-{os.getuid()}"))
         return _private_folder(top / "secrets")

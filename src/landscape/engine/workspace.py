@@ -281,8 +281,12 @@ def ensure_workspace(spec: LaunchSpec, root: str, project: str, idle: int) -> st
 def secrets_folder(name: str) -> Path | None:
     """The host folder (on a tmpfs) of workspace ``name``'s per-launch secret files:
     ``<secret base>/<name>`` (:func:`landscape.engine.secrets.secret_base`), or ``None``
-    when the host has no tmpfs for them."""
-    base = secret_base()
+    when the host has no tmpfs for them, or none that is the user's alone (a warm launch
+    with a file secret then says so)."""
+    try:
+        base = secret_base()
+    except LandscapeError:
+        return None
     return base / name if base is not None else None
 
 
@@ -449,11 +453,7 @@ def stop(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _remove_secrets_folder(name: str) -> None:
-    try:
-        folder = secrets_folder(name)
-    except LandscapeError:
-        return
-    remove_folder(folder)
+    remove_folder(secrets_folder(name))
 
 
 def sweep(min_age: float = 60) -> None:
