@@ -235,15 +235,16 @@ def built(base_image):
 @pytest.fixture
 def warm(built, docker_engine):
     """The built example studio for warm launches; its workspaces are removed afterwards (by
-    label ``io.landscape.root``), with their host folders."""
+    label ``io.landscape.root``), with their host folders and secrets folders."""
     studio, _ = built
     yield studio
-    from landscape.engine.workspace import host_folder
+    from landscape.engine.workspace import host_folder, secrets_folder
 
     for c in docker_engine.containers.list(all=True, filters={"label": [
             "io.landscape.role=workspace", f"io.landscape.root={studio.resolve()}"]}):
         c.remove(force=True)
         shutil.rmtree(host_folder(c.name), ignore_errors=True)
+        shutil.rmtree(secrets_folder(c.name) or host_folder(c.name), ignore_errors=True)
 
 
 def landscape_exe() -> list[str]:
