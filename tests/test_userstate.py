@@ -90,6 +90,9 @@ def test_resolve_json_and_context_file_show_secrets_masked(example, cli, monkeyp
     assert explained["from"].endswith("landscape.yaml:" + str(
         (example / "landscape.yaml").read_text().splitlines().index(
             "secrets: {RLM_LICENSE: {from_env: RLM_LICENSE}}") + 1))
+    text = cli("resolve", example / SH010, "--tool", "python", "--explain")
+    assert "RLM_LICENSE=<secret from env RLM_LICENSE>  secret @ " in text.out
+    assert PLANTED not in text.out
     rc = resolve(example / SH010, tool="python")
     inputs = rc.launch_inputs()
     assert "RLM_LICENSE" not in inputs.env  # values are read at launch, not resolved
