@@ -45,10 +45,14 @@ def engine_only(spec_file: Path, warm: bool) -> int:
     """Run a saved LaunchSpec (the engine side of a launch, no resolve); called before the
     benchmark's own imports, so the process imports little besides the launch modules."""
     from landscape.engine.launch import LaunchSpec, run
+    from landscape.userstate import UserState
 
     data = json.loads(spec_file.read_text())
     data["binds"] = [tuple(b) for b in data["binds"]]
     data["unchecked"] = set(data["unchecked"])
+    data["home_state"] = UserState.from_record(data["home_state"])
+    data["home_names"] = tuple(data["home_names"])
+    data["secret_env"] = frozenset(data["secret_env"])
     meta = data.pop("_warm")
     spec = LaunchSpec(**data)
     if warm:
@@ -126,7 +130,11 @@ def same_flags(data: dict) -> list[str]:
             "--security-opt", "no-new-privileges:true", "--pids-limit",
             str(data["pids_limit"]), "--shm-size", "1g", "--user",
             f"{data['uid']}:{data['gid']}", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp",
-            "--tmpfs", "/run", "--tmpfs", f"{home}:uid={data['uid']},mode=0700"]
+            "--tmpfs", "/run"]
+    if data["home_source"]:  # launch.home: persistent (or host)
+        argv += ["--mount", f"type=bind,source={data['home_source']},target={home}"]
+    else:
+        argv += ["--tmpfs", f"{home}:uid={data['uid']},mode=0700"]
     for g in data["group_add"]:
         argv += ["--group-add", g]
     for source, target, mode in data["binds"]:
@@ -149,9 +157,12 @@ def save_spec(shot: Path, dest: Path) -> tuple[dict, str]:
     rc = resolve(shot, tool="python")
     spec = launch_spec(rc, ["-c", "pass"])
     spec.image = image_id(rc.image)
-    data = {k: (sorted(v) if isinstance(v, set) else v) for k, v in vars(spec).items()}
+    data = {k: (sorted(v) if isinstance(v, (set, frozenset)) else v)
+            for k, v in vars(spec).items()}
     data["files"] = {k: (v if isinstance(v, str) else v.decode()) for k, v in
                      spec.files.items()}
+    data["home_state"] = spec.home_state.to_record()
+    data["secret_files"] = {}  # the benchmark's studio declares no secrets
     data["_warm"] = {"root": str(rc.cascade.root), "project": rc.project,
                      "idle": warm_idle(rc.cascade.files[0].node)}
     dest.write_text(json.dumps(data))

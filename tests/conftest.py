@@ -25,9 +25,12 @@ os.environ["LANDSCAPE_NO_AGENT"] = "1"
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
                     ) -> None:
-    """Validation markers and build contexts go to a per-session cache, wheels stay shared."""
+    """Validation markers and build contexts go to a per-session cache, persistent homes to
+    a per-session data folder; wheels stay shared."""
     cache = tmp_path_factory.getbasetemp() / "cache"
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    # persistent homes of launches (launch.home) go to the session's folder too
+    monkeypatch.setenv("LANDSCAPE_DATA_DIR", str(tmp_path_factory.getbasetemp() / "data"))
     wheels = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "landscape" / "wheels"
     if wheels.is_dir() and not (cache / "wheels").exists():
         cache.mkdir(parents=True, exist_ok=True)
@@ -232,15 +235,16 @@ def built(base_image):
 @pytest.fixture
 def warm(built, docker_engine):
     """The built example studio for warm launches; its workspaces are removed afterwards (by
-    label ``io.landscape.root``), with their host folders."""
+    label ``io.landscape.root``), with their host folders and secrets folders."""
     studio, _ = built
     yield studio
-    from landscape.engine.workspace import host_folder
+    from landscape.engine.workspace import host_folder, secrets_folder
 
     for c in docker_engine.containers.list(all=True, filters={"label": [
             "io.landscape.role=workspace", f"io.landscape.root={studio.resolve()}"]}):
         c.remove(force=True)
         shutil.rmtree(host_folder(c.name), ignore_errors=True)
+        shutil.rmtree(secrets_folder(c.name) or host_folder(c.name), ignore_errors=True)
 
 
 def landscape_exe() -> list[str]:

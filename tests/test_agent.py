@@ -245,3 +245,33 @@ def test_sigterm_to_the_client_reaches_the_tool_through_the_agent(warm, runtime,
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 5, proc.stderr.read()
+
+
+# -- launch --host (no Docker), audited ------------------------------------------------------
+
+def test_a_host_launch_through_the_agent_is_audited_like_one_in_the_client(runtime, example,
+                                                                          tmp_path):
+    log = tmp_path / "audit"
+    log.mkdir()
+    root = example / "landscape.yaml"
+    root.write_text(root.read_text() + f"launch: {{audit: {log}}}\n")
+    args = ["launch", "--host", example / SH010, "--tool", "python", "--", "-c", SHOW]
+    alone = _probe({**runtime, "LANDSCAPE_NO_AGENT": "1"}, *args, input="abc", stdin=None)
+    _probe(runtime, "launch", "--help")
+    _started(runtime)
+    served = _probe(runtime, *args, input="abc", stdin=None)
+    assert "TYPER=False" in served.stderr, served.stderr  # the agent's child, fast path
+    assert alone.returncode == served.returncode == 7, (alone.stderr, served.stderr)
+    assert json.loads(alone.stdout) == json.loads(served.stdout)
+    assert json.loads(served.stdout)["in"] == "abc"
+    records = [json.loads(line) for f in log.iterdir() for line in f.read_text().splitlines()]
+    assert [(r["mode"], r["exit"], r["context"]) for r in records] == \
+        [("host", 7, str(example / SH010))] * 2
+    proc = subprocess.Popen([*landscape_exe(), "launch", "--host", str(example / SH010),
+                             "--tool", "python", "--", "-c", ON_TERM], env=runtime,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 5, proc.stderr.read()
+    assert len([line for f in log.iterdir() for line in f.read_text().splitlines()]) == 3

@@ -20,7 +20,7 @@ LAYERS: dict[str, int] = {
     # 1 — config files: merge strategies, policy, declarative packages, the feature catalog
     **dict.fromkeys(["merge", "policy", "declarative", "features"], 1),
     # 2 — the cascade
-    **dict.fromkeys(["cascade", "manifests", "tools"], 2),
+    **dict.fromkeys(["cascade", "manifests", "tools", "userstate"], 2),
     # 3 — the resolved context
     **dict.fromkeys(["overrides", "rezsolve", "imagekey", "recipe", "launchinputs", "context",
                      "diff", "resolvecache"], 3),

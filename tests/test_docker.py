@@ -114,7 +114,8 @@ def test_launch_as_an_artist_writes_files_owned_by_that_user(built):
     shot = studio / "projects/lighthouse/seq020/sh030"
     os.chown(shot, uid, gid)
     docker_gid = grp.getgrnam("docker").gr_gid
-    env = dict(os.environ, HOME="/tmp", USER="artist", LANDSCAPE_CACHE_DIR=f"/tmp/ls-{uid}")
+    env = dict(os.environ, HOME="/tmp", USER="artist", LANDSCAPE_CACHE_DIR=f"/tmp/ls-{uid}",
+               LANDSCAPE_DATA_DIR=f"/tmp/ls-{uid}/data")  # its persistent home
     cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", f"--groups={docker_gid}", "--",
            *landscape_exe(), "launch", str(shot), "--tool", "python", "--", "-c",
            "import getpass, os; open('made_by.txt', 'w').write(getpass.getuser()); "

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from landscape.cli.fast import LaunchArgs, parse_launch
 
-TOKENS = ["--tool", "-t", "--variant", "--add", "-a", "--env", "--root", "--warm", "--",
+TOKENS = ["--tool", "-t", "--variant", "--add", "-a", "--env", "--root", "--warm", "--host", "--",
           "--tool=blender", "--variant=night", "--root=/studio", "-tblender", "-t=x",
           "--help", "-h", "--bogus", "--warm=1", "-", "", "blender", "blender/render",
           "shot", "sh010", "-c", "pass", "X=1", "-x", "--debug", "/abs/path", "a b",
@@ -38,7 +38,7 @@ def typer_parse(args: list[str]) -> LaunchArgs | None:
     return LaunchArgs(context=Path(p["context"]), tool=p["tool"], variant=list(p["variant"]),
                       add=list(p["add"]), env=list(p["env"]), warm=p["warm"],
                       root=Path(p["root"]) if p["root"] is not None else None,
-                      args=list(p["args"] or []))
+                      args=list(p["args"] or []), host=p["host"])
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -48,8 +48,12 @@ def _no_root_from_the_environment():
         yield
 
 
+#: what a command line can hold: any text but NUL (argv items are C strings)
+ARGV_TEXT = st.text(st.characters(blacklist_characters="\x00"), max_size=6)
+
+
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.sampled_from(TOKENS) | st.text(max_size=6), max_size=9))
+@given(st.lists(st.sampled_from(TOKENS) | ARGV_TEXT, max_size=9))
 def test_the_fast_parser_agrees_with_typer_or_gives_back(args):
     fast = parse_launch(args)
     if fast is not None:
@@ -61,6 +65,7 @@ def test_the_fast_parser_agrees_with_typer_or_gives_back(args):
     ["--tool=blender/render", "shot", "--", "-f", "1"],
     ["-t", "py", "--warm", "shot", "--variant", "a", "--variant", "b", "--env", "X=1",
      "--add", "maya-2024", "-a", "nuke", "--root", "/s", "extra", "--", "--tool", "x"],
+    ["shot", "--host", "-t", "py", "--", "-c", "pass"],
 ])
 def test_plain_command_lines_take_the_fast_path(args):
     assert parse_launch(args) is not None
@@ -71,6 +76,7 @@ def test_plain_command_lines_take_the_fast_path(args):
     ["shot"], ["--tool", "blender"], ["shot", "--help"], ["shot", "--tool", "-x"],
     ["shot", "-tblender"], ["shot", "--tool", "a", "--tool", "b"], ["shot", "--bogus"],
     ["shot", "--tool", "py", "-c", "pass"], ["", "--tool", "py"], ["shot", "--tool="],
+    ["shot", "--tool", "py", "--warm", "--host"],
 ])
 def test_anything_unusual_is_given_back(args):
     assert parse_launch(args) is None

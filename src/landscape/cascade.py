@@ -30,6 +30,7 @@ from .nodes import Node, load_file
 from .paths import absolute, context_path, hidden_entries
 from .policy import Policy, intersect, real, seed_defaults, under
 from .schema import CONFIG_SCHEMA, validate
+from .userstate import file_errors as _secret_errors
 
 CONFIG_NAME = "landscape.yaml"
 VARIANT_NAME = re.compile(r"^landscape\.([A-Za-z0-9_-]+)\.yaml\Z")  # \Z: no "…\n"
@@ -546,8 +547,10 @@ def _fold(studio_root: Path, files: list[ConfigFile]) -> _Fold:
                 root_policy = values["policy"] = seed_defaults(values.get("policy"), f.path,
                                                                values.get("storage"))
             if f.node is not None:
-                if f.path != studio_root / CONFIG_NAME:
+                is_root = f.path == studio_root / CONFIG_NAME
+                if not is_root:
                     merge_errors.extend(_root_only_image_keys(f))
+                merge_errors.extend(_secret_errors(f.node, is_root))
                 _level(f, levels)
             if memo is not None and i + 1 < len(files):
                 memo[ids[:i + 1]] = (files[:i + 1], (values, dict(levels), list(merge_errors),

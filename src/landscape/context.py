@@ -32,6 +32,7 @@ from .nodes import Node, from_plain
 from .rezsolve import IMAGE_PATH, Solution
 from .templates import MissingField, expand_template
 from .tools import CONTEXT_TOOL, Layer, ToolSetup, compose, manifest_loader, tool_paths
+from .userstate import SecretSpec, UserState, launch_settings, secret_specs
 from .names import (VAR_CONTEXT, VAR_CONTEXT_FILE, VAR_IMAGE, VAR_ROOT, VAR_TOOL, VAR_VARIANTS,
                      VAR_WORKDIR, level_variable)
 
@@ -140,6 +141,17 @@ class ResolvedContext:
         return self.setups[self.tool or CONTEXT_TOOL]
 
     @property
+    def secrets(self) -> list[SecretSpec]:
+        """The secrets a launch of the selected tool gets (declarations only: the studio
+        root's top-level ``secrets``, then the tool's; :func:`landscape.userstate.secret_specs`).
+        Without a tool, the root's."""
+        root = self.cascade.files[0] if self.cascade.files else None
+        return secret_specs(root.node if root is not None else None,
+                            str(self.cascade.root_file),
+                            self.selected.field_node("secrets") if self.tool else None,
+                            self.tool or "")
+
+    @property
     def solution(self) -> Solution:
         return self.solutions[self.tool or CONTEXT_TOOL]
 
@@ -202,7 +214,8 @@ class ResolvedContext:
             "tool": self.tool,
             "requests": setup.request_strings,
             "packages": [p.to_json() for p in self.solution.packages],
-            "env": dict(sorted(self.env.items())),
+            "env": dict(sorted({**self.env, **{s.name: s.masked() for s in self.secrets}
+                                }.items())),
             "metadata": jsonable(self.metadata),
             "tools": self.tools_json(),
             "storage": [m.to_json() for m in self.storage],
@@ -219,6 +232,10 @@ class ResolvedContext:
             data["env"] = {k: ({"value": v, "actions": actions[k]} if k in actions
                                else {"value": v, "from": _env_origin(k)})
                            for k, v in sorted(self.env.items())}
+            for secret in self.secrets:  # the declaration, never the value
+                data["env"][secret.name] = {"value": secret.masked(),
+                                            "from": secret.location.short}
+            data["env"] = dict(sorted(data["env"].items()))
             data["overrides"] = {
                 family: {"base": next({"version": p.version, "repository": p.repository}
                                       for p in self.solution.packages if p.name == family),
@@ -274,6 +291,7 @@ class ResolvedContext:
             idle, idle_error = warm_idle(root_file.node if root_file else None), None
         except ConfigError as e:
             idle, idle_error = None, str(e)
+        user_state = self.user_state()
         return LaunchInputs(
             context=str(self.cascade.context), tool=self.tool, command=command,
             gui=bool(setup.field("gui", False)), gpu=bool(setup.field("gpu", False)),
@@ -283,7 +301,31 @@ class ResolvedContext:
             project_dir=str(self.cascade.project_dir), registry=registry,
             registry_error=registry_error, errors=errors, context_json=self.to_json(),
             root=str(self.cascade.root), warm_idle=idle, warm_idle_error=idle_error,
-            image_labels=image_labels(self.image))
+            image_labels=image_labels(self.image), user_state=user_state)
+
+    def user_state(self) -> UserState:
+        """The studio root's settings for the user's state at launch (home, audit trail) and
+        the launch's secret declarations (:class:`~landscape.userstate.UserState`); a
+        setting that cannot be used — an unset ``${VAR}``, a ``home_root`` that would let a
+        container write the studio's trusted config or code — is its ``error``."""
+        root_file = self.cascade.files[0] if self.cascade.files else None
+        secrets = tuple(self.secrets)
+        try:
+            home, home_root, audit, required = launch_settings(
+                root_file.node if root_file else None, str(self.cascade.root))
+        except ConfigError as e:
+            return UserState(secrets=secrets, error=str(e))
+        error = None
+        if home_root is not None:
+            from .policy import real, under
+
+            canonical = real(home_root)
+            for p in self.cascade.policy.protected:
+                if under(p, canonical) or under(canonical, p):
+                    error = (f"launch.home_root {home_root} would let containers change {p}, "
+                             "which holds the studio's trusted config or code")
+                    break
+        return UserState(home, home_root, audit, required, secrets, error)
 
 
 def _concerns_tool(error: LandscapeError, parts: list[str]) -> bool:

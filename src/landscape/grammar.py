@@ -21,6 +21,10 @@ Grammars, with their sources:
   Landscape writes itself are reserved (:data:`RESERVED_LABELS`).
 - User and group names for ``/etc/passwd``: the portable POSIX set, at most 32 characters.
 - Linux capabilities: the names of ``capabilities(7)`` (without ``CAP_``).
+- Folder names of persistent homes (:func:`folder_name`): a name made of letters, digits,
+  ``. _ + -`` that starts with a letter or digit is used as it is; any other name becomes
+  ``_<slug>-<digest>``, which no plain name can equal and which is never ``.``, ``..`` or
+  a path with ``/``.
 
 The patterns are written for JSON Schema too (``$`` at their end). In Python ``$`` also
 matches before a final newline, so every predicate here uses ``fullmatch``, and the schema
@@ -107,6 +111,24 @@ def is_user_name(text: object) -> bool:
     """Whether ``text`` may be written as a user or group name into ``/etc/passwd`` or
     ``/etc/group`` (no ``:``, newline or other separator can appear)."""
     return isinstance(text, str) and bool(USER_NAME.fullmatch(text))
+
+
+#: a folder name used as it is (:func:`folder_name`): never ``.``, ``..``, empty or with ``/``
+FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+
+
+def folder_name(text: str) -> str:
+    """One path component for ``text`` (a user, project or tool name): ``text`` itself when
+    it matches :data:`FOLDER_NAME`, else ``_`` + its letters, digits and ``._-`` (others
+    as ``-``, at most 40) + ``-`` + 12 hex digits of its sha256. The result is always one
+    safe component (never ``.``/``..``, no ``/``, NUL or newline, at most 64 characters);
+    two different names never share one."""
+    if FOLDER_NAME.fullmatch(text):
+        return text
+    import hashlib
+
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:40]
+    return f"_{slug}-{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
 def is_env_name(text: object) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from .errors import ConfigError, LandscapeError, Location, ResolveError
 from .imagekey import ImageSpec
+from .userstate import UserState
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ class LaunchInputs:
     ``/landscape/context.json`` holds), the studio ``root`` and the idle seconds after which
     a warm launch's workspace stops (``warm_idle``, or ``warm_idle_error`` saying why the
     root's ``launch.warm_idle`` is not a duration), and the labels the image must carry
-    (``image_labels``, :func:`landscape.recipe.image_labels`).
+    (``image_labels``, :func:`landscape.recipe.image_labels`), and the root's settings for
+    the user's state — home, audit trail, secret declarations (``user_state``,
+    :class:`~landscape.userstate.UserState`; never a secret's value).
 
     Made by :meth:`ResolvedContext.launch_inputs`, or read back from the resolve cache
     (:mod:`landscape.resolvecache`) with :meth:`from_record`, so a launch of an unchanged
@@ -83,6 +86,7 @@ class LaunchInputs:
     warm_idle: int | None = None
     warm_idle_error: str | None = None
     image_labels: dict[str, str] = field(default_factory=dict)
+    user_state: UserState = field(default_factory=UserState)
 
     @property
     def project(self) -> str:
@@ -94,6 +98,7 @@ class LaunchInputs:
         data["image"] = self.image.to_record()
         data["storage"] = [m.to_json() for m in self.storage]
         data["errors"] = [error_record(e) for e in self.errors]
+        data["user_state"] = self.user_state.to_record()
         return data
 
     @classmethod
@@ -105,6 +110,7 @@ class LaunchInputs:
         fields["image"] = ImageSpec.from_record(data["image"])
         fields["storage"] = [StorageMount.from_json(m) for m in data["storage"]]
         fields["errors"] = [error_from_record(e) for e in data["errors"]]
+        fields["user_state"] = UserState.from_record(data["user_state"])
         inputs = cls(**fields)
         if not isinstance(inputs.command, list) or not all(isinstance(a, str)
                                                            for a in inputs.command):

@@ -517,6 +517,7 @@ TOOL_FIELDS: dict[str, Strategy] = {
     "system_packages": UNION, "gui": REPLACE, "gpu": REPLACE, "override": REPLACE,
     "capabilities": UNION,
     "workdir": REPLACE, "dirs": UNION,
+    "secrets": MapOf(REPLACE),  # per name, each declaration whole
 }
 TOOL = Fields(TOOL_FIELDS, "a tool")
 TOOL_FIELDS["variants"] = MapOf(TOOL)
@@ -548,6 +549,7 @@ CONFIG_STRATEGIES: dict[str, Strategy] = {
     "services": MapOf(DEEP),
     "policy": Narrow(),
     "launch": Local(),  # studio root only, read from the root file
+    "secrets": Local(),  # the root's own secrets: studio root only, read from the root file
 }
 
 #: keys of a manifest file → merge strategy (docs/config.md; ``extends`` is read, not merged)

@@ -24,6 +24,16 @@ def cache_dir() -> Path:
     return Path(base)
 
 
+def user_data_dir() -> Path:
+    """Landscape's per-user data: ``$LANDSCAPE_DATA_DIR``, else ``$XDG_DATA_HOME/landscape``
+    (``~/.local/share/landscape``). Holds what must survive (persistent homes when the
+    studio root names no ``launch.home_root``); read at call time (a launch agent serves
+    clients with their own environment)."""
+    base = os.environ.get("LANDSCAPE_DATA_DIR") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "landscape")
+    return Path(base)
+
+
 def data_dir(name: str) -> Path:
     """The directory ``name`` (``images``, ``templates`` or ``compose``).
 

@@ -62,6 +62,25 @@ _ENV = {
                              "items": {"type": ["string", "number"]}},
     "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
 }
+_SECRETS = {
+    "type": "object",
+    "description": "NAME -> where its value is read at each launch: {from_env: VAR} or "
+    "{from_file: PATH}; `as: env` (default) puts the value in the variable NAME, `as: file` "
+    "puts it in a private file whose path NAME names. Values are never stored or shown.",
+    "propertyNames": {"pattern": grammar.ENV_NAME.pattern},
+    "additionalProperties": {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "from_env": {"type": "string", "pattern": grammar.ENV_NAME.pattern,
+                         "description": "the launching user's environment variable"},
+            "from_file": {"type": "string", "minLength": 1, "pattern": r"^[^\x00\n\r]*$",
+                          "description": "a file: ~/... (the launching user's home); the "
+                          "studio root's file may also name any path (relative to itself)"},
+            "as": {"enum": ["env", "file"]},
+        },
+        "oneOf": [{"required": ["from_env"]}, {"required": ["from_file"]}],
+    },
+}
 _NAME_MAP_KEYS = {"pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"}
 _MANIFEST_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
                   "description": "a manifest's name (its file is <manifests_path>/<name>.yaml)"}
@@ -118,6 +137,7 @@ _TOOL: dict[str, Any] = {
         "override": {"type": "boolean"},
         "workdir": {"type": "string", "description": "a template name or a template string"},
         "dirs": _DIRS,
+        "secrets": _SECRETS,
         "variants": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
                      "additionalProperties": {"$ref": "#/$defs/tool"}},
     },
@@ -214,8 +234,24 @@ CONFIG_SCHEMA: dict[str, Any] = {
                               "minimum": 1, "description":
                               "idle time after which a warm-launch workspace stops "
                               "(seconds, or 90s, 30m, 2h, 1d; default 30m)"},
+                "home": {"enum": ["persistent", "ephemeral", "host"], "description":
+                         "the launch's HOME: a folder kept per user, project and tool "
+                         "(persistent, the default), a fresh tmpfs (ephemeral), or the "
+                         "user's own host home (host)"},
+                "home_root": {"type": "string", "minLength": 1, "pattern": r"^[^\x00]*$",
+                              "description": "the folder of persistent homes (relative to "
+                              "this file; default <user data dir>/landscape/homes)"},
+                "audit": {"type": "string", "minLength": 1, "pattern": r"^[^\x00]*$",
+                          "description": "where every launch appends a JSON record: a "
+                          "folder (relative to this file; it must exist) or `syslog`"},
+                "audit_required": {"type": "boolean", "description":
+                                   "refuse a launch whose audit record cannot be written "
+                                   "(default false: warn and launch)"},
             },
         },
+        "secrets": dict(_SECRETS, description="studio root only: secrets every launch "
+                        "gets (a tool's own secrets of the same name win). " +
+                        _SECRETS["description"]),
         "policy": {
             "type": "object", "additionalProperties": False,
             "description": "only the studio root sets it; deeper files may only narrow",
@@ -405,6 +441,8 @@ def _explain(err: Any, root: Node, schema: dict) -> list[ConfigError]:
         msg = f"{err.instance!r} is not an IP address"
     elif err.validator == "required":
         msg = err.message.replace("is a required property", "is required")
+    elif err.validator == "oneOf" and "secrets" in path[-2:-1]:
+        msg = "a secret needs exactly one of from_env and from_file"
     elif err.validator == "anyOf" and path and path[0] == "services":
         msg = "a service needs an image (or a build)"
     else:

@@ -173,8 +173,10 @@ def test_launch_configuration_is_structured_and_hardened(example):
     assert host["CapDrop"] == ["ALL"] and host["CapAdd"] is None
     assert host["ReadonlyRootfs"] is True and host["PidsLimit"] == 4096
     assert host["Init"] is True and host["AutoRemove"] is True
-    assert host["Tmpfs"][spec.home].endswith("mode=0700") and spec.home.startswith(
-        ("/home/", "/root"))
+    assert spec.home.startswith(("/home/", "/root")) and spec.home not in host["Tmpfs"]
+    home = next(m for m in host["Mounts"] if m["Target"] == spec.home)  # launch.home: persistent
+    assert home["Source"] == spec.home_source and home["ReadOnly"] is False
+    assert spec.home_source.endswith("/lighthouse/blender")
     assert f"HOME={spec.home}" in config["Env"]
     assert config["User"] == f"{spec.uid}:{spec.gid}"
     assert config["Cmd"][:3] == ["/landscape/bin/landscape-enter", rc.workdir,

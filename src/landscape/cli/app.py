@@ -444,17 +444,25 @@ def launch(
     add: Annotated[list[str], typer.Option("--add", "-a", help="Extra package request.")] = [],
     env: Annotated[list[str], typer.Option("--env", help="Extra env: KEY=VALUE.")] = [],
     warm: WarmOpt = False,
+    host: Annotated[bool, typer.Option(
+        "--host", help="Run on this machine with rez, without a container (no isolation; "
+        "policy-checked mounts do not apply).")] = False,
     root: RootOpt = None,
 ) -> None:
-    """Run a tool of CONTEXT in a fresh container (or, --warm, its workspace); its exit code
-    is the tool's."""
+    """Run a tool of CONTEXT in a fresh container (or, --warm, its workspace; --host, on
+    this machine); its exit code is the tool's."""
     from ..engine.launch import launch_spec
-    from .fast import terminal_modes
+    from .fast import run_host_launch, terminal_modes
 
     if not tool:
         raise typer.BadParameter("launch needs a tool (see `landscape resolve CONTEXT`)",
                                  param_hint="--tool")
+    if warm and host:
+        raise typer.BadParameter("--warm and --host exclude each other", param_hint="--host")
     inputs = _launch_inputs("launch", context, tool, variant, root, add, env)
+    if host:
+        tty, stdin = terminal_modes()
+        raise typer.Exit(run_host_launch(inputs, list(args or []), tty=tty, stdin=stdin))
     spec = launch_spec(inputs, list(args or []))
     tty, stdin = terminal_modes()
     raise typer.Exit(_run(inputs, spec, warm, tty=tty, stdin=stdin,
@@ -478,7 +486,7 @@ def shell(
     spec = launch_spec(inputs, [], command=["/bin/bash"])
     tty, stdin = terminal_modes(shell=True)
     raise typer.Exit(_run(inputs, spec, warm, tty=tty, stdin=stdin,
-                          fresh=lambda: _fresh(context, tool, variant, root)))
+                          fresh=lambda: _fresh(context, tool, variant, root), command="shell"))
 
 
 def _fresh(context: Path, tool: str, variants: list[str], root: Optional[Path],
@@ -502,14 +510,15 @@ def _launch_inputs(command: str, context: Path, tool: str, variants: list[str],
         req, lambda: _fresh(context, tool, variants, root, add, env))
 
 
-def _run(inputs, spec, warm: bool, *, tty: bool, stdin: bool, fresh) -> int:
+def _run(inputs, spec, warm: bool, *, tty: bool, stdin: bool, fresh,
+         command: str = "launch") -> int:
     """Run launch ``spec`` of ``inputs`` (its image got first; ``fresh()`` resolves anew
     when the image must be built) in a fresh container, or in its workspace when ``warm``;
     the tool's exit code."""
     from .fast import run_launch
 
     spec.image = _ensure_image(inputs, fresh)
-    return run_launch(inputs, spec, warm, tty=tty, stdin=stdin)
+    return run_launch(inputs, spec, warm, tty=tty, stdin=stdin, command=command)
 
 
 def _ensure_image(inputs, fresh) -> str:
@@ -535,6 +544,64 @@ def _ensure_image(inputs, fresh) -> str:
         if found is None:
             raise EngineError(f"image {rc.image.tag} is not in the engine after getting it")
     return found
+
+
+@app.command()
+def history(
+    context: Annotated[Optional[Path], typer.Argument(
+        help="Only launches of this context or below it (a project, a sequence…).")] = None,
+    user: Annotated[Optional[str], typer.Option("--user", help="Only this user's launches."
+                                                )] = None,
+    root: RootOpt = None,
+    json: Annotated[bool, typer.Option("--json", help="Print the records as JSON lines.")
+                    ] = False,
+) -> None:
+    """Launches recorded in the studio's audit folder (launch.audit), oldest first."""
+    from ..cascade import find_studio_root, load_config
+    from ..engine.audit import read_records
+    from ..errors import LandscapeError
+    from ..paths import context_path
+    from ..userstate import AUDIT_SYSLOG, launch_settings
+
+    where = context_path(context if context is not None else Path("."), root)
+    studio = find_studio_root(where, root)
+    cfg = load_config(studio / "landscape.yaml")
+    if cfg.errors:
+        from ..errors import ErrorGroup
+
+        raise ErrorGroup(cfg.errors)
+    _home, _home_root, audit, _required = launch_settings(cfg.node, str(studio))
+    if audit is None:
+        raise LandscapeError("this studio keeps no audit trail (launch.audit is not set in "
+                             f"{studio / 'landscape.yaml'})")
+    if audit == AUDIT_SYSLOG:
+        raise LandscapeError("this studio's launches are recorded in syslog (launch.audit: "
+                             "syslog)", hint="read them with `journalctl -t landscape`")
+    records = read_records(audit, user, str(where) if context is not None else None)
+    if json:
+        import json as _json
+
+        for r in records:
+            sys.stdout.write(_json.dumps(r, separators=(",", ":")) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(box=None)
+    for column in ("start (UTC)", "user", "host", "context", "tool", "mode", "exit",
+                   "seconds"):
+        table.add_column(column, overflow="fold", no_wrap=column == "start (UTC)")
+    rows = 0
+    for r in records:
+        tool = str(r.get("tool") or "") + (f"/{r['variant']}" if r.get("variant") else "")
+        shown = str(r.get("context") or "")
+        if shown.startswith(str(studio) + "/"):
+            shown = shown[len(str(studio)) + 1:]
+        table.add_row(*(safe(str(v)) for v in (
+            str(r.get("start", ""))[:19].replace("T", " "), r.get("user", ""),
+            r.get("host", ""), shown, tool, r.get("mode", ""),
+            "" if r.get("exit") is None else r["exit"], r.get("seconds", ""))))
+        rows += 1
+    out.print(table if rows else "no launches recorded")
 
 
 def _first_tool(context: Path, variants: list[str], root: Optional[Path]) -> str:

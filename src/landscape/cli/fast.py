@@ -35,7 +35,8 @@ REPEATED = ("variant", "add", "env")
 class LaunchArgs:
     """``landscape launch`` as parsed: ``context`` and ``root`` as given (``root`` from
     ``--root`` or ``$LANDSCAPE_ROOT``), ``tool`` (``T`` or ``T/V``), the repeatable
-    ``variant``/``add``/``env`` values in order, ``warm``, and the tool's ``args``."""
+    ``variant``/``add``/``env`` values in order, ``warm``, ``host``, and the tool's
+    ``args``."""
 
     context: Path
     tool: str
@@ -45,18 +46,19 @@ class LaunchArgs:
     warm: bool = False
     root: Path | None = None
     args: list[str] = field(default_factory=list)
+    host: bool = False
 
 
 def parse_launch(args: list[str]) -> LaunchArgs | None:
     """``args`` (what follows ``launch`` on the command line) as a :class:`LaunchArgs`, or
     ``None`` when they hold anything but the plain forms — ``--tool T``, ``--tool=T``,
     ``-t T`` (likewise ``--variant``, ``--add``/``-a``, ``--env``, ``--root``), ``--warm``,
-    positional words (the context, then the tool's arguments) and ``--`` (everything after
-    it is positional) — or lack a context or a tool. Never raises: the full command line
-    reports usage errors."""
+    ``--host`` (not both), positional words (the context, then the tool's arguments) and
+    ``--`` (everything after it is positional) — or lack a context or a tool. Never raises:
+    the full command line reports usage errors."""
     values: dict[str, Any] = {"variant": [], "add": [], "env": []}
     positional: list[str] = []
-    warm = False
+    warm = host = False
     i = 0
     while i < len(args):
         token = args[i]
@@ -66,6 +68,9 @@ def parse_launch(args: list[str]) -> LaunchArgs | None:
             break
         if token == "--warm":
             warm = True
+            continue
+        if token == "--host":
+            host = True
             continue
         if not token.startswith("-"):
             positional.append(token)
@@ -87,12 +92,13 @@ def parse_launch(args: list[str]) -> LaunchArgs | None:
             return None  # given twice: the full parser says which wins
         else:
             values[key] = value
-    if not positional or not positional[0] or not values.get("tool"):
+    if not positional or not positional[0] or not values.get("tool") or (warm and host):
         return None
     root = values.get("root") or os.environ.get("LANDSCAPE_ROOT") or None
     return LaunchArgs(context=Path(positional[0]), tool=values["tool"],
                       variant=values["variant"], add=values["add"], env=values["env"],
-                      warm=warm, root=Path(root) if root else None, args=positional[1:])
+                      warm=warm, root=Path(root) if root else None, args=positional[1:],
+                      host=host)
 
 
 def launch(args: list[str]) -> int | None:
@@ -118,6 +124,9 @@ def launch(args: list[str]) -> int | None:
         inputs = LaunchInputs.from_record(record)
     except (KeyError, TypeError, ValueError, LandscapeError):
         return None
+    if parsed.host:
+        tty, stdin = terminal_modes()
+        return run_host_launch(inputs, parsed.args, tty=tty, stdin=stdin)
     spec = launch_spec(inputs, parsed.args)
     found = image_id(inputs.image, inputs.image_labels or None)
     if found is None:
@@ -153,14 +162,18 @@ def piped_stdin() -> bool:
     return not os.isatty(0)
 
 
-def run_launch(inputs: Any, spec: Any, warm: bool, *, tty: bool, stdin: bool) -> int:
+def run_launch(inputs: Any, spec: Any, warm: bool, *, tty: bool, stdin: bool,
+               command: str = "launch") -> int:
     """Run launch ``spec`` (its ``image`` an image id) of ``inputs`` (a
     :class:`~landscape.launchinputs.LaunchInputs`) in a fresh container, or in its
-    workspace when ``warm``; the tool's exit code. Raises
-    :class:`~landscape.errors.LandscapeError` for a warm launch when ``launch.warm_idle`` is
-    not a duration, and what the engine layer raises. ``spec``'s warnings (a GPU asked for
-    and not found) go to stderr first, one line each."""
+    workspace when ``warm``; the tool's exit code. ``spec``'s warnings (a GPU asked for
+    and not found) go to stderr first, one line each. The launch's audit record
+    (:func:`landscape.engine.audit.audited`; ``command`` is ``launch`` or ``shell``) is
+    written when it ends. Raises :class:`~landscape.errors.LandscapeError` for a warm launch
+    when ``launch.warm_idle`` is not a duration, and what the engine layer raises."""
     import sys
+
+    from ..engine.audit import audited
 
     for warning in spec.warnings:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
@@ -170,9 +183,35 @@ def run_launch(inputs: Any, spec: Any, warm: bool, *, tty: bool, stdin: bool) ->
 
         if inputs.warm_idle is None:
             raise LandscapeError(inputs.warm_idle_error or "launch.warm_idle is not a duration")
-        return run_warm(spec, inputs.root, inputs.project, inputs.warm_idle, tty=tty,
-                        stdin=stdin)
+        with audited(inputs, "warm", command, spec.image) as record:
+            record.exit = run_warm(spec, inputs.root, inputs.project, inputs.warm_idle,
+                                   tty=tty, stdin=stdin)
+        return record.exit
     from ..engine.launch import run
 
-    return run(spec, tty=tty, stdin=stdin)
+    with audited(inputs, "cold", command, spec.image) as record:
+        record.exit = run(spec, tty=tty, stdin=stdin)
+    return record.exit
+
+
+#: what ``launch --host`` says before the tool starts
+HOST_NOTE = ("note: --host runs the tool on this machine, not in a container: the policy's "
+             "mounts and the container's isolation do not apply\n")
+
+
+def run_host_launch(inputs: Any, args: list[str], *, tty: bool, stdin: bool,
+                    command: str = "launch") -> int:
+    """Run the tool of ``inputs`` with ``args`` on this machine (``launch --host``,
+    :func:`landscape.engine.hostlaunch.run_host`) after a one-line note on stderr, with its
+    audit record (mode ``host``); the tool's exit code."""
+    import sys
+
+    from ..engine.audit import audited
+    from ..engine.hostlaunch import run_host
+
+    sys.stderr.write(HOST_NOTE)
+    sys.stderr.flush()
+    with audited(inputs, "host", command, None) as record:
+        record.exit = run_host(inputs, args, tty=tty, stdin=stdin)
+    return record.exit
 

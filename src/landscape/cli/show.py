@@ -63,12 +63,16 @@ def show_resolved(rc: ResolvedContext, explain: bool = False) -> None:
     _kv("tools", ", ".join(f"{n}" + (f" ({'/'.join(t['variants'])})" if t.get("variants") else "")
                             for n, t in tools.items()) or "-")
     shown = {k: v for k, v in rc.env.items() if not k.startswith("REZ_")}
+    secrets = rc.secrets  # where each value will come from, never the value
+    shown.update({s.name: s.masked() for s in secrets})
     out.print(f"[bold]env[/]       [dim]({len(rc.env)} variables; REZ_* hidden; "
               "--json shows all)[/]")
     actions: dict[str, list[str]] = {}
     if explain:
         for a in rc.solution.env_actions(image_base_environ()) + setup.env_actions():
             actions.setdefault(a.var, []).append(f"{a.op} @ {a.origin}")
+        for s in secrets:
+            actions[s.name] = [f"secret @ {s.location.short}"]
     for k in sorted(shown):
         out.print(escape(f"  {k}={shown[k]}"), end="")
         if k in actions:

@@ -5,11 +5,15 @@ A launch runs the context's image (built first when missing) with:
 - the invoking user's uid, gid and supplementary groups, and generated ``/etc/passwd`` and
   ``/etc/group`` files mounted read-only so ``whoami`` and ``getpass`` work; the names in
   them come from the host's user database and are validated (:mod:`landscape.grammar`),
-  never from config; ``HOME`` is a private tmpfs at ``/home/<user>`` (``/root`` for root),
-  and ``USER``, ``LOGNAME`` and ``HOME`` are the launch's own;
+  never from config; ``HOME`` is ``/home/<user>`` (``/root`` for root) — a host folder kept
+  per user, project and tool, a private tmpfs, or the user's own home, as the studio root's
+  ``launch.home`` says (:mod:`landscape.engine.home`) — and ``USER``, ``LOGNAME`` and
+  ``HOME`` are the launch's own;
 - every storage mount at its target, by the **real** path the policy judged;
 - the resolved environment (rez's, ``LANDSCAPE_*``, env actions) and the resolved context as
-  ``/landscape/context.json`` (read-only);
+  ``/landscape/context.json`` (read-only); the launch's secrets, read now
+  (:mod:`landscape.engine.secrets`), as environment values or as files under
+  ``/run/secrets`` (a host tmpfs folder mounted read-only, removed after the launch);
 - ``/landscape/bin/landscape-enter`` as entry: it creates the working directory and its
   ``dirs`` as the user, enters it and ``exec``\\ s the tool, so exit code and signals are the
   tool's; ``--init`` reaps children; labels name the context and tool;
@@ -56,9 +60,12 @@ from .. import grammar
 from ..errors import EngineError, ErrorGroup, LandscapeError
 from ..identity import user_name
 from ..launchinputs import CONTEXT_FILE, LaunchInputs
+from ..userstate import UserState
 from . import docker as dk
 from .display import DisplaySetup, display_setup
 from .gpu import GpuHost, all_gpus, detect, gpu_setup, no_gpu_env
+from .home import container_home, home_of_launch, prepare_home
+from .secrets import CONTAINER_FOLDER, read_secrets, remove_folder, write_secret_files
 from ..names import LABEL_CONTEXT, LABEL_KEY, LABEL_PROJECT, LABEL_ROLE, LABEL_TOOL
 
 if TYPE_CHECKING:
@@ -78,8 +85,12 @@ class LaunchSpec:
     ``(host source, container target, "ro"|"rw")``; ``files`` maps container paths to the
     content of generated files mounted read-only (``file_modes``: the mode of those that are
     not 0644 — the per-launch Xauthority file is 0600, the container's user's own);
-    ``home`` is the tmpfs home folder; ``warnings`` are one-line notes for the user (a GPU
-    asked for and not found).
+    ``home`` is the container's home folder, ``home_source`` the host folder mounted there
+    read-write (``None``: a private tmpfs), made by :func:`prepare` from ``home_state`` and
+    ``home_names`` (user, project, tool); ``secret_files`` are secret files (name →
+    content) to mount under ``/run/secrets`` and ``secret_env`` the names of variables whose
+    values are secrets (never put on a command line); ``warnings`` are one-line notes for
+    the user (a GPU asked for and not found).
     """
 
     image: str
@@ -100,6 +111,11 @@ class LaunchSpec:
     unchecked: set[str] = field(default_factory=set)
     file_modes: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    home_source: str | None = None
+    home_state: UserState = field(default_factory=UserState)
+    home_names: tuple[str, str, str] = ("", "", "")
+    secret_files: dict[str, bytes] = field(default_factory=dict)
+    secret_env: frozenset[str] = frozenset()
 
 
 def _group_name(gid: int) -> str:
@@ -131,8 +147,25 @@ def user_entries(uid: int, gid: int, user: str, home: str, groups: list[int]) ->
 
 
 def home_of(uid: int, user: str) -> str:
-    """The container home of the launching user: ``/root`` for root, else ``/home/<user>``."""
-    return "/root" if uid == 0 else f"/home/{user}"
+    """The container home of the launching user: ``/root`` for root, else ``/home/<user>``
+    (``launch.home: host`` mounts the host home at its own path instead)."""
+    return container_home(uid, user)
+
+
+def check_launchable(inputs: LaunchInputs) -> None:
+    """Refuse to launch ``inputs``' tool (:class:`LandscapeError`): policy errors, no
+    working directory, a refused capability, unusable ``launch`` settings — the checks
+    every launch makes, in a container or on the host."""
+    ErrorGroup.raise_if_any(inputs.errors)
+    if inputs.workdir is None:
+        raise LandscapeError(f"tool {inputs.tool!r} has no working directory for "
+                             f"{inputs.context}: {inputs.workdir_error}",
+                             hint="launch a context that declares that level (a folder whose "
+                             "landscape.yaml says e.g. `level: shot`)")
+    if inputs.cap_error is not None:
+        raise LandscapeError(f"tool {inputs.tool!r}: {inputs.cap_error}")
+    if inputs.user_state.error is not None:
+        raise LandscapeError(inputs.user_state.error)
 
 
 def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
@@ -146,28 +179,27 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
     What the machine offers is read now, from ``environ`` (default: this process's
     environment): for ``gui: true`` the display (``display``, default
     :func:`~landscape.engine.display.display_setup` — which asks the X server), for
-    ``gpu: true`` the GPUs (``gpus``, default :func:`~landscape.engine.gpu.detect`).
+    ``gpu: true`` the GPUs (``gpus``, default :func:`~landscape.engine.gpu.detect`); and the
+    launch's secrets (:func:`landscape.engine.secrets.read_secrets`).
 
     Raises :class:`LandscapeError` when the tool asks for what ``policy`` forbids, when
-    its working-directory template needs a level this context does not have, and when a
-    display it asks for cannot be had (no ``DISPLAY``, an X server that refuses).
+    its working-directory template needs a level this context does not have, when a
+    display it asks for cannot be had (no ``DISPLAY``, an X server that refuses), or when a
+    secret cannot be read.
     """
     inputs = rc if isinstance(rc, LaunchInputs) else rc.launch_inputs()
-    ErrorGroup.raise_if_any(inputs.errors)
-    if inputs.workdir is None:
-        raise LandscapeError(f"tool {inputs.tool!r} has no working directory for "
-                             f"{inputs.context}: {inputs.workdir_error}",
-                             hint="launch a context that declares that level (a folder whose "
-                             "landscape.yaml says e.g. `level: shot`)")
-    if inputs.cap_error is not None:
-        raise LandscapeError(f"tool {inputs.tool!r}: {inputs.cap_error}")
+    check_launchable(inputs)
+    state = inputs.user_state
     environ = os.environ if environ is None else environ
     gui, gpu = inputs.gui, inputs.gpu
     uid, gid = os.getuid(), os.getgid()
     user = user_name()
-    home = home_of(uid, user)
+    home, home_source = home_of_launch(state, uid, user, inputs.project, inputs.tool)
     groups = [g for g in os.getgroups() if g != gid]
     env = dict(inputs.env)
+    secrets = read_secrets(state.secrets)  # before the GPU variables: none can override them
+    env.update(secrets.env)
+    env.update({name: f"{CONTAINER_FOLDER}/{name}" for name in secrets.files})
     gpu_part = gpu_setup(gpus if gpus is not None else detect(), inputs.tool, env) \
         if gpu else None
     for g in gpu_part.groups if gpu_part else ():
@@ -206,7 +238,16 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
         gpus=bool(gpu_part and gpu_part.nvidia), files=files,
         cap_add=inputs.cap_add, pids_limit=inputs.pids_limit, unchecked=unchecked,
         file_modes=file_modes,
-        warnings=[gpu_part.warning] if gpu_part and gpu_part.warning else [])
+        warnings=[gpu_part.warning] if gpu_part and gpu_part.warning else [],
+        home_source=home_source, home_state=state, home_names=(user, inputs.project,
+                                                              inputs.tool),
+        secret_files=secrets.files, secret_env=frozenset(secrets.env))
+
+
+def prepare(spec: LaunchSpec) -> None:
+    """Just before a container of ``spec`` is created: make (or check) its home folder
+    (:func:`landscape.engine.home.prepare_home`)."""
+    prepare_home(spec.home_state, spec.home_source, *spec.home_names)
 
 
 def write_files(spec: LaunchSpec, scratch: Path) -> list[tuple[str, str]]:
@@ -229,7 +270,7 @@ def write_file(path: Path, content: str | bytes, mode: int) -> None:
 
 
 def container_config(spec: LaunchSpec, files: list[tuple[str, str]], tty: bool = False,
-                     stdin: bool = False) -> dict[str, Any]:
+                     stdin: bool = False, secrets: str | None = None) -> dict[str, Any]:
     """The Engine API body that creates the container of ``spec`` (``POST
     /containers/create``, API v1.41; ``files``: the generated files as written by
     :func:`write_files`). Every value is a JSON field of its own (the argv a list, each
@@ -237,7 +278,10 @@ def container_config(spec: LaunchSpec, files: list[tuple[str, str]], tty: bool =
     ever parsed out of a string. ``stdin`` keeps the container's stdin open for the Docker CLI
     to attach (closed when the client's ends, as ``docker run -i``), ``tty`` gives it a
     terminal: the only differences between a launch from a terminal, a piped launch and a
-    streamed one. ``AutoRemove``: the engine removes the container when it ends.
+    streamed one. ``AutoRemove``: the engine removes the container when it ends. The home
+    is ``spec.home_source`` mounted read-write, else a private tmpfs; ``secrets`` (a host
+    folder of secret files, :func:`landscape.engine.secrets.write_secret_files`) is mounted
+    read-only at ``/run/secrets``.
 
     Raises :class:`LandscapeError` for an environment name an ``Env`` item cannot carry
     (empty, or holding ``=`` or NUL)."""
@@ -245,8 +289,15 @@ def container_config(spec: LaunchSpec, files: list[tuple[str, str]], tty: bool =
               for s, t, m in spec.binds]
     mounts += [{"Type": "bind", "Source": f, "Target": t, "ReadOnly": True} for f, t in files]
     tmpfs = {"/tmp": f"{TMPFS},mode=1777", "/var/tmp": f"{TMPFS},mode=1777",
-             "/run": f"{TMPFS},mode=755",
-             spec.home: f"{TMPFS},uid={spec.uid},gid={spec.gid},mode=0700"}
+             "/run": f"{TMPFS},mode=755"}
+    if spec.home_source is None:
+        tmpfs[spec.home] = f"{TMPFS},uid={spec.uid},gid={spec.gid},mode=0700"
+    else:
+        mounts.append({"Type": "bind", "Source": spec.home_source, "Target": spec.home,
+                       "ReadOnly": False})
+    if secrets is not None:
+        mounts.append({"Type": "bind", "Source": secrets, "Target": CONTAINER_FOLDER,
+                       "ReadOnly": True})
     devices = []
     for d in spec.devices:
         host, inside, perms = d.split(":")
@@ -340,10 +391,15 @@ def run(spec: LaunchSpec, out: Callable[[bytes], None] | None = None,
     """
     scratch = Path(tempfile.mkdtemp(prefix="landscape-launch-"))
     container = None
+    secrets = None
     try:
         verify_binds(spec)
+        prepare(spec)
+        if spec.secret_files:
+            secrets = write_secret_files(spec.secret_files)
         try:
-            container = create(container_config(spec, write_files(spec, scratch), tty, stdin))
+            container = create(container_config(spec, write_files(spec, scratch), tty, stdin,
+                                                str(secrets) if secrets else None))
         except EngineError as e:
             raise EngineError(f"the engine refused the launch: {e.message}") from None
         argv = [docker_cli(), "start", "--attach", *(["--interactive"] if stdin else []),
@@ -354,6 +410,7 @@ def run(spec: LaunchSpec, out: Callable[[bytes], None] | None = None,
         if container is not None:
             remove(container)
         shutil.rmtree(scratch, ignore_errors=True)
+        remove_folder(secrets)
 
 
 def run_in_terminal(spec: LaunchSpec, tty: bool = True) -> int:
@@ -361,9 +418,11 @@ def run_in_terminal(spec: LaunchSpec, tty: bool = True) -> int:
     return run(spec, tty=tty, stdin=True)
 
 
-def attach(argv: list[str], deliver: Callable[[str], bool], *, tty: bool, stdin: bool,
-           out: Callable[[bytes], None] | None = None,
-           err: Callable[[bytes], None] | None = None) -> int:
+def attach(argv: list[str], deliver: Callable[[str], bool] | None, *, tty: bool,
+           stdin: bool, out: Callable[[bytes], None] | None = None,
+           err: Callable[[bytes], None] | None = None,
+           env: dict[str, str] | None = None, environ: dict[str, str] | None = None,
+           cwd: str | None = None) -> int:
     """Run the Docker CLI ``argv`` (``docker start --attach …`` or ``docker exec …``) and
     return the tool's exit code (the CLI's; ``128 + N`` when the CLI died of signal N).
 
@@ -374,18 +433,30 @@ def attach(argv: list[str], deliver: Callable[[str], bool], *, tty: bool, stdin:
     with ``deliver(name)``; a second SIGINT delivers SIGKILL. ``deliver`` returns ``False``
     when the tool is gone: the launch then ends with 130. The output goes to this process's
     stdout/stderr file descriptors, or is copied to ``out``/``err`` (and to ``sys.stdout``/
-    ``sys.stderr`` when those have no descriptor, as under a capturing test runner)."""
+    ``sys.stderr`` when those have no descriptor, as under a capturing test runner). ``env``
+    adds variables to the CLI's environment (values ``docker exec --env=NAME`` takes from
+    it, kept off the command line). A ``deliver`` of ``None`` signals the process itself
+    — for a tool run on the host (``launch --host``) with exactly the environment
+    ``environ`` in the folder ``cwd``."""
     out_fd, out_fn = _target(sys.stdout, out)
     err_fd, err_fn = _target(sys.stderr, err)
     previous: dict[int, Any] = {}
     interrupts = 0
     proc: subprocess.Popen | None = None
 
+    def to_process(name: str) -> bool:
+        if proc is None or proc.poll() is not None:
+            return False
+        proc.send_signal(signal.Signals[name])
+        return True
+
+    send = deliver if deliver is not None else to_process
+
     def forward(signum: int, _frame: Any) -> None:
         nonlocal interrupts
         interrupts += signum == signal.SIGINT
         name = "SIGKILL" if interrupts > 1 else signal.Signals(signum).name
-        if not deliver(name) and proc is not None and proc.poll() is None:
+        if not send(name) and proc is not None and proc.poll() is None:
             proc.kill()  # the tool is gone: stop waiting for the CLI
             raise KeyboardInterrupt
 
@@ -397,9 +468,10 @@ def attach(argv: list[str], deliver: Callable[[str], bool], *, tty: bool, stdin:
             previous[sig] = signal.signal(sig, forward)
     pumps = []
     try:
-        proc = subprocess.Popen(argv, env=dk.cli_env(), stdin=None if stdin else
-                                subprocess.DEVNULL, stdout=out_fd, stderr=err_fd,
-                                start_new_session=not tty)
+        proc = subprocess.Popen(argv, env=environ if environ is not None else
+                                {**dk.cli_env(), **(env or {})}, cwd=cwd,
+                                stdin=None if stdin else subprocess.DEVNULL, stdout=out_fd,
+                                stderr=err_fd, start_new_session=not tty)
         for stream, fn in ((proc.stdout, out_fn), (proc.stderr, err_fn)):
             if stream is not None:
                 pumps.append(threading.Thread(target=_pump, args=(stream, fn), daemon=True))

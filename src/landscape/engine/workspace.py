@@ -6,10 +6,11 @@ A workspace is the container a cold launch of the same context would get
 tmpfs home, hardening, labels) with an idle watcher as its main process instead of the tool.
 Its **identity** is a digest of everything that configuration holds but the per-launch
 environment and argv: the image **id** (a rebuild, or a removed and rebuilt image, gives
-another id, so a warm launch never runs a stale image), the user, groups, home, storage
+another id, so a warm launch never runs a stale image), the user, groups, storage
 (the X11 socket folder of a display included), devices and GPUs (with the ``NVIDIA_*``
 variables the runtime reads when it creates the container), capabilities, process limit,
-the studio root and project, and the idle time. The
+the home (its host folder, :mod:`landscape.engine.home`: another home is another
+workspace), the studio root and project, and the idle time. The
 container is named ``landscape-ws-<identity prefix>`` and labelled
 ``io.landscape.role=workspace``: a warm launch finds it with one inspect of that name, and
 two concurrent launches creating it meet on the engine's name uniqueness (the second takes
@@ -28,6 +29,13 @@ signal an exec'd process (a long-standing limit of the engine), so without a TTY
 and SIGTERM are delivered by exec'ing ``kill`` of that PID (a second Ctrl-C sends
 SIGKILL); with a TTY, Ctrl-C is a key the exec's terminal turns into SIGINT. The exit code
 is the tool's.
+
+Secrets (:mod:`landscape.engine.secrets`) are per launch: their values go in the exec
+body's environment (on the ``docker exec`` command line only by name, the value in the
+CLI's environment), and ``as: file`` secrets in a per-launch folder of the workspace's
+secrets folder on a host tmpfs (``<secret base>/<workspace name>``, mounted read-only at
+``/run/secrets``; the launch's files are ``/run/secrets/<launch id>/<NAME>``), removed when
+the launch ends. Neither enters the workspace's identity or labels.
 
 The idle watcher (a fixed ``sh`` script, no Landscape daemon on the host) looks every few
 seconds for processes besides itself and ``--init``, and for PID records of launches that
@@ -51,14 +59,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import EngineError
+from ..errors import EngineError, LandscapeError
 from ..resources import cache_dir
 from . import docker as dk
 from ..names import (LABEL_CONTEXT, LABEL_FOLDER, LABEL_IDLE, LABEL_IMAGE, LABEL_KEY,
                      LABEL_PROJECT, LABEL_ROLE, LABEL_ROOT, LABEL_TOOL, LABEL_USER, LABEL_WORKSPACE)
 from .gpu import CREATE_ENV
 from .launch import LaunchSpec, attach, container_config, create, docker_cli, env_items, \
-    remove, verify_binds, write_file, write_files
+    prepare, remove, verify_binds, write_file, write_files
+from .secrets import CONTAINER_FOLDER, remove_folder, secret_base, write_secret_files
 
 ROLE = "workspace"
 PREFIX = "landscape-ws-"
@@ -120,7 +129,8 @@ def identity(spec: LaunchSpec, root: str, project: str, idle: int) -> str:
     per-launch environment, argv and context file (see the module doc). ``spec.image`` must
     be an image id."""
     data = {"image": spec.image, "uid": spec.uid, "gid": spec.gid, "groups": spec.group_add,
-            "home": spec.home, "binds": sorted(spec.binds), "devices": spec.devices,
+            "home": spec.home, "home_source": spec.home_source,
+            "binds": sorted(spec.binds), "devices": spec.devices,
             "gpus": spec.gpus, "create_env": _create_env(spec),
             "caps": sorted(spec.cap_add), "pids": spec.pids_limit,
             "files": {k: _text(v) for k, v in sorted(_user_files(spec).items())},
@@ -149,12 +159,13 @@ def host_folder(name: str) -> Path:
 
 
 def workspace_config(spec: LaunchSpec, folder: Path, root: str, project: str, idle: int,
-                     digest: str) -> dict[str, Any]:
+                     digest: str, secrets: Path | None = None) -> dict[str, Any]:
     """The Engine API create body of ``spec``'s workspace: :func:`container_config` of
     ``spec`` with the idle watcher as command, only ``USER``/``LOGNAME``/``HOME`` and what
     the runtime reads at creation (``NVIDIA_*``, :func:`_create_env`) as environment (the
-    rest is per launch), the host ``folder`` read-only at :data:`FILES`,
-    the private tmpfs :data:`CONTROL`, and the workspace labels. Writes the workspace's
+    rest is per launch), the host ``folder`` read-only at :data:`FILES`, the workspace's
+    ``secrets`` folder (when given) read-only at ``/run/secrets``, the private tmpfs
+    :data:`CONTROL`, and the workspace labels. Writes the workspace's
     ``/etc/passwd`` and ``/etc/group`` into ``folder``."""
     step = max(1, min(30, idle // 10))
     labels = {k: v for k, v in spec.labels.items() if k not in (LABEL_CONTEXT,
@@ -163,13 +174,17 @@ def workspace_config(spec: LaunchSpec, folder: Path, root: str, project: str, id
                    LABEL_IMAGE: spec.image, LABEL_ROOT: root,
                    LABEL_PROJECT: project, LABEL_USER: str(spec.uid),
                    LABEL_IDLE: str(idle), LABEL_FOLDER: str(folder),
-                   "io.landscape.folder-id": folder_id(folder)})
+                   "io.landscape.folder-id": folder_id(folder),
+                   "io.landscape.secrets": str(secrets or ""),
+                   "io.landscape.secrets-id": folder_id(secrets) if secrets else ""})
     base = replace(spec, argv=["/bin/sh", "-c", WATCHER, "landscape-watch", str(idle),
                                str(step)],
                    environment={**{k: spec.environment[k] for k in ("USER", "LOGNAME", "HOME")
                                    if k in spec.environment}, **_create_env(spec)},
-                   files=_user_files(spec), labels=labels)
-    config = container_config(base, write_files(base, folder))
+                   files=_user_files(spec), labels=labels, secret_files={},
+                   secret_env=frozenset())
+    config = container_config(base, write_files(base, folder),
+                              secrets=str(secrets) if secrets else None)
     host = config["HostConfig"]
     host["Mounts"].append({"Type": "bind", "Source": str(folder), "Target": FILES,
                            "ReadOnly": True})
@@ -194,14 +209,18 @@ def exec_config(spec: LaunchSpec, launch_id: str, files: dict[str, str], tty: bo
             "Cmd": ["/bin/sh", "-c", WRAPPER, "landscape-warm", launch_id, *spec.argv]}
 
 
-def exec_argv(container: str, config: dict[str, Any]) -> list[str]:
+def exec_argv(container: str, config: dict[str, Any],
+              hidden: Any = ()) -> list[str]:
     """The ``docker exec`` command line of exec body ``config``: every value one whole
     ``--flag=value`` argument or one argument of the command (the CLI stops reading flags at
-    the container name), nothing split or quoted."""
+    the container name), nothing split or quoted. Variables named in ``hidden`` (secrets)
+    are given by name alone (``--env=NAME``): the CLI takes their values from its own
+    environment, so they never show in the host's process table."""
     argv = [docker_cli(), "exec", f"--user={config['User']}"]
     argv += ["--interactive"] if config["AttachStdin"] else []
     argv += ["--tty"] if config["Tty"] else []
-    argv += [f"--env={item}" for item in config["Env"]]
+    argv += [f"--env={item.split('=', 1)[0] if item.split('=', 1)[0] in hidden else item}"
+             for item in config["Env"]]
     return [*argv, container, *config["Cmd"]]
 
 
@@ -214,11 +233,15 @@ def _inspect(name: str) -> dict | None:
         raise
 
 
-def _usable(data: dict, digest: str, folder: Path) -> bool:
+def _usable(data: dict, digest: str, folder: Path, secrets: Path | None) -> bool:
     labels = (data.get("Config") or {}).get("Labels") or {}
     try:
         fid = folder_id(folder)
+        sid = folder_id(secrets) if secrets is not None else ""
     except OSError:
+        return False
+    if labels.get("io.landscape.secrets") != str(secrets or "") or \
+            labels.get("io.landscape.secrets-id") != sid:
         return False
     return (data.get("State") or {}).get("Running") is True and \
         labels.get(LABEL_ROLE) == ROLE and \
@@ -236,8 +259,9 @@ def ensure_workspace(spec: LaunchSpec, root: str, project: str, idle: int) -> st
     digest = identity(spec, root, project, idle)
     name = PREFIX + digest[:20]
     folder = host_folder(name)
+    secrets = secrets_folder(name)
     data = _inspect(name)
-    if data is not None and _usable(data, digest, folder):
+    if data is not None and _usable(data, digest, folder, secrets):
         return name
     from filelock import FileLock
 
@@ -245,7 +269,7 @@ def ensure_workspace(spec: LaunchSpec, root: str, project: str, idle: int) -> st
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock)):
         data = _inspect(name)
-        if data is not None and _usable(data, digest, folder):
+        if data is not None and _usable(data, digest, folder, secrets):
             return name
         if data is not None:
             remove(name)
@@ -253,14 +277,30 @@ def ensure_workspace(spec: LaunchSpec, root: str, project: str, idle: int) -> st
         sweep()
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, mode=0o700)
+        if secrets is not None:
+            shutil.rmtree(secrets, ignore_errors=True)
+            secrets.mkdir(mode=0o700)
         verify_binds(spec)
+        prepare(spec)
         try:
-            create(workspace_config(spec, folder, root, project, idle, digest), name)
+            create(workspace_config(spec, folder, root, project, idle, digest, secrets), name)
             dk.api("POST", f"/containers/{name}/start")
         except dk.APIError as e:
             remove(name)
             raise EngineError(f"the engine refused the workspace: {e.message}") from None
     return name
+
+
+def secrets_folder(name: str) -> Path | None:
+    """The host folder (on a tmpfs) of workspace ``name``'s per-launch secret files:
+    ``<secret base>/<name>`` (:func:`landscape.engine.secrets.secret_base`), or ``None``
+    when the host has no tmpfs for them, or none that is the user's alone (a warm launch
+    with a file secret then says so)."""
+    try:
+        base = secret_base()
+    except LandscapeError:
+        return None
+    return base / name if base is not None else None
 
 
 def _wait(name: str, done: Any, timeout: float = 10) -> bool:
@@ -297,6 +337,7 @@ def _exec(spec: LaunchSpec, name: str, tty: bool, stdin: bool) -> int:
     launch_id = os.urandom(8).hex()
     per_launch = host_folder(name) / launch_id
     per_launch.mkdir(mode=0o700)
+    secret_files = None
     try:
         moved = {}
         for target, content in spec.files.items():
@@ -305,6 +346,15 @@ def _exec(spec: LaunchSpec, name: str, tty: bool, stdin: bool) -> int:
             base = os.path.basename(target).lstrip(".") or "file"
             write_file(per_launch / base, content, spec.file_modes.get(target, 0o644))
             moved[target] = f"{FILES}/{launch_id}/{base}"
+        if spec.secret_files:
+            parent = secrets_folder(name)
+            if parent is None or not parent.is_dir():
+                raise LandscapeError("secrets `as: file` need a tmpfs: this workspace has "
+                                     "none (no private $XDG_RUNTIME_DIR and no /dev/shm)")
+            secret_files = write_secret_files(spec.secret_files, parent, launch_id)
+            for secret in spec.secret_files:
+                moved[f"{CONTAINER_FOLDER}/{secret}"] = \
+                    f"{CONTAINER_FOLDER}/{launch_id}/{secret}"
         config = exec_config(spec, launch_id, moved, tty, stdin)
 
         def deliver(signame: str) -> bool:
@@ -314,9 +364,12 @@ def _exec(spec: LaunchSpec, name: str, tty: bool, stdin: bool) -> int:
             code = _exec_api(name, config, deliver)
             if code is not None:
                 return code
-        return attach(exec_argv(name, config), deliver, tty=tty, stdin=stdin)
+        hidden = {k: v for k, v in spec.environment.items() if k in spec.secret_env}
+        return attach(exec_argv(name, config, hidden), deliver, tty=tty, stdin=stdin,
+                      env=hidden)
     finally:
         shutil.rmtree(per_launch, ignore_errors=True)
+        remove_folder(secret_files)
 
 
 def _exec_api(name: str, config: dict[str, Any], deliver: Any) -> int | None:
@@ -406,19 +459,28 @@ def stop(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         remove(r["name"])
         shutil.rmtree(host_folder(r["name"]), ignore_errors=True)
+        _remove_secrets_folder(r["name"])
     return [r["name"] for r in rows]
 
 
+def _remove_secrets_folder(name: str) -> None:
+    remove_folder(secrets_folder(name))
+
+
 def sweep(min_age: float = 60) -> None:
-    """Remove the host folders of workspaces that no longer exist (they stopped when idle),
-    older than ``min_age`` seconds (a folder made just now may belong to a workspace being
-    created)."""
+    """Remove the host folders (and secrets folders) of workspaces that no longer exist
+    (they stopped when idle), older than ``min_age`` seconds (a folder made just now may
+    belong to a workspace being created)."""
     top = cache_dir() / "workspaces"
     if not top.is_dir():
         return
     alive = {r["name"] for r in workspaces()}
     now = time.time()
-    for entry in top.iterdir():
+    try:
+        base = secret_base()
+    except LandscapeError:
+        base = None
+    for entry in [*(base.iterdir() if base is not None else ()), *top.iterdir()]:
         if entry.name.startswith(PREFIX) and entry.name not in alive:
             try:
                 if now - entry.lstat().st_mtime > min_age:
