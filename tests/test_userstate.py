@@ -50,10 +50,10 @@ def refused(result, *needles: str) -> str:
     return result.err
 
 
-def secret(path=None, env=None, as_file=False, home_only=True, name="S") -> SecretSpec:
-    """A secret declared at ``/studio/shot/landscape.yaml:7:9`` in the python tool."""
+def secret(path=None, env=None, as_file=False, name="S") -> SecretSpec:
+    """A secret declared at ``/studio/landscape.yaml:7:9`` in the python tool."""
     return SecretSpec(name, "env" if env else "file", env or path, None if env else path,
-                      as_file, home_only, "/studio/shot/landscape.yaml", 7, 9,
+                      as_file, "/studio/landscape.yaml", 7, 9,
                       ("tools", "python", "secrets", name))
 
 

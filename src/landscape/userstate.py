@@ -11,11 +11,12 @@ or ``resolve --json`` (which shows :meth:`SecretSpec.masked`).
 Rules (docs/security.md):
 
 - ``launch`` is the studio root's alone (a deeper file setting it is an error,
-  :mod:`landscape.cascade`); so is the top-level ``secrets`` (:func:`file_errors`).
-- A secret's ``from_file`` written in the studio root's file may name any path: relative to
-  that file, ``~`` being the launching user's home. Written in any other file it must be
-  ``~/…`` without ``..`` — a file in the launching user's home — and the engine checks the
-  file it opened by its real path, so a symlink in the home cannot lead elsewhere.
+  :mod:`landscape.cascade`); so are **secrets**: only the studio root's file may declare
+  one, at its top level or in a tool (:func:`file_errors`). A file below the root is
+  hostile input, and a secret it could declare would let it pick any variable of the
+  user's environment or any file the user can read and hand it to a command it chooses.
+- A secret's ``from_file`` may name any path: relative to the root file, ``~`` being the
+  launching user's home (expanded at launch).
 
 Imports stay light (the fast launch path reads :class:`UserState` back from the cache).
 """
@@ -46,8 +47,7 @@ class SecretSpec:
     ``file``) and ``ref`` as written (the variable, or the path); for a file, ``path``:
     absolute, or ``~/…`` (expanded at launch against the launching user's home); whether
     the tool gets it ``as_file`` (the variable names a private file holding it) or as the
-    variable's value; ``home_only`` when a file below the studio root declared it (the file
-    must then lie in the launching user's home, by real path); and where it was declared
+    variable's value; and where it was declared
     (``file``, ``line``, ``col`` and ``key_path``, for one-line errors)."""
 
     name: str
@@ -55,7 +55,6 @@ class SecretSpec:
     ref: str
     path: str | None
     as_file: bool
-    home_only: bool
     file: str
     line: int = 0
     col: int = 0
@@ -73,7 +72,7 @@ class SecretSpec:
 
     def to_record(self) -> dict:
         return {"name": self.name, "source": self.source, "ref": self.ref, "path": self.path,
-                "as_file": self.as_file, "home_only": self.home_only, "file": self.file,
+                "as_file": self.as_file, "file": self.file,
                 "line": self.line, "col": self.col, "key_path": list(self.key_path)}
 
     @classmethod
@@ -82,7 +81,7 @@ class SecretSpec:
         ``ValueError`` for anything else."""
         spec = cls(str(data["name"]), str(data["source"]), str(data["ref"]),
                    None if data["path"] is None else str(data["path"]),
-                   bool(data["as_file"]), bool(data["home_only"]), str(data["file"]),
+                   bool(data["as_file"]), str(data["file"]),
                    int(data["line"]), int(data["col"]), tuple(str(k) for k in data["key_path"]))
         if spec.source not in ("env", "file") or (spec.source == "file") != (spec.path
                                                                            is not None):
@@ -172,8 +171,8 @@ def secret_specs(root_node: "Node | None", root_file: str, tool_secrets: "Node |
     """The secrets of a launch: the studio root's top-level ``secrets`` (``root_node``, the
     root file's node; ``root_file`` its path), then the tool's (``tool_secrets``, the merged
     ``secrets`` of the tool path ``tool`` and its variants), a tool's secret replacing the
-    root's of the same name. Raises :class:`ConfigError` at the declaration for a name a launch sets
-    itself or a ``from_file`` a file below the root may not read (see the module doc)."""
+    root's of the same name. Raises :class:`ConfigError` at the declaration for a name a
+    launch sets itself or an entry that is not one secret (see the module doc)."""
     out: dict[str, SecretSpec] = {}
     top = root_node.get("secrets") if root_node is not None and root_node.is_map else None
     for node, prefix in ((top, ("secrets",)), (tool_secrets, ("tools", tool, "secrets"))):
@@ -191,54 +190,37 @@ def _spec(name: str, entry: "Node", loc: Location, root_file: str,
         raise ConfigError(f"{name} is the launching user's own and cannot be a secret", loc,
                           key_path)
     fields = {k: v for k, v in entry.items()} if entry.is_map else {}
-    trusted = loc.file == root_file
     as_node = fields.get("as")
     as_file = as_node is not None and as_node.value == "file"
     if "from_env" in fields:
-        return SecretSpec(name, "env", str(fields["from_env"].value), None, as_file, False,
+        return SecretSpec(name, "env", str(fields["from_env"].value), None, as_file,
                           loc.file, loc.line, loc.col, key_path)
     item = fields.get("from_file")
     if item is None:
         raise ConfigError("a secret needs exactly one of from_env and from_file", entry.loc,
                           key_path)
     text = str(item.value)
-    problem = None if trusted else home_path_problem(text)
-    if problem:
-        raise ConfigError(problem, item.loc, key_path + ("from_file",))
     if text == "~" or text.startswith("~/"):
         path = "~/" + posixpath.normpath(text[2:] or ".").lstrip("/") if text != "~" else "~"
     else:
         path = os.path.normpath(os.path.join(os.path.dirname(root_file),
                                              os.path.expanduser(text)))
-    return SecretSpec(name, "file", text, path, as_file, not trusted, loc.file, loc.line,
-                      loc.col, key_path)
-
-
-def home_path_problem(text: str) -> str | None:
-    """Why ``text`` is not a ``from_file`` a file below the studio root may write (a path
-    ``~/…`` inside the launching user's home, without ``..``), or ``None``."""
-    rest = text[2:] if text.startswith("~/") else None
-    if rest is None or not rest.strip("/") or posixpath.normpath(rest).split("/")[0] == "..":
-        return (f"from_file {text!r}: a file below the studio root may only read a secret "
-                "from a file in the launching user's home (~/...), or from_env")
-    return None
+    return SecretSpec(name, "file", text, path, as_file, loc.file, loc.line, loc.col,
+                      key_path)
 
 
 def file_errors(node: "Node | None", is_root: bool) -> list[ConfigError]:
     """What one config file (``node``; the studio root's plain file when ``is_root``) may
     not say about secrets: a secret named like a variable the launch sets itself
-    (:data:`RESERVED_NAMES`); below the studio root, a top-level ``secrets`` and a tool's
-    (or variant's) ``from_file`` outside the launching user's home
-    (:func:`home_path_problem`). Reported by ``check`` at the line, and fatal for the
-    contexts beneath the file."""
+    (:data:`RESERVED_NAMES`); below the studio root, any ``secrets`` at all (top level, a
+    tool's or a variant's). Reported by ``check`` at the line, and fatal for the contexts
+    beneath the file."""
     if node is None or not node.is_map:
         return []
     errors = []
     top = node.get("secrets")
     if top is not None and not is_root:
-        errors.append(ConfigError("secrets may only be set at the top level of the studio "
-                                  "root's landscape.yaml (a tool's own secrets may be set "
-                                  "anywhere)", node.key_loc("secrets"), ("secrets",)))
+        errors.append(_below_root(node, ("secrets",)))
     elif top is not None:
         errors += _secrets_errors(top, ("secrets",), True)
     tools = node.get("tools")
@@ -250,7 +232,7 @@ def file_errors(node: "Node | None", is_root: bool) -> list[ConfigError]:
 def _tool_errors(tool: "Node", path: tuple, is_root: bool) -> list[ConfigError]:
     if not tool.is_map:
         return []
-    errors = _secrets_errors(tool.get("secrets"), path + ("secrets",), is_root)
+    errors = _secrets_errors(tool.get("secrets"), path + ("secrets",), is_root, tool)
     variants = tool.get("variants")
     for name, variant in (variants.items() if variants is not None and variants.is_map
                           else ()):
@@ -258,16 +240,20 @@ def _tool_errors(tool: "Node", path: tuple, is_root: bool) -> list[ConfigError]:
     return errors
 
 
-def _secrets_errors(secrets: "Node | None", path: tuple, is_root: bool
-                    ) -> list[ConfigError]:
+def _below_root(parent: "Node", path: tuple) -> ConfigError:
+    return ConfigError("secrets may only be declared in the studio root's landscape.yaml "
+                       "(at its top level or in a tool)", parent.key_loc("secrets"), path,
+                       hint="a file below the root must not choose which of the user's "
+                       "variables or files a command it sets gets to read")
+
+
+def _secrets_errors(secrets: "Node | None", path: tuple, is_root: bool,
+                    parent: "Node | None" = None) -> list[ConfigError]:
+    if secrets is not None and not is_root and parent is not None:
+        return [_below_root(parent, path)]
     errors = []
-    for name, entry in (secrets.items() if secrets is not None and secrets.is_map else ()):
+    for name, _entry in (secrets.items() if secrets is not None and secrets.is_map else ()):
         if name in RESERVED_NAMES:
             errors.append(ConfigError(f"{name} is the launching user's own and cannot be a "
                                       "secret", secrets.key_loc(name), path + (name,)))
-        item = entry.get("from_file") if entry.is_map else None
-        if not is_root and item is not None and isinstance(item.value, str):
-            problem = home_path_problem(item.value)
-            if problem:
-                errors.append(ConfigError(problem, item.loc, path + (name, "from_file")))
     return errors

@@ -20,7 +20,7 @@ from landscape.engine import audit, home as homes, secrets as sec
 from landscape.engine.launch import launch_spec
 from landscape.errors import LandscapeError
 from landscape.userstate import UserState
-from test_userstate import SH010, add_to_root, secret
+from test_userstate import SH010, add_to_root, secret, tool_secrets
 
 def test_launch_keys_and_top_level_secrets_are_the_roots_alone(example, cli):
     plant(example, f"{SH010}/landscape.yaml", """
@@ -30,48 +30,42 @@ def test_launch_keys_and_top_level_secrets_are_the_roots_alone(example, cli):
     """)
     err = refused(cli("check", example))
     assert "sh010/landscape.yaml:2:9: launch: launch may only be set in the studio root" in err
-    assert "sh010/landscape.yaml:3:1: secrets: secrets may only be set at the top level of " \
-           "the studio root" in err
+    assert "sh010/landscape.yaml:3:1: secrets: secrets may only be declared in the studio " \
+           "root's landscape.yaml" in err
 
 
-@pytest.mark.parametrize("path", ["/etc/shadow", "../../../../etc/shadow", "secret.txt",
-                                  "~/../../etc/shadow", "~root/.ssh/id_rsa", "~", "~/",
-                                  "${HOME}/x"])
-def test_a_file_below_the_root_reads_secrets_only_from_the_users_home(example, cli, path):
+@pytest.mark.parametrize("entry", ["{from_file: /etc/shadow}", "{from_file: ~/.ssh/id_rsa}",
+                                   "{from_env: AWS_SECRET_ACCESS_KEY}",
+                                   "{from_env: GITHUB_TOKEN, as: file}"])
+def test_a_file_below_the_root_declares_no_secret(example, cli, entry):
+    """A shot file could otherwise pick any variable or readable file of the user's and
+    hand it to a command it sets: a tool's, or a variant's, secrets below the root are
+    refused at their line, and the context is not launched."""
     plant(example, f"{SH010}/landscape.yaml", f"""
         level: shot
         tools:
           python:
             variants:
-              v: {{secrets: {{S: {{from_file: "{path}"}}}}}}
+              v: {{secrets: {{S: {entry}}}}}
     """)
-    refused(cli("check", example), "sh010/landscape.yaml:5:", "tools.python.variants.v.secrets."
-            "S.from_file: from_file", "may only read a secret from a file in the launching "
-            "user's home")
-    refused(cli("resolve", example / SH010, "--tool", "python", "--json"), "from_file")
+    refused(cli("check", example), "sh010/landscape.yaml:5:", "tools.python.variants.v."
+            "secrets: secrets may only be declared in the studio root's landscape.yaml")
+    refused(cli("resolve", example / SH010, "--tool", "python/v", "--json"),
+            "secrets may only be declared")
 
 
 def test_secret_rules_and_types_are_checked(example, cli):
-    plant(example, f"{SH010}/landscape.yaml", """
-        level: shot
-        tools:
-          python:
-            secrets:
-              HOME: {from_env: X}
-              both: {from_env: X, from_file: ~/x}
-              mode: {from_env: X, as: volume}
-              "a-b": {from_env: X}
-    """)
+    original = (example / "landscape.yaml").read_text()
+    tool_secrets(example, "      both: {from_env: X, from_file: ~/x}\n"
+                 "      mode: {from_env: X, as: volume}\n      \"a-b\": {from_env: X}\n")
     err = refused(cli("check", example))
     assert "tools.python.secrets.both: a secret needs exactly one of from_env and from_file" \
         in err
     assert "tools.python.secrets.mode.as: must be one of 'env', 'file'" in err
     assert "invalid name 'a-b'" in err
-    plant(example, f"{SH010}/landscape.yaml", """
-        level: shot
-        tools: {python: {secrets: {HOME: {from_env: X}}}}
-    """)
-    refused(cli("check", example), "tools.python.secrets.HOME: HOME is the launching user's "
+    (example / "landscape.yaml").write_text(original)
+    add_to_root(example, "secrets: {HOME: {from_env: X}}\n")
+    refused(cli("check", example), "secrets.HOME: HOME is the launching user's "
             "own and cannot be a secret")
 
 
@@ -119,20 +113,6 @@ def test_a_home_root_over_trusted_config_is_refused(example):
     add_to_root(example, "launch: {home_root: packages}\n")
     with pytest.raises(LandscapeError, match="trusted config or code"):
         launch_spec(resolve(example / SH010, tool="python"), [])
-
-
-def test_a_link_in_the_home_cannot_lead_a_shot_secret_to_etc_shadow(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    (tmp_path / ".config").mkdir()
-    (tmp_path / ".config" / "token").symlink_to("/etc/shadow")
-    (tmp_path / "passwd").symlink_to("/etc/passwd")
-    for path in ("~/.config/token", "~/passwd"):
-        with pytest.raises(LandscapeError) as e:
-            sec.read_secrets([secret(path)], {})
-        assert "leads out of your home" in str(e.value) or "cannot be read" in str(e.value)
-        assert "root:" not in str(e.value)
-    # the studio root's own declaration is trusted to name any file
-    assert sec.read_secrets([secret("/etc/hostname", home_only=False)], {}).env["S"]
 
 
 def test_a_fifo_or_a_huge_file_is_not_read(tmp_path, monkeypatch):

@@ -87,11 +87,6 @@ def _from_env(spec: SecretSpec, environ: Mapping[str, str]) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
 
-def _home() -> str:
-    home = os.path.expanduser("~")
-    return os.path.realpath(home)
-
-
 def _from_file(spec: SecretSpec) -> bytes:
     assert spec.path is not None
     path = os.path.expanduser(spec.path) if spec.path.startswith("~") else spec.path
@@ -103,12 +98,6 @@ def _from_file(spec: SecretSpec) -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise _fail(spec, f"cannot be read from {spec.ref}: not a regular file")
-        if spec.home_only:
-            opened = _opened_path(fd, path)
-            home = _home()
-            if home == "/" or not opened.startswith(home + "/"):
-                raise _fail(spec, f"is not read: {spec.ref} leads out of your home "
-                            "(a file below the studio root may only read secrets there)")
         if st.st_size > MAX_SIZE:
             raise _fail(spec, f"is not read: {spec.ref} is larger than {MAX_SIZE} bytes")
         chunks = []
@@ -126,15 +115,6 @@ def _from_file(spec: SecretSpec) -> bytes:
         raise _fail(spec, f"cannot be read from {spec.ref}: {e.strerror}") from None
     finally:
         os.close(fd)
-
-
-def _opened_path(fd: int, path: str) -> str:
-    """The real path of the file open at ``fd`` (Linux: its ``/proc/self/fd`` link, so a
-    symlink swapped after the open changes nothing), else ``path`` with links resolved."""
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        return os.path.realpath(path)
 
 
 def _env_value(spec: SecretSpec, data: bytes) -> str:
