@@ -41,8 +41,8 @@ from .digest import ignored
 from .memo import Inputs, recording
 from .resources import atomic_write, cache_dir, data_dir
 
-#: Bumped when the entry layout changes.
-CACHE_FORMAT = 2
+#: Bumped when the entry layout changes (3: launch inputs carry payload mounts).
+CACHE_FORMAT = 3
 _warned = False
 
 

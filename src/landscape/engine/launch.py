@@ -8,6 +8,9 @@ A launch runs the context's image (built first when missing) with:
   never from config; ``HOME`` is a private tmpfs at ``/home/<user>`` (``/root`` for root),
   and ``USER``, ``LOGNAME`` and ``HOME`` are the launch's own;
 - every storage mount at its target, by the **real** path the policy judged;
+- the folder of each package whose payload is not baked (``delivery: mount``, ``--dev``),
+  read-only where a baked copy would be, each checked first
+  (:func:`landscape.engine.payloads.payload_binds`: against ``landscape.lock``);
 - the resolved environment (rez's, ``LANDSCAPE_*``, env actions) and the resolved context as
   ``/landscape/context.json`` (read-only);
 - ``/landscape/bin/landscape-enter`` as entry: it creates the working directory and its
@@ -131,8 +134,9 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
     or its :class:`~landscape.context.LaunchInputs` — from the resolve cache) with launch
     ``args`` (``command`` replaces the tool's argv, for ``shell``).
 
-    Raises :class:`LandscapeError` when the tool asks for what ``policy`` forbids, or when
-    its working-directory template needs a level this context does not have.
+    Raises :class:`LandscapeError` when the tool asks for what ``policy`` forbids, when
+    its working-directory template needs a level this context does not have, or when a
+    mounted package folder fails its check (:func:`~landscape.engine.payloads.payload_binds`).
     """
     inputs = rc if isinstance(rc, LaunchInputs) else rc.launch_inputs()
     ErrorGroup.raise_if_any(inputs.errors)
@@ -153,6 +157,10 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
     env.update(USER=user, LOGNAME=user, HOME=home)
     context_json = json.dumps(inputs.context_json, indent=1, default=str)
     binds = [(m.source, m.target, m.mode) for m in inputs.storage]
+    if inputs.payloads:
+        from .payloads import payload_binds
+
+        binds += payload_binds(inputs)
     unchecked: set[str] = set()
     for _s, target, _m in binds:
         if target == home:
