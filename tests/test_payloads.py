@@ -313,6 +313,17 @@ def test_a_dev_package_shadowing_a_released_one_is_not_baked(project):
     assert m.delivery == "dev" and m.source == os.path.realpath(root / "dev/bigdcc/1.0")
 
 
+def test_a_dev_single_file_family_is_mounted_as_its_file(project):
+    root = project.parent.parent
+    (root / "dev/gear.py").write_text('name = "gear"\nversions = ["1.0", "2.0"]\n'
+                                      "def commands():\n    env.GEAR = '{version}'\n")
+    rc = resolve(project, tool="sh", dev=True, extras=_extras("gear-2"))
+    assert "gear" not in [p.name for p in rc.image.packages] and rc.env["GEAR"] == "2.0"
+    [m] = [m for m in rc.launch_inputs().payloads if m.delivery == "dev"]
+    assert (m.source, m.target) == (os.path.realpath(root / "dev/gear.py"),
+                                    "/landscape/packages/gear.py")
+
+
 def test_dev_without_a_dev_repository_is_one_clear_line(tmp_path, cli):
     project = mount_studio(tmp_path / "studio")
     root = project.parent.parent

@@ -589,7 +589,7 @@ def solve_context(cascade: Cascade, tool: str | None = None, extras_layer: Layer
     image_cfg = cascade.plain("image", {}) or {}
     # dev packages are never in the image (so an edit never needs a build): it holds the
     # others, and bakes the rez setup of only the tools without a dev package
-    is_dev = (lambda pkg: not pkg.single_file and real(pkg.repository) in dev_repos) \
+    is_dev = (lambda pkg: real(pkg.repository) in dev_repos) \
         if dev_repos else (lambda pkg: False)
     packages = [pkg for pkg in union_packages([s.packages for s in solutions.values()])
                 if not is_dev(pkg)]

@@ -106,7 +106,7 @@ def dev_repositories(cascade: "Cascade") -> list[str]:
 def delivery_of(p: ResolvedPackage, image: "ImageSpec", dev: Iterable[str]) -> str:
     """``dev`` (``p`` comes from one of the dev repositories ``dev``, real paths),
     ``mount`` (``image`` mounts its payload) or ``bake``."""
-    if not p.single_file and dev and real(p.repository) in dev:
+    if dev and real(p.repository) in dev:
         return DEV
     return MOUNT if image.is_mounted(p) else BAKE
 
@@ -116,8 +116,9 @@ def payload_mounts(packages: Iterable[ResolvedPackage], image: "ImageSpec",
     """The read-only mounts a launch of ``packages`` (one tool's solution) needs: one
     :class:`~landscape.launchinputs.PayloadMount` per package that is mounted or a dev
     package, from the package folder's **real** path to its place in the image
-    (:attr:`~landscape.rezsolve.ResolvedPackage.image_base`) — and an error for each package
-    whose folder leads outside its repository (it is never mounted)."""
+    (:attr:`~landscape.rezsolve.ResolvedPackage.image_base`; for a dev version of a
+    single-file family, its family file) — and an error for each package whose folder leads
+    outside its repository (it is never mounted)."""
     dev = frozenset(dev)
     mounts: list[PayloadMount] = []
     errors: list[LandscapeError] = []
@@ -125,7 +126,7 @@ def payload_mounts(packages: Iterable[ResolvedPackage], image: "ImageSpec",
         kind = delivery_of(p, image, dev)
         if kind == BAKE:
             continue
-        folder = [p.name, p.version] if p.version else [p.name]
+        folder = [p.layout] if p.single_file else [p.name, p.version] if p.version else [p.name]
         if not all(_FOLDER_NAME.fullmatch(part) for part in folder):
             errors.append(LandscapeError(f"package {p.qualified!r} of {p.repository}: not a "
                                          "folder name of the image: not mounted"))
