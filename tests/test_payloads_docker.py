@@ -139,3 +139,21 @@ def test_an_edit_of_a_dev_package_takes_effect_at_the_next_launch_with_no_build(
     assert r.stdout.split("\n")[:2] == ["second added", "draft 2"]
     assert studio_images(docker_engine, run) == images  # nothing was built in between
     assert "getting" not in r.stderr, r.stderr
+    # a warm launch: the workspace has the dev package mounted, the environment is per launch
+    try:
+        r = launch(project, script, "--dev", "-a", "devtool", "--warm")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split("\n")[:2] == ["second added", "draft 2"]
+        (pkg / "package.py").write_text((pkg / "package.py").read_text().replace(
+            '"second"', '"third"'))
+        (pkg / "notes.txt").write_text("draft 3\n")
+        r = launch(project, script, "--dev", "-a", "devtool", "--warm")
+        assert r.stdout.split("\n")[:2] == ["third added", "draft 3"], r.stderr
+        assert studio_images(docker_engine, run) == images
+    finally:
+        from landscape.engine.workspace import host_folder
+
+        for c in docker_engine.containers.list(all=True, filters={"label": [
+                "io.landscape.role=workspace", f"io.landscape.root={root.resolve()}"]}):
+            c.remove(force=True)
+            shutil.rmtree(host_folder(c.name), ignore_errors=True)
