@@ -75,14 +75,19 @@ def write_package(repo: Path, name: str, version: str, requires: list[str] = ())
     return d
 
 
+def write_payload(path: Path, mb: int) -> Path:
+    """A file of ``mb`` MiB of random (incompressible) bytes at ``path``."""
+    with open(path, "wb") as f:
+        for _ in range(mb):
+            f.write(os.urandom(1 << 20))
+    return path
+
+
 def make_studio(tmp: Path, mb: int, images: int, run: str) -> Path:
     studio = tmp / "studio"
     repo = studio / "packages"
     write_package(repo, "python", "3.11")
-    big = write_package(repo, "bigdcc", "1.0") / "payload.bin"
-    with open(big, "wb") as f:
-        for _ in range(mb):
-            f.write(os.urandom(1 << 20))
+    write_payload(write_package(repo, "bigdcc", "1.0") / "payload.bin", mb)
     for v in ("1.0", "1.1"):
         (write_package(repo, "pipeline", v) / "pipeline.py").write_text(f"VERSION = {v!r}\n")
     for i in range(images):

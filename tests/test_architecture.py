@@ -22,7 +22,7 @@ LAYERS: dict[str, int] = {
     # 2 — the cascade
     **dict.fromkeys(["cascade", "manifests", "tools", "userstate"], 2),
     # 3 — the resolved context
-    **dict.fromkeys(["overrides", "rezsolve", "imagekey", "recipe", "launchinputs", "context",
+    **dict.fromkeys(["overrides", "rezsolve", "imagekey", "recipe", "launchinputs", "payloads", "context",
                      "diff", "resolvecache"], 3),
     # 4 — the build plan (and what reads a whole plan: lock, check, CI files)
     **dict.fromkeys(["plan", "lock", "check", "ci"], 4),

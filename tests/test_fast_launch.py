@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from landscape.cli.fast import LaunchArgs, parse_launch
 
-TOKENS = ["--tool", "-t", "--variant", "--add", "-a", "--env", "--root", "--warm", "--host", "--",
+TOKENS = ["--tool", "-t", "--variant", "--add", "-a", "--env", "--root", "--warm", "--host",
+          "--dev", "--",
           "--tool=blender", "--variant=night", "--root=/studio", "-tblender", "-t=x",
           "--help", "-h", "--bogus", "--warm=1", "-", "", "blender", "blender/render",
           "shot", "sh010", "-c", "pass", "X=1", "-x", "--debug", "/abs/path", "a b",
@@ -36,7 +37,7 @@ def typer_parse(args: list[str]) -> LaunchArgs | None:
         return None
     # Typer turns the raw values into the command's types (Path) when it calls it
     return LaunchArgs(context=Path(p["context"]), tool=p["tool"], variant=list(p["variant"]),
-                      add=list(p["add"]), env=list(p["env"]), warm=p["warm"],
+                      add=list(p["add"]), env=list(p["env"]), warm=p["warm"], dev=p["dev"],
                       root=Path(p["root"]) if p["root"] is not None else None,
                       args=list(p["args"] or []), host=p["host"])
 
@@ -63,7 +64,7 @@ def test_the_fast_parser_agrees_with_typer_or_gives_back(args):
 @pytest.mark.parametrize("args", [
     ["shot", "--tool", "blender"],
     ["--tool=blender/render", "shot", "--", "-f", "1"],
-    ["-t", "py", "--warm", "shot", "--variant", "a", "--variant", "b", "--env", "X=1",
+    ["-t", "py", "--warm", "--dev", "shot", "--variant", "a", "--variant", "b", "--env", "X=1",
      "--add", "maya-2024", "-a", "nuke", "--root", "/s", "extra", "--", "--tool", "x"],
     ["shot", "--host", "-t", "py", "--", "-c", "pass"],
 ])

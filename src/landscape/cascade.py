@@ -589,10 +589,14 @@ def warm_idle(root_node: Node | None) -> int:
 ROOT_ONLY_IMAGE_KEYS = ("registry", "ca_certificates", "apt_mirror")
 
 
+#: top-level keys only the studio root may set (read from its file, never merged)
+ROOT_ONLY_KEYS = ("launch", "delivery")
+
+
 def _root_only_image_keys(f: ConfigFile) -> list[ConfigError]:
-    launch = f.node.get("launch") if f.node is not None else None
-    errors = [] if launch is None else [ConfigError(
-        f"launch may only be set in the studio root's {CONFIG_NAME}", launch.loc, ("launch",))]
+    errors = [ConfigError(f"{key} may only be set in the studio root's {CONFIG_NAME}",
+                          f.node.key_loc(key), (key,))
+              for key in ROOT_ONLY_KEYS if f.node is not None and f.node.get(key) is not None]
     image = f.node.get("image") if f.node is not None else None
     if image is None or not image.is_map:
         return errors

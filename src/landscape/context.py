@@ -29,6 +29,8 @@ from .memo import note, table
 from .imagekey import (CORE_SYSTEM_PACKAGES, DEFAULT_BASE, DEFAULT_REZ_VERSION, ImageSpec,
                        union_packages)
 from .nodes import Node, from_plain
+from .paths import real
+from .payloads import BAKE, delivery_of, dev_repositories, payload_mounts, root_delivery
 from .rezsolve import IMAGE_PATH, Solution
 from .templates import MissingField, expand_template
 from .tools import CONTEXT_TOOL, Layer, ToolSetup, compose, manifest_loader, tool_paths
@@ -135,6 +137,9 @@ class ResolvedContext:
     #: what the context's policy refuses: mounts (left out of ``storage``) and tools asking
     #: for a display, GPUs or capabilities it forbids (see :func:`policy_errors`)
     policy_errors: list[LandscapeError] = field(default_factory=list)
+    #: the real paths of the dev repositories (``--dev``; empty otherwise): their packages
+    #: are not in the image but mounted at launch (:mod:`landscape.payloads`)
+    dev: frozenset[str] = frozenset()
 
     @property
     def selected(self) -> ToolSetup:
@@ -199,6 +204,15 @@ class ResolvedContext:
             out[path] = fields
         return out
 
+    def _package_json(self, p: Any) -> dict:
+        """docs/json.md ``packages`` item, with ``delivery`` (``mount`` or ``dev``) when the
+        package's folder is mounted at launch rather than baked."""
+        out = p.to_json()
+        kind = delivery_of(p, self.image, self.dev)
+        if kind != BAKE:
+            out["delivery"] = kind
+        return out
+
     def to_json(self, explain: bool = False) -> dict:
         """docs/json.md's shape. With ``explain``, values carry ``{"value", "from"}`` and env
         variables the list of actions that built them."""
@@ -213,7 +227,7 @@ class ResolvedContext:
             "manifest": setup.manifest,
             "tool": self.tool,
             "requests": setup.request_strings,
-            "packages": [p.to_json() for p in self.solution.packages],
+            "packages": [self._package_json(p) for p in self.solution.packages],
             "env": dict(sorted({**self.env, **{s.name: s.masked() for s in self.secrets}
                                 }.items())),
             "metadata": jsonable(self.metadata),
@@ -292,6 +306,7 @@ class ResolvedContext:
         except ConfigError as e:
             idle, idle_error = None, str(e)
         user_state = self.user_state()
+        payloads, payload_errors = payload_mounts(self.solution.packages, self.image, self.dev)
         return LaunchInputs(
             context=str(self.cascade.context), tool=self.tool, command=command,
             gui=bool(setup.field("gui", False)), gpu=bool(setup.field("gpu", False)),
@@ -299,9 +314,10 @@ class ResolvedContext:
             workdir=self.workdir, workdir_error=workdir_error, dirs=list(self.dirs),
             env=dict(self.env), storage=list(self.storage), image=self.image,
             project_dir=str(self.cascade.project_dir), registry=registry,
-            registry_error=registry_error, errors=errors, context_json=self.to_json(),
-            root=str(self.cascade.root), warm_idle=idle, warm_idle_error=idle_error,
-            image_labels=image_labels(self.image), user_state=user_state)
+            registry_error=registry_error, errors=errors + payload_errors,
+            context_json=self.to_json(), root=str(self.cascade.root), warm_idle=idle,
+            warm_idle_error=idle_error, image_labels=image_labels(self.image),
+            user_state=user_state, payloads=payloads)
 
     def user_state(self) -> UserState:
         """The studio root's settings for the user's state at launch (home, audit trail) and
@@ -535,7 +551,8 @@ class ContextSolve:
     """What a context's merged config values give, whatever folder the context is:
     the package ``paths`` searched, the ``timestamp`` of ``rez.time``/``--time``, every
     tool's ``setups`` and rez ``solutions``, the shared ``image`` spec, the ``storage`` mounts
-    the policy allows and the errors of those it ``refused`` (see :func:`storage_mounts`).
+    the policy allows and the errors of those it ``refused`` (see :func:`storage_mounts`),
+    and the real paths of the ``dev`` repositories searched (``--dev``).
     :func:`solve_context` makes it; contexts that share these inputs share one."""
 
     paths: list[str]
@@ -545,6 +562,7 @@ class ContextSolve:
     image: ImageSpec
     storage: list[StorageMount]
     refused: list[LandscapeError]
+    dev: frozenset[str] = frozenset()
 
 
 #: Top-level keys :func:`solve_context` never reads: contexts that differ only in these (a
@@ -578,6 +596,7 @@ def solve_context(cascade: Cascade, tool: str | None = None, extras_layer: Layer
         hit = memo.get(key)
         if hit is not None:
             return hit[1]
+    dev_repos = frozenset(real(d) for d in dev_repositories(cascade)) if dev else frozenset()
     paths = package_paths(cascade, staging, dev)
     for p in paths:
         note("repositories", p)
@@ -610,18 +629,28 @@ def solve_context(cascade: Cascade, tool: str | None = None, extras_layer: Layer
             _also(item, names) for item, names in failures.values())
 
     image_cfg = cascade.plain("image", {}) or {}
+    # dev packages are never in the image (so an edit never needs a build): it holds the
+    # others, and bakes the rez setup of only the tools without a dev package
+    is_dev = (lambda pkg: real(pkg.repository) in dev_repos) \
+        if dev_repos else (lambda pkg: False)
+    packages = [pkg for pkg in union_packages([s.packages for s in solutions.values()])
+                if not is_dev(pkg)]
+    delivery = root_delivery(cascade)
     image = ImageSpec(
         project=cascade.project,
         base=str(image_cfg.get("base") or DEFAULT_BASE),
         system_packages=system_packages(cascade, setups.values()),
         rez_version=str(rez_cfg.get("version") or DEFAULT_REZ_VERSION),
-        packages=union_packages([s.packages for s in solutions.values()]),
-        tools={p: [pkg.exact_request for pkg in s.packages] for p, s in solutions.items()},
+        packages=packages,
+        tools={p: [pkg.exact_request for pkg in s.packages] for p, s in solutions.items()
+               if not any(is_dev(pkg) for pkg in s.packages)},
         repositories=paths,
         labels={str(k): str(v) for k, v in (image_cfg.get("labels") or {}).items()},
+        mounted=sorted({pkg.qualified for pkg in packages if delivery.mode(pkg) == "mount"}),
     )
     storage, refused = storage_mounts(cascade)
-    result = ContextSolve(paths, timestamp, setups, solutions, image, storage, refused)
+    result = ContextSolve(paths, timestamp, setups, solutions, image, storage, refused,
+                          dev_repos)
     if memo is not None:
         memo[key] = (cascade.values, result)  # the values keep the ids of the key alive
     return result
@@ -666,7 +695,7 @@ def resolve(context: str | Path, *, tool: str | None = None, variants: Sequence[
         ([str(d) for d in cascade.plain("dirs", [])] if tool else [])
     return ResolvedContext(cascade, tool, setups, solutions, image, env, workdir,
                            list(dict.fromkeys(dirs)), solved.storage, solved.timestamp,
-                           refused)
+                           refused, solved.dev)
 
 
 def landscape_variables(cascade: Cascade, tool: str | None, image: ImageSpec,

@@ -34,7 +34,7 @@ def tree_digest(path: str) -> str:
     gives the same digest from any checkout, install or machine. A missing path digests its
     name.
 
-    Kept on disk too (Landscape's cache, ``digests/``), keyed by the path and its
+    Kept on disk too (Landscape's cache, ``digests/``), keyed by the real path and its
     :func:`tree_signature`: a gigabyte payload is read once, not at every resolve."""
     note("trees", path)
     hit = _DIGESTS.get(path)
@@ -49,6 +49,62 @@ def tree_digest(path: str) -> str:
     _store_digest(path, signature, digest)
     _DIGESTS[path] = digest
     return digest
+
+
+def fresh_tree_digest(path: str) -> str:
+    """:func:`tree_digest` of ``path`` as it is on disk **now**: never from this process's
+    memo (a launch agent lives for many launches), only from the on-disk digest cache entry
+    of the path's current :func:`tree_signature` — one ``lstat`` per entry when nothing
+    changed, the whole content read (and the entry kept) when anything did. What a launch
+    verifies a mounted payload with (docs/locking.md, "Mounted payloads")."""
+    signature = tree_signature(path)
+    stored = _stored_digest(path, signature)
+    if stored is not None:
+        return stored
+    digest = _content_digest(path)
+    if tree_signature(path) == signature:  # unchanged while it was read: worth keeping
+        _store_digest(path, signature, digest)
+    return digest
+
+
+#: The files of a package folder rez reads to load the package (its filesystem repository's
+#: ``package_filenames`` in both formats): what an image keeps of a package whose payload is
+#: mounted at launch instead (``delivery: mount``).
+DEFINITION_FILES = ("package.py", "package.yaml")
+
+
+def definition_digest(path: str) -> str:
+    """sha256 over the definition files (:data:`DEFINITION_FILES`) at the top of package
+    folder ``path``, as :func:`tree_digest` would count them (name, owner-executable bit and
+    content, or a symlink's target); a file that is absent counts nothing. Reads a few small
+    files and records each (``paths``) for the resolve cache; the payload is never read."""
+    h = hashlib.sha256()
+    for name in DEFINITION_FILES:
+        full = os.path.join(path, name)
+        note("paths", full)
+        h.update(name.encode() + b"\0")
+        if os.path.islink(full):
+            h.update(b"L" + os.readlink(full).encode() + b"\0")
+        elif os.path.isfile(full):
+            with open(full, "rb") as f:
+                data = f.read()
+            h.update((b"X" if os.stat(full).st_mode & 0o100 else b"F") +
+                     hashlib.sha256(data).digest())
+        else:
+            h.update(b"-")
+    return h.hexdigest()
+
+
+def definition_size(path: str) -> int:
+    """Bytes of the regular definition files at the top of package folder ``path``."""
+    total = 0
+    for name in DEFINITION_FILES:
+        try:
+            st = os.lstat(os.path.join(path, name))
+        except OSError:
+            continue
+        total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return total
 
 
 def tree_signature(path: str) -> str:
@@ -85,7 +141,9 @@ def tree_signature(path: str) -> str:
 def _digest_file(path: str, signature: str) -> Path:
     from .resources import cache_dir
 
-    name = hashlib.sha256(f"{os.path.abspath(path)}\0{signature}".encode()).hexdigest()
+    # by real path: a folder reached through a symlinked repository and by its real path
+    # (as a launch checks a mounted payload) is one entry
+    name = hashlib.sha256(f"{os.path.realpath(path)}\0{signature}".encode()).hexdigest()
     return cache_dir() / "digests" / name[:2] / name
 
 

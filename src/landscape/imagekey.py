@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, TypeVar
 
 from . import grammar
-from .digest import _DIGESTS, tree_digest, tree_size
+from .digest import _DIGESTS, definition_digest, definition_size, tree_digest, tree_size
 from .errors import LandscapeError
 from .resources import data_dir
 from .rezsolve import ResolvedPackage
@@ -84,7 +84,10 @@ def repository_name(project: str) -> str:
 @dataclass
 class ImageSpec:
     """What one image holds; see the module doc. ``packages`` are in install order: by
-    repository tier (the last packages-path entry — the studio's — first), then name."""
+    repository tier (the last packages-path entry — the studio's — first), then name.
+    ``mounted`` names (``name-version``) the packages whose payload is mounted at launch
+    (``delivery: mount``, docs/config.md): the image keeps only their definition files, and
+    its key depends on those, not on the payload (:meth:`package_digest`)."""
 
     project: str
     base: str
@@ -94,6 +97,7 @@ class ImageSpec:
     tools: dict[str, list[str]]
     repositories: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    mounted: list[str] = field(default_factory=list)
     key: str = ""
 
     def __post_init__(self) -> None:
@@ -125,13 +129,35 @@ class ImageSpec:
             "base": self.base,
             "system_packages": sorted(self.system_packages),
             "rez": self.rez_version,
-            "packages": sorted(
-                ({"name": p.name, "version": p.version, "variant": p.variant,
-                  "digest": tree_digest(p.base)} for p in self.packages),
-                key=lambda d: (d["name"], d["version"])),
+            "packages": sorted((self._canonical_package(p) for p in self.packages),
+                               key=lambda d: (d["name"], d["version"])),
             "tools": {k: self.tools[k] for k in sorted(self.tools)},
             "labels": dict(sorted(self.labels.items())),
         }
+
+    def _canonical_package(self, p: ResolvedPackage) -> dict:
+        entry = {"name": p.name, "version": p.version, "variant": p.variant,
+                 "digest": self.package_digest(p)}
+        if self.is_mounted(p):  # a baked package's entry is as it always was
+            entry["delivery"] = "mount"
+        return entry
+
+    def is_mounted(self, p: ResolvedPackage) -> bool:
+        """Whether ``p``'s payload is mounted at launch rather than baked (a single-file
+        family has no payload: always baked)."""
+        return not p.single_file and p.qualified in self.mounted
+
+    def package_digest(self, p: ResolvedPackage) -> str:
+        """What of ``p`` the image holds, digested: its whole folder
+        (:func:`~landscape.digest.tree_digest`), or only its definition files when its
+        payload is mounted (:func:`~landscape.digest.definition_digest`: the payload is
+        never read)."""
+        return definition_digest(p.base) if self.is_mounted(p) else tree_digest(p.base)
+
+    def package_size(self, p: ResolvedPackage) -> int:
+        """Bytes of ``p`` the image holds (orders the package layers): its regular files,
+        or only its definition files when its payload is mounted."""
+        return definition_size(p.base) if self.is_mounted(p) else tree_size(p.base)
 
     def compute_key(self) -> str:
         """``sha256:<hex>`` of :meth:`canonical` as compact, key-sorted JSON."""
@@ -170,7 +196,7 @@ class ImageSpec:
                 "packages": [asdict(p) for p in self.packages],
                 "tools": {k: list(v) for k, v in self.tools.items()},
                 "repositories": list(self.repositories), "labels": dict(self.labels),
-                "key": self.key}
+                "mounted": list(self.mounted), "key": self.key}
 
     @classmethod
     def from_record(cls, data: dict) -> "ImageSpec":
@@ -186,17 +212,17 @@ class ImageSpec:
                    tools={str(k): [str(r) for r in v] for k, v in data["tools"].items()},
                    repositories=[str(r) for r in data["repositories"]],
                    labels={str(k): str(v) for k, v in data["labels"].items()},
-                   key=str(data["key"]))
+                   mounted=[str(q) for q in data["mounted"]], key=str(data["key"]))
 
     def layers(self) -> list[list[ResolvedPackage]]:
         """The image's package layers, bottom first: :func:`package_layers` of
         :meth:`tiers` (a version two variants share counted once), sized by
-        :func:`~landscape.digest.tree_size` of each package folder. One ``COPY``
+        :meth:`package_size` (what of each package the image holds). One ``COPY``
         instruction each (``templates/Dockerfile.j2``)."""
         seen: set[tuple[str, str]] = set()  # two variants of one version: one folder
         tiers = [[p for p in tier if (p.name, p.version) not in seen
                   and not seen.add((p.name, p.version))] for tier in self.tiers()]
-        return package_layers(tiers, lambda p: tree_size(p.base), lambda p: (p.name, p.version))
+        return package_layers(tiers, self.package_size, lambda p: (p.name, p.version))
 
     def to_json(self) -> dict:
         """docs/json.md ``image``."""

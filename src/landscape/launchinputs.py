@@ -38,6 +38,45 @@ class StorageMount:
             raise ValueError(f"mount mode {mode!r}")
         return cls(str(data["source"]), str(data["target"]), mode)
 
+#: Where mounted package folders may go: the image's rez repository (rezsolve.IMAGE_PACKAGES).
+_PAYLOAD_TARGETS = "/landscape/packages/"
+
+
+@dataclass(frozen=True)
+class PayloadMount:
+    """The folder of one package whose payload is not baked into the image, mounted
+    read-only at launch: ``package`` (``name-version``), its ``repository`` and folder
+    (``base``) as rez reported them, ``source`` (the folder's **real** path when it was
+    resolved, inside the repository's real path: what is mounted), ``target`` (where a baked
+    copy would be: ``/landscape/packages/<name>/<version>``) and ``delivery``: ``mount``
+    (``delivery: mount``; checked against ``landscape.lock`` at every launch) or ``dev``
+    (``--dev``: the user's own package, mounted as it is). Made by
+    :func:`landscape.payloads.payload_mounts`."""
+
+    package: str
+    repository: str
+    base: str
+    source: str
+    target: str
+    delivery: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"package": self.package, "repository": self.repository, "base": self.base,
+                "source": self.source, "target": self.target, "delivery": self.delivery}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "PayloadMount":
+        """The mount :meth:`to_json` wrote. Raises ``KeyError``/``ValueError`` for anything
+        else (a target outside the image's package repository, another delivery)."""
+        mount = cls(*(str(data[k]) for k in ("package", "repository", "base", "source",
+                                              "target", "delivery")))
+        target = mount.target
+        if mount.delivery not in ("mount", "dev") or not target.startswith(_PAYLOAD_TARGETS) \
+                or "/../" in target + "/" or "/./" in target + "/" or "//" in target:
+            raise ValueError(f"payload mount {mount.package!r} to {target!r}")
+        return mount
+
+
 #: In every container: the resolved context as JSON (read-only), README.md, Images.
 CONTEXT_FILE = "/landscape/context.json"
 
@@ -54,10 +93,12 @@ class LaunchInputs:
     ``errors`` that stop this tool, the resolved context as JSON (``context_json``, what
     ``/landscape/context.json`` holds), the studio ``root`` and the idle seconds after which
     a warm launch's workspace stops (``warm_idle``, or ``warm_idle_error`` saying why the
-    root's ``launch.warm_idle`` is not a duration), and the labels the image must carry
-    (``image_labels``, :func:`landscape.recipe.image_labels`), and the root's settings for
+    root's ``launch.warm_idle`` is not a duration), the labels the image must carry
+    (``image_labels``, :func:`landscape.recipe.image_labels`), the root's settings for
     the user's state — home, audit trail, secret declarations (``user_state``,
-    :class:`~landscape.userstate.UserState`; never a secret's value).
+    :class:`~landscape.userstate.UserState`; never a secret's value) — and the package
+    folders mounted read-only instead of baked (``payloads``: ``delivery: mount`` and
+    ``--dev``; checked again at every launch, :mod:`landscape.engine.payloads`).
 
     Made by :meth:`ResolvedContext.launch_inputs`, or read back from the resolve cache
     (:mod:`landscape.resolvecache`) with :meth:`from_record`, so a launch of an unchanged
@@ -87,6 +128,7 @@ class LaunchInputs:
     warm_idle_error: str | None = None
     image_labels: dict[str, str] = field(default_factory=dict)
     user_state: UserState = field(default_factory=UserState)
+    payloads: list[PayloadMount] = field(default_factory=list)
 
     @property
     def project(self) -> str:
@@ -97,6 +139,7 @@ class LaunchInputs:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__}
         data["image"] = self.image.to_record()
         data["storage"] = [m.to_json() for m in self.storage]
+        data["payloads"] = [m.to_json() for m in self.payloads]
         data["errors"] = [error_record(e) for e in self.errors]
         data["user_state"] = self.user_state.to_record()
         return data
@@ -109,6 +152,7 @@ class LaunchInputs:
         fields = {k: data[k] for k in cls.__dataclass_fields__}
         fields["image"] = ImageSpec.from_record(data["image"])
         fields["storage"] = [StorageMount.from_json(m) for m in data["storage"]]
+        fields["payloads"] = [PayloadMount.from_json(m) for m in data["payloads"]]
         fields["errors"] = [error_from_record(e) for e in data["errors"]]
         fields["user_state"] = UserState.from_record(data["user_state"])
         inputs = cls(**fields)

@@ -65,6 +65,12 @@ def _repository(root: Path, repository: str) -> str:
     return real_repo
 
 
+def package_entry_name(root: Path, qualified: str, repository: str) -> str:
+    """The name of a package's entry under the lock's ``packages``:
+    ``name-version@repository`` (the repository as :func:`_repository` names it)."""
+    return f"{qualified}@{_repository(root, repository)}"
+
+
 def make_lock(plan: Any, project_dir: Path, previous: dict | None = None) -> dict:
     """The lock of ``plan`` (a :class:`~landscape.plan.BuildPlan` of the project at
     ``project_dir``): the inputs phase, with the observed phase of ``previous`` carried over
@@ -111,10 +117,12 @@ def make_lock(plan: Any, project_dir: Path, previous: dict | None = None) -> dic
         rez[spec.rez_version] = old_rez if isinstance(old_rez, dict) else \
             {"wheel": None, "sha256": None}
         for p in spec.packages:
-            name = f"{p.qualified}@{_repository(root or project_dir, p.repository)}"
+            name = package_entry_name(root or project_dir, p.qualified, p.repository)
             packages[name] = {"name": p.name, "version": p.version, "variant": p.variant,
                               "repository": _repository(root or project_dir, p.repository),
                               "digest": "sha256:" + tree_digest(p.base)}
+            if spec.is_mounted(p):  # its payload is mounted at launch, checked against this
+                packages[name]["delivery"] = "mount"
     return {
         "format": LOCK_FORMAT,
         "landscape": {"version": __version__, "recipe": "sha256:" + recipe_digest()},
@@ -242,7 +250,8 @@ def _schema() -> dict:
                 "properties": {"name": {"type": "string"}, "version": {"type": "string"},
                                "variant": {"type": ["integer", "null"]},
                                "repository": {"type": "string"},
-                               "digest": {"type": "string"}}}},
+                               "digest": {"type": "string"},
+                               "delivery": {"enum": ["mount"]}}}},
             "images": {"type": "object", "additionalProperties": {
                 "type": "object",
                 "required": ["tag", "base", "rez", "system_packages", "packages", "tools",
@@ -503,6 +512,11 @@ def missing_observations(lock: dict, keys: set[str] | None = None) -> list[str]:
 def line_of_image(lock: dict, key: str) -> int:
     """The line of image ``key`` in the lock's text (1 when unknown)."""
     return _line_of(lock.get("_text", ""), "images", key)
+
+
+def line_of_package(lock: dict, name: str) -> int:
+    """The line of package entry ``name`` in the lock's text (1 when unknown)."""
+    return _line_of(lock.get("_text", ""), "packages", name)
 
 
 def public(lock: dict) -> dict:

@@ -550,6 +550,7 @@ CONFIG_STRATEGIES: dict[str, Strategy] = {
     "policy": Narrow(),
     "launch": Local(),  # studio root only, read from the root file
     "secrets": Local(),  # the root's own secrets: studio root only, read from the root file
+    "delivery": Local(),  # studio root only, read from the root file
 }
 
 #: keys of a manifest file → merge strategy (docs/config.md; ``extends`` is read, not merged)

@@ -13,6 +13,7 @@ sends to the engine is laid out on the engine side (:mod:`landscape.engine.build
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,11 +128,15 @@ def _maybe_redirected(dirs: list[Path], top: Path) -> set[Path]:
     redirect: their own plain file, or one of a natural ancestor's, mentions ``parent``
     (a cheap look at the bytes; the walk itself then says for sure)."""
     def mentions(folder: Path) -> bool:
-        try:
-            with open(folder / CONFIG_NAME, "rb") as f:
-                return b"parent" in f.read()
+        path = folder / CONFIG_NAME
+        try:  # only a regular file is read (a FIFO or a device is never even opened)
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return False
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             return False
+        with os.fdopen(fd, "rb") as f:
+            return stat.S_ISREG(os.fstat(fd).st_mode) and b"parent" in f.read()
 
     above = False
     for anc in top.parents:

@@ -43,13 +43,13 @@ def tools_json(spec: ImageSpec) -> str:
 
 def inputs_digest(spec: ImageSpec) -> str:
     """``sha256:<hex>`` over what a build of ``spec`` is made from — the rendered Dockerfile,
-    ``tools.json``, each package's content digest in its layer and the image's own files.
+    ``tools.json``, each package's content digest in its layer (of its definitions only when its
+    payload is mounted) and the image's own files.
     Recorded as label ``io.landscape.inputs``: an image is only reused when it carries both
     the key and this digest (:func:`landscape.engine.images.find_image`)."""
-    from .digest import tree_digest
     from .imagekey import recipe_digest
 
-    layers = [[(p.qualified, tree_digest(p.base)) for p in layer] for layer in spec.layers()]
+    layers = [[(p.qualified, spec.package_digest(p)) for p in layer] for layer in spec.layers()]
     blob = json.dumps({"dockerfile": render_dockerfile(spec), "tools": tools_json(spec),
                        "layers": layers, "recipe": recipe_digest(),
                        "system_packages": sorted(spec.system_packages)}, sort_keys=True)

@@ -41,8 +41,9 @@ from .digest import ignored
 from .memo import Inputs, recording
 from .resources import atomic_write, cache_dir, data_dir
 
-#: Bumped when the entry layout changes. 3: launch inputs carry ``user_state``.
-CACHE_FORMAT = 3
+#: Bumped when the entry layout changes. 4: launch inputs carry ``user_state`` and payload
+#: mounts.
+CACHE_FORMAT = 4
 _warned = False
 
 

@@ -154,6 +154,10 @@ _WORKFLOW: dict[str, Any] = {
     },
 }
 
+_DELIVERY_MODE = {"enum": ["bake", "mount"],
+                  "description": "bake: copied into images (the default); mount: the payload "
+                                 "is mounted read-only at launch"}
+
 _MOUNT = {
     "type": "object",
     "additionalProperties": False,
@@ -226,6 +230,21 @@ CONFIG_SCHEMA: dict[str, Any] = {
                      "additionalProperties": {"type": ["object", "null", "boolean"]}},
         "services": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
                      "additionalProperties": _COMPOSE_SERVICE},
+        "delivery": {
+            "type": "object", "additionalProperties": False,
+            "description": "studio root only: which package payloads are mounted at launch "
+                           "instead of baked into images",
+            "properties": {
+                "packages": {"type": "object",
+                             "propertyNames": {"pattern": r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"},
+                             "additionalProperties": _DELIVERY_MODE,
+                             "description": "package family -> bake | mount"},
+                "repositories": {"type": "object", "propertyNames": {"minLength": 1},
+                                 "additionalProperties": _DELIVERY_MODE,
+                                 "description": "repository (relative to the root file) -> "
+                                                "bake | mount"},
+            },
+        },
         "launch": {
             "type": "object", "additionalProperties": False,
             "description": "studio root only: how launches run",

@@ -29,7 +29,7 @@ def test_launch_keys_and_top_level_secrets_are_the_roots_alone(example, cli):
         secrets: {TOKEN: {from_env: GITHUB_TOKEN}}
     """)
     err = refused(cli("check", example))
-    assert "sh010/landscape.yaml:2:9: launch: launch may only be set in the studio root" in err
+    assert "sh010/landscape.yaml:2:1: launch: launch may only be set in the studio root" in err
     assert "sh010/landscape.yaml:3:1: secrets: secrets may only be declared in the studio " \
            "root's landscape.yaml" in err
 

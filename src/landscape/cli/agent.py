@@ -48,7 +48,8 @@ SERVED = ("launch",)
 #: modules the agent imports before it serves (what a launch needs, and the full CLI)
 PRELOAD = ("landscape.cli.fast", "landscape.resolvecache", "landscape.launchinputs",
            "landscape.engine.launch", "landscape.engine.workspace", "landscape.engine.images",
-           "landscape.engine.docker", "http.client", "landscape.cli.app", "landscape.cli.output")
+           "landscape.engine.docker", "landscape.engine.payloads", "http.client",
+           "landscape.cli.app", "landscape.cli.output")
 
 
 def enabled() -> bool:

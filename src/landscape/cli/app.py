@@ -432,6 +432,9 @@ def logs(project: Annotated[Path, typer.Argument(help="Project folder.")],
 WarmOpt = Annotated[bool, typer.Option(
     "--warm", help="Run in this user's long-running workspace of the image (started when "
     "missing, stopped after launch.warm_idle): no container start per launch.")]
+DevOpt = Annotated[bool, typer.Option(
+    "--dev", help="Search rez.dev_path first; dev packages are mounted read-only, not built "
+    "into the image (an edit takes effect at the next launch).")]
 
 
 @app.command()
@@ -447,6 +450,7 @@ def launch(
     host: Annotated[bool, typer.Option(
         "--host", help="Run on this machine with rez, without a container (no isolation; "
         "policy-checked mounts do not apply).")] = False,
+    dev: DevOpt = False,
     root: RootOpt = None,
 ) -> None:
     """Run a tool of CONTEXT in a fresh container (or, --warm, its workspace; --host, on
@@ -459,14 +463,14 @@ def launch(
                                  param_hint="--tool")
     if warm and host:
         raise typer.BadParameter("--warm and --host exclude each other", param_hint="--host")
-    inputs = _launch_inputs("launch", context, tool, variant, root, add, env)
+    inputs = _launch_inputs("launch", context, tool, variant, root, add, env, dev)
     if host:
         tty, stdin = terminal_modes()
         raise typer.Exit(run_host_launch(inputs, list(args or []), tty=tty, stdin=stdin))
     spec = launch_spec(inputs, list(args or []))
     tty, stdin = terminal_modes()
     raise typer.Exit(_run(inputs, spec, warm, tty=tty, stdin=stdin,
-                          fresh=lambda: _fresh(context, tool, variant, root, add, env)))
+                          fresh=lambda: _fresh(context, tool, variant, root, add, env, dev)))
 
 
 @app.command()
@@ -475,6 +479,7 @@ def shell(
     tool: ToolOpt = None,
     variant: VariantOpt = [],
     warm: WarmOpt = False,
+    dev: DevOpt = False,
     root: RootOpt = None,
 ) -> None:
     """An interactive shell in the context's environment (a fresh container, or --warm)."""
@@ -482,32 +487,34 @@ def shell(
     from .fast import terminal_modes
 
     tool = tool or _first_tool(context, variant, root)
-    inputs = _launch_inputs("shell", context, tool, variant, root)
+    inputs = _launch_inputs("shell", context, tool, variant, root, dev=dev)
     spec = launch_spec(inputs, [], command=["/bin/bash"])
     tty, stdin = terminal_modes(shell=True)
     raise typer.Exit(_run(inputs, spec, warm, tty=tty, stdin=stdin,
-                          fresh=lambda: _fresh(context, tool, variant, root), command="shell"))
+                          fresh=lambda: _fresh(context, tool, variant, root, dev=dev),
+                          command="shell"))
 
 
 def _fresh(context: Path, tool: str, variants: list[str], root: Optional[Path],
-           add: list[str] = (), env: list[str] = ()):
+           add: list[str] = (), env: list[str] = (), dev: bool = False):
     """A fresh resolve of ``tool`` of ``context`` (imports rez)."""
     from ..context import Extras, resolve as run_resolve
 
     return run_resolve(context, tool=tool, variants=variants, extras=Extras(add, env),
-                       root=root)
+                       root=root, dev=dev)
 
 
 def _launch_inputs(command: str, context: Path, tool: str, variants: list[str],
-                   root: Optional[Path], add: list[str] = (), env: list[str] = ()):
+                   root: Optional[Path], add: list[str] = (), env: list[str] = (),
+                   dev: bool = False):
     """What launching ``tool`` of ``context`` needs (:class:`~landscape.context.LaunchInputs`),
     from the resolve cache when nothing it was made from changed."""
     from .. import resolvecache
 
     req = resolvecache.request(command, context, tool=tool, variants=variants, add=add,
-                               env=env, root=root)
+                               env=env, dev=dev, root=root)
     return resolvecache.launch_inputs(
-        req, lambda: _fresh(context, tool, variants, root, add, env))
+        req, lambda: _fresh(context, tool, variants, root, add, env, dev))
 
 
 def _run(inputs, spec, warm: bool, *, tty: bool, stdin: bool, fresh,

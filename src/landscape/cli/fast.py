@@ -35,8 +35,8 @@ REPEATED = ("variant", "add", "env")
 class LaunchArgs:
     """``landscape launch`` as parsed: ``context`` and ``root`` as given (``root`` from
     ``--root`` or ``$LANDSCAPE_ROOT``), ``tool`` (``T`` or ``T/V``), the repeatable
-    ``variant``/``add``/``env`` values in order, ``warm``, ``host``, and the tool's
-    ``args``."""
+    ``variant``/``add``/``env`` values in order, ``warm``, ``host``, ``dev``, and the
+    tool's ``args``."""
 
     context: Path
     tool: str
@@ -44,6 +44,7 @@ class LaunchArgs:
     add: list[str] = field(default_factory=list)
     env: list[str] = field(default_factory=list)
     warm: bool = False
+    dev: bool = False
     root: Path | None = None
     args: list[str] = field(default_factory=list)
     host: bool = False
@@ -53,12 +54,12 @@ def parse_launch(args: list[str]) -> LaunchArgs | None:
     """``args`` (what follows ``launch`` on the command line) as a :class:`LaunchArgs`, or
     ``None`` when they hold anything but the plain forms — ``--tool T``, ``--tool=T``,
     ``-t T`` (likewise ``--variant``, ``--add``/``-a``, ``--env``, ``--root``), ``--warm``,
-    ``--host`` (not both), positional words (the context, then the tool's arguments) and
-    ``--`` (everything after it is positional) — or lack a context or a tool. Never raises:
-    the full command line reports usage errors."""
+    ``--host`` (not both), ``--dev``, positional words (the context, then the tool's
+    arguments) and ``--`` (everything after it is positional) — or lack a context or a
+    tool. Never raises: the full command line reports usage errors."""
     values: dict[str, Any] = {"variant": [], "add": [], "env": []}
     positional: list[str] = []
-    warm = host = False
+    warm = host = dev = False
     i = 0
     while i < len(args):
         token = args[i]
@@ -71,6 +72,9 @@ def parse_launch(args: list[str]) -> LaunchArgs | None:
             continue
         if token == "--host":
             host = True
+            continue
+        if token == "--dev":
+            dev = True
             continue
         if not token.startswith("-"):
             positional.append(token)
@@ -97,8 +101,8 @@ def parse_launch(args: list[str]) -> LaunchArgs | None:
     root = values.get("root") or os.environ.get("LANDSCAPE_ROOT") or None
     return LaunchArgs(context=Path(positional[0]), tool=values["tool"],
                       variant=values["variant"], add=values["add"], env=values["env"],
-                      warm=warm, root=Path(root) if root else None, args=positional[1:],
-                      host=host)
+                      warm=warm, dev=dev, root=Path(root) if root else None,
+                      args=positional[1:], host=host)
 
 
 def launch(args: list[str]) -> int | None:
@@ -116,7 +120,7 @@ def launch(args: list[str]) -> int | None:
 
     req = resolvecache.request("launch", parsed.context, tool=parsed.tool,
                                variants=parsed.variant, add=parsed.add, env=parsed.env,
-                               root=parsed.root)
+                               dev=parsed.dev, root=parsed.root)
     record = resolvecache.lookup(req, "launch")
     if record is None:
         return None

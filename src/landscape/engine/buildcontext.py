@@ -9,7 +9,8 @@ engine, each package read from its repository under ``packages/<layer>/landscape
 :meth:`landscape.imagekey.ImageSpec.layers`). Every member of that tar has owner root, mtime 0
 and mode 0755 or 0644 by its owner-executable bit (docs/locking.md, "Package layers"): the
 same package content gives the same layer bytes, hence the same layer digest, from any
-checkout of its repository.
+checkout of its repository. Of a package whose payload is mounted at launch instead
+(``delivery: mount``), only the definition files are sent (:func:`definitions_only`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..digest import ignored
+from ..digest import DEFINITION_FILES, ignored
 from ..errors import ErrorGroup, LandscapeError
 from ..imagekey import ImageSpec
 from ..plan import package_conflicts
@@ -136,10 +137,14 @@ class BuildContext:
 
     ``folder``: the private folder of small files (Dockerfile, ``rez/``, ``fetch/``,
     ``landscape/``), removed by :meth:`remove`. ``payloads``: ``[(path in the context,
-    package folder on the host)]``, in layer order, read only when :meth:`chunks` runs."""
+    package folder on the host)]``, in layer order, read only when :meth:`chunks` runs.
+    ``definitions_only``: the paths in the context of the packages whose payload is mounted
+    at launch (``delivery: mount``): of those, only the definition files
+    (:data:`~landscape.digest.DEFINITION_FILES`) are sent."""
 
     folder: Path
     payloads: list[tuple[str, str]] = field(default_factory=list)
+    definitions_only: set[str] = field(default_factory=set)
 
     def members(self) -> Iterator[tuple[str, str | None]]:
         """``(name in the tar, host path)`` of every member, parents before children, in
@@ -157,7 +162,12 @@ class BuildContext:
             if os.path.islink(source) or os.path.realpath(source) != source:
                 raise LandscapeError(f"{source} became a link after it was checked: "
                                      "not copied into the image")
-            if os.path.isdir(source):
+            if arcname in self.definitions_only:
+                yield arcname, None
+                for name in DEFINITION_FILES:
+                    if os.path.lexists(os.path.join(source, name)):
+                        yield f"{arcname}/{name}", os.path.join(source, name)
+            elif os.path.isdir(source):
                 yield from _walk(source, arcname)
             else:  # a single-file family: the family file itself
                 yield arcname, source
@@ -281,6 +291,15 @@ def package_payloads(spec: ImageSpec) -> list[tuple[str, str]]:
     return out
 
 
+def definitions_only(spec: ImageSpec, payloads: list[tuple[str, str]]) -> set[str]:
+    """The paths in the build context (of :func:`package_payloads`) of the packages whose
+    payload ``spec`` mounts at launch: only their definition files go into the image."""
+    mounted = {"/".join([p.name, p.version] if p.version else [p.name])
+               for p in spec.packages if spec.is_mounted(p)}
+    return {arc for arc, _source in payloads
+            if arc.split("/landscape/packages/", 1)[-1] in mounted}
+
+
 def prepare_build_context(spec: ImageSpec, log: Log = print,
                           options: BuildOptions | None = None) -> BuildContext:
     """The build context of ``spec``: a folder of its own (private to this build, under
@@ -296,7 +315,8 @@ def prepare_build_context(spec: ImageSpec, log: Log = print,
         fetch/ca.crt                         ``options.ca_certificates``, fetch stage only
 
     and, streamed from the repositories, ``packages/<layer>/landscape/packages/<name>/
-    <version>/…`` (:func:`package_payloads`).
+    <version>/…`` (:func:`package_payloads`; of a package whose payload is mounted at launch,
+    its definition files only: :func:`definitions_only`).
 
     Raises :class:`LandscapeError` when a package would come from two repositories
     (:func:`landscape.plan.package_conflicts`), or a pinned ``.deb`` is not in the vendored
@@ -312,7 +332,7 @@ def prepare_build_context(spec: ImageSpec, log: Log = print,
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
-    return BuildContext(dest, payloads)
+    return BuildContext(dest, payloads, definitions_only(spec, payloads))
 
 
 def _fill_build_context(dest: Path, spec: ImageSpec, options: BuildOptions,

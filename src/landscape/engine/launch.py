@@ -10,6 +10,9 @@ A launch runs the context's image (built first when missing) with:
   ``launch.home`` says (:mod:`landscape.engine.home`) — and ``USER``, ``LOGNAME`` and
   ``HOME`` are the launch's own;
 - every storage mount at its target, by the **real** path the policy judged;
+- the folder of each package whose payload is not baked (``delivery: mount``, ``--dev``),
+  read-only where a baked copy would be, each checked first
+  (:func:`landscape.engine.payloads.payload_binds`: against ``landscape.lock``);
 - the resolved environment (rez's, ``LANDSCAPE_*``, env actions) and the resolved context as
   ``/landscape/context.json`` (read-only); the launch's secrets, read now
   (:mod:`landscape.engine.secrets`), as environment values or as files under
@@ -184,8 +187,9 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
 
     Raises :class:`LandscapeError` when the tool asks for what ``policy`` forbids, when
     its working-directory template needs a level this context does not have, when a
-    display it asks for cannot be had (no ``DISPLAY``, an X server that refuses), or when a
-    secret cannot be read.
+    display it asks for cannot be had (no ``DISPLAY``, an X server that refuses), when a
+    secret cannot be read, or when a mounted package folder fails its check
+    (:func:`~landscape.engine.payloads.payload_binds`).
     """
     inputs = rc if isinstance(rc, LaunchInputs) else rc.launch_inputs()
     check_launchable(inputs)
@@ -210,6 +214,10 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
     env.update(gpu_part.env if gpu_part else no_gpu_env())
     context_json = json.dumps(inputs.context_json, indent=1, default=str)
     binds = [(m.source, m.target, m.mode) for m in inputs.storage]
+    if inputs.payloads:
+        from .payloads import payload_binds
+
+        binds += payload_binds(inputs)
     unchecked: set[str] = set()
     for _s, target, _m in binds:
         if target == home:
