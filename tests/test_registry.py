@@ -564,3 +564,24 @@ def test_registry_reference_is_an_image_reference_or_refused(registry, project):
     assert grammar.is_registry(registry)
     assert grammar.is_image_reference(ref)
     assert ref == f"{registry}/{s.tag}"
+
+
+def test_a_launch_builds_its_image_as_build_does(example, monkeypatch):
+    """The image a launch (or ``up``) has to build gets the studio's label (what ``prune``
+    and the test session's cleanup go by) and the root's CA bundle and apt mirror, as
+    ``landscape build`` gives them."""
+    from landscape.context import resolve
+    from landscape.engine import delivery, registry as reg
+    from landscape.engine.buildcontext import studio_id
+
+    seen = {}
+    monkeypatch.setattr(reg, "ensure_image", lambda spec, **kw: seen.update(kw))
+    rc = resolve(example / "projects/lighthouse/seq010/sh020", tool="blender")
+    settings = {"registry": None, "ca_certificates": "/studio/ca.pem",
+                "apt_mirror": "http://mirror.studio/debian"}
+    delivery.ensure_context_image(rc.image, rc.cascade.project_dir, None,
+                                  root=rc.cascade.root, settings=settings)
+    options = seen["options"]
+    assert options.studio == studio_id(example)
+    assert (options.ca_certificates, options.apt_mirror) == ("/studio/ca.pem",
+                                                             "http://mirror.studio/debian")

@@ -543,9 +543,10 @@ def _ensure_image(inputs, fresh) -> str:
         if rc.image.key != inputs.image.key:  # pragma: no cover - the cache checked inputs
             raise LandscapeError(f"{inputs.context}: its image changed while launching; "
                                  "try again")
-        registry = rc.cascade.studio_image().get("registry")
+        settings = rc.cascade.studio_image()
         with BuildProgress(f"getting {rc.image.tag}") as progress:
-            r = ensure_context_image(rc.image, rc.cascade.project_dir, registry, log=progress)
+            r = ensure_context_image(rc.image, rc.cascade.project_dir, settings.get("registry"),
+                                     log=progress, root=rc.cascade.root, settings=settings)
         note(f"[green]✓[/] {r.tag} {r.source} in {r.seconds} s")
         found = image_id(rc.image)
         if found is None:

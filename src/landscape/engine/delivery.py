@@ -309,14 +309,25 @@ def pushed_digest(project_dir: Path, key: str, registry: str) -> str | None:
 
 
 def ensure_context_image(spec: ImageSpec, project_dir: Path, registry: str | None,
-                         log: Log = print) -> ImageResult:
+                         log: Log = print, *, root: Path | None = None,
+                         settings: dict | None = None) -> ImageResult:
     """The image of a launch, shell or stack: local, else pulled from the studio's
-    registry (checked against the lock's digest), else built. See
-    :func:`landscape.engine.registry.ensure_image` (its result counts no steps)."""
+    registry (checked against the lock's digest), else built — as ``landscape build``
+    builds it: with the studio root's ``image.ca_certificates`` and ``image.apt_mirror``
+    (``settings``, :meth:`landscape.cascade.Cascade.studio_image`) and labelled with the
+    studio ``root`` (:func:`~landscape.engine.buildcontext.studio_id`, what ``prune``
+    goes by). See :func:`landscape.engine.registry.ensure_image` (its result counts no
+    steps)."""
+    from .buildcontext import BuildOptions, studio_id
     from .registry import ensure_image
 
+    settings = settings or {}
+    options = BuildOptions(ca_certificates=settings.get("ca_certificates"),
+                           apt_mirror=settings.get("apt_mirror"),
+                           studio=studio_id(root) if root is not None else None)
     digest = pushed_digest(project_dir, spec.key, registry) if registry else None
-    return ensure_image(spec, registry=registry, expected_digest=digest, log=log)
+    return ensure_image(spec, registry=registry, expected_digest=digest, log=log,
+                        options=options)
 
 
 def pull_project(project: Project, registry: str, log: Log = print) -> list[ImageResult]:

@@ -342,7 +342,7 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
 
 
 def ensure_image(spec: ImageSpec, *, registry: str | None, expected_digest: str | None = None,
-                 build: bool = True, log: Log = print) -> ImageResult:
+                 build: bool = True, log: Log = print, options: Any = None) -> ImageResult:
     """Make ``spec``'s image local — the entry point of ``launch``, ``up`` and ``pull``:
 
     1. the local image (:func:`~landscape.engine.images.find_image`): ``source`` ``"local"``;
@@ -350,8 +350,9 @@ def ensure_image(spec: ImageSpec, *, registry: str | None, expected_digest: str 
        (:func:`pull_image`, checking ``expected_digest`` when given): ``"pulled"``;
     3. else, when ``build`` is true, a build (:func:`~landscape.engine.images.build_image`,
        with ``cache_from`` = the project's pulled images when it has no image built here:
-       :func:`build_cache_sources`): ``"built"``. A registry that does not answer is logged
-       and skipped here; without ``build`` it is the error.
+       :func:`build_cache_sources`; ``options``: its
+       :class:`~landscape.engine.buildcontext.BuildOptions`): ``"built"``. A registry that
+       does not answer is logged and skipped here; without ``build`` it is the error.
 
     A local image is taken without asking the registry — its labels prove its content — so
     ``expected_digest`` is only checked on a pull. Returns an
@@ -388,5 +389,5 @@ def ensure_image(spec: ImageSpec, *, registry: str | None, expected_digest: str 
         where = f"in registry {registry}" if registry else "in a registry (none given)"
         raise EngineError(f"image {spec.tag} is neither in the Docker engine nor {where}",
                           hint="build it (landscape build) or push it from a machine that has it")
-    build_image(spec, log=log, cache_from=build_cache_sources(spec.project))
+    build_image(spec, log=log, cache_from=build_cache_sources(spec.project), options=options)
     return result("built", None)
