@@ -275,3 +275,90 @@ def test_a_host_launch_through_the_agent_is_audited_like_one_in_the_client(runti
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 5, proc.stderr.read()
     assert len([line for f in log.iterdir() for line in f.read_text().splitlines()]) == 3
+
+
+# -- what the review found ------------------------------------------------------------------
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to listen as another user")
+def test_the_client_never_talks_to_another_users_socket(runtime):
+    """A socket at the agent's path whose listening process is another user's gets no
+    command, environment or descriptor: the kernel's word (SO_PEERCRED) decides."""
+    path = subprocess.run([sys.executable, "-c", "from landscape.cli.agent import "
+                           "socket_path, _private_folder; import os; p = socket_path(); "
+                           "_private_folder(os.path.dirname(p), make=True); print(p)"],
+                          env=runtime, capture_output=True, text=True, check=True).stdout.strip()
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # bound as root, listening as nobody: the credentials of listen() count
+        try:
+            os.close(reader)
+            s = socket.socket(socket.AF_UNIX)
+            s.bind(path)
+            os.setgid(65534)
+            os.setuid(65534)
+            s.listen(1)
+            os.write(writer, b"ready\n")
+            s.settimeout(20)
+            conn, _ = s.accept()
+            conn.settimeout(5)
+            os.write(writer, conn.recv(65536) or b"(nothing)")
+        except OSError:
+            pass
+        finally:
+            os._exit(0)
+    os.close(writer)
+    try:
+        with os.fdopen(reader, "rb") as pipe:
+            assert pipe.readline() == b"ready\n"
+            r = _probe({**runtime, "PLANTED": "hunter2"}, "launch", "--help")
+            assert r.returncode == 0 and "TYPER=True" in r.stderr  # ran in the client itself
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            assert b"hunter2" not in pipe.read()
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+def test_a_stopped_agent_holds_no_launch_up(runtime):
+    _probe(runtime, "launch", "--help")
+    _started(runtime)
+    pid = _agent_pids(runtime)[0]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        r = _probe(runtime, "launch", "--help")
+        assert r.returncode == 0 and "TYPER=True" in r.stderr  # given back, run here
+        assert time.monotonic() - started < 30
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_groups_are_the_kernels_word_and_only_launch_is_served(runtime):
+    _probe(runtime, "launch", "--help")
+    _started(runtime)
+    if os.getuid() == 0:  # other supplementary groups: given back, whatever the client says
+        r = subprocess.run([sys.executable, "-c", PROBE, "launch", "--help"], env=runtime,
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           extra_groups=[4242], timeout=120)
+        assert r.returncode == 0 and "TYPER=True" in r.stderr, r.stderr
+    with socket.socket(socket.AF_UNIX) as s:  # another command: given back
+        s.connect(str(_sockets(runtime)[0]))
+        request = {"args": ["--version"], "cwd": "/", "env": {}, "umask": 0o22}
+        socket.send_fds(s, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
+        assert json.loads(s.recv(4096).split(b"\n")[0]) == {"fallback": True}
+
+
+def test_a_launch_from_a_deleted_folder_runs_without_the_agent(runtime, tmp_path):
+    _probe(runtime, "launch", "--help")
+    _started(runtime)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    code = (f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
+            "sys.argv[1:] = ['launch', '--help']\n" + PROBE)
+    r = subprocess.run([sys.executable, "-c", code], env=runtime, capture_output=True,
+                       text=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and "TYPER=True" in r.stderr

@@ -1,5 +1,7 @@
 """YAML loading: values, merge tags, locations and syntax errors."""
 
+from pathlib import Path
+
 import pytest
 
 from landscape.errors import ConfigError
@@ -93,3 +95,22 @@ def test_json_values_are_kept():
     n = load_text('a: "nan"\nb: nan\nc: 1.5e+3\nd: "!!binary x"\ne: 2026-02-01\n', "f.yaml")
     assert n.plain() == {"a": "nan", "b": "nan", "c": 1500.0, "d": "!!binary x",
                          "e": datetime.date(2026, 2, 1)}
+
+
+@pytest.mark.parametrize("text", [
+    "x: !!python/object/apply:os.system ['touch /tmp/landscape-pwned']\n",
+    "x: !!python/object:os.system {a: 1}\n",
+    "x: !!python/tuple [1, 2]\n",
+    "x: !<tag:example.com,2026:thing> {a: 1}\n",
+])
+def test_a_collection_with_a_python_or_foreign_tag_is_an_error(tmp_path, text):
+    """A safe loader refuses such a tag on a scalar, but on a list or map the tag alone was
+    dropped and the value read as a plain collection: now it is an error at its line."""
+    from landscape.errors import LandscapeError
+    from landscape.nodes import load_file
+
+    f = tmp_path / "landscape.yaml"
+    f.write_text(text)
+    with pytest.raises(LandscapeError, match=r"tag .* is not allowed"):
+        load_file(f)
+    assert not Path("/tmp/landscape-pwned").exists()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -171,3 +173,19 @@ def test_exec_argv_carries_every_value_as_one_argument(env, args, launch_id):
     assert argv[argv.index("landscape-ws-x") + 1:] == ["/bin/sh", "-c", ws.WRAPPER,
                                                         "landscape-warm", launch_id,
                                                         *spec.argv]
+
+
+def test_sigterm_while_a_cold_launch_is_set_up_ends_it_with_its_cleanup():
+    """Between the container's creation and the attach (whose handlers pass signals to the
+    tool), SIGTERM and SIGHUP end the launch as ``SystemExit(128 + N)``, so its ``finally``
+    removes the container and its files; the handlers before are back afterwards."""
+    import signal
+
+    from landscape.engine.launch import _signals_end_the_launch
+
+    before = signal.getsignal(signal.SIGTERM)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with pytest.raises(SystemExit) as e, _signals_end_the_launch():
+            os.kill(os.getpid(), sig)
+        assert e.value.code == 128 + sig
+    assert signal.getsignal(signal.SIGTERM) is before

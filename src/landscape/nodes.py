@@ -43,6 +43,8 @@ _STR_TAG = _STD_PREFIX + "str"
 #: Collection tags of YAML's type library that JSON has no value for (a mapping or list
 #: would be read in their place)
 _NOT_JSON_COLLECTIONS = frozenset(_STD_PREFIX + t for t in ("set", "omap", "pairs"))
+#: The tags YAML gives a plain mapping and a plain list (written or implied)
+_PLAIN_COLLECTIONS = frozenset(_STD_PREFIX + t for t in ("map", "seq"))
 #: A config file larger than this is refused before it is parsed.
 MAX_FILE_BYTES = 4 * 1024 * 1024
 #: A document that expands to more values than this (aliases count each time they are used)
@@ -205,6 +207,16 @@ class _Builder:
             self.errors.append(ConfigError(
                 f"a YAML {name} (!!{name}) is not allowed: config values are JSON data",
                 loc, path, hint="write a mapping or a list"))
+        elif not isinstance(ynode, self.y.ScalarNode) and raw_tag not in _PLAIN_COLLECTIONS \
+                and not raw_tag.startswith("!"):
+            # a scalar's own tag is refused by the safe constructor; a collection's would
+            # only be dropped (``!!python/object/apply:…`` read as a plain list)
+            shown = "!!" + raw_tag[len(_STD_PREFIX):] if raw_tag.startswith(_STD_PREFIX) \
+                else raw_tag
+            self.errors.append(ConfigError(
+                f"tag {shown} is not allowed: config values are JSON data", loc, path,
+                hint="the only tags are the merge tags: " + ", ".join("!" + t
+                                                                     for t in MERGE_TAGS)))
         if isinstance(ynode, self.y.MappingNode):
             self.loader.flatten_mapping(ynode)  # merge keys (<<) as PyYAML does
             out: dict[str, Node] = {}

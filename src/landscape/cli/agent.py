@@ -6,19 +6,24 @@ Starting Python and importing what a launch needs takes longer than the engine t
 launcher, a script, a pipe) hands its command to the agent when one runs:
 
 - The **client** (:func:`forward`, run first by :func:`landscape.cli.main`) imports only
-  the standard library's socket support. It connects to the agent's socket, sends the
-  command line, working directory, environment, umask and ids, and passes its own stdin,
-  stdout and stderr as file descriptors (``SCM_RIGHTS``). While it waits, SIGINT, SIGTERM
-  and SIGHUP are sent on to the agent; the agent's answer is the exit code. When no agent
-  answers, the client starts one in the background and runs the command itself.
+  the standard library's socket support. It uses a socket only in a folder that is the
+  user's alone and only when the kernel says the listening process is the user's
+  (``SO_PEERCRED``). It sends the command line, working directory, environment and umask.
+  The agent must take the command within :data:`ACCEPT_TIMEOUT` seconds, else the client
+  runs it itself (a stopped agent holds nothing up); only then does the client pass its
+  own stdin, stdout and stderr as file descriptors (``SCM_RIGHTS``), so no descriptor of
+  it waits in a socket nobody reads. Once taken, SIGINT, SIGTERM and SIGHUP are sent on to
+  the agent; the agent's answer is the exit code. When no agent answers, the
+  client starts one in the background and runs the command itself.
 - The **agent** (:func:`serve`) imports the launch path once, then forks one child per
   command. The child takes on the client's working directory, environment, umask and
   descriptors, runs the same command-line entry (:func:`landscape.cli.run`) and sends
   back its exit code; signals from the client are raised in the child, where the launch's
-  own handlers pass them to the tool. The agent refuses a client of another user
-  (``SO_PEERCRED``) and gives a command back (the client runs it itself) when the client's
-  ids or groups are not the agent's. It exits after :data:`IDLE` seconds without a
-  command (``$LANDSCAPE_AGENT_IDLE``).
+  own handlers pass them to the tool. The agent refuses a client of another user and gives
+  a command back (the client runs it itself) when it is not ``launch`` or when the
+  client's group or supplementary groups — as the kernel reports them
+  (``SO_PEERCRED``, ``SO_PEERGROUPS``), not as the client says — are not the agent's. It
+  exits after :data:`IDLE` seconds without a command (``$LANDSCAPE_AGENT_IDLE``).
 
 The socket is ``$XDG_RUNTIME_DIR/landscape/agent-<stamp>.sock`` (else under the user
 cache, ``<cache>/agent/``), in a folder only the user may enter. The stamp digests the
@@ -45,6 +50,11 @@ VAR_IDLE = "LANDSCAPE_AGENT_IDLE"
 MAX_PATH = 107
 #: commands the agent serves (first argument); everything else runs in the client
 SERVED = ("launch",)
+#: seconds the client waits for the agent to take a command before running it itself (an
+#: agent that is stopped, or busy starting, must not hold a launch up)
+ACCEPT_TIMEOUT = 2.0
+#: the largest request the agent reads (argv and environment), in bytes
+MAX_REQUEST = 16 << 20
 #: modules the agent imports before it serves (what a launch needs, and the full CLI)
 PRELOAD = ("landscape.cli.fast", "landscape.resolvecache", "landscape.launchinputs",
            "landscape.engine.launch", "landscape.engine.workspace", "landscape.engine.images",
@@ -145,28 +155,43 @@ def forward(args: list[str]) -> int | None:
         return None
     if path is None:
         return None
+    if not _private_folder(os.path.dirname(path), make=False):
+        _start(path)  # makes the folder, or finds it is not this user's alone: then no agent
+        return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        sock.settimeout(ACCEPT_TIMEOUT)
         sock.connect(path)
     except OSError:
         sock.close()
         _start(path)
         return None
     with sock:
+        if _peer(sock)[1] != os.getuid():
+            return None  # not this user's agent: nothing is sent to it
         return _converse(sock, args)
 
 
 def _converse(sock: socket.socket, args: list[str]) -> int | None:
+    """Send the command, wait :data:`ACCEPT_TIMEOUT` seconds for the agent to take it
+    (``None`` if it does not, or gives it back: nothing has started), then pass signals
+    on until the exit code comes."""
     import signal
 
     umask = os.umask(0)
     os.umask(umask)
-    request = {"args": args, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
-               "uid": os.getuid(), "gid": os.getgid(), "groups": sorted(os.getgroups())}
     try:
-        socket.send_fds(sock, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
-    except OSError:
-        return None
+        request = {"args": args, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        taken = _read_line(sock)
+        if json.loads(taken).get("accepted") is not True:
+            return None
+        # the descriptors go only to an agent that took the command: descriptors in flight
+        # to one that never reads them would keep this process's pipes open
+        socket.send_fds(sock, [b"\0"], [0, 1, 2])
+    except (OSError, ValueError, AttributeError, KeyboardInterrupt):
+        return None  # no working directory, an agent that went away: nothing has started
+    sock.settimeout(None)
 
     def forward_signal(signum: int, _frame: object) -> None:
         try:
@@ -226,11 +251,24 @@ def _start(path: str) -> None:
 
 
 def stop_all() -> list[str]:
-    """Ask every agent of this user (in :func:`folder`) to exit; the sockets it asked."""
-    top = folder()
+    """Ask every agent of this user to exit — in :func:`folder` and, when that is the
+    runtime folder, in the user cache's too; the sockets it asked."""
+    asked: list[str] = []
+    tops = [folder()]
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        saved = os.environ.pop("XDG_RUNTIME_DIR")
+        try:
+            tops.append(folder())
+        finally:
+            os.environ["XDG_RUNTIME_DIR"] = saved
+    for top in dict.fromkeys(tops):
+        if _private_folder(top, make=False):
+            asked += _stop_in(top)
+    return asked
+
+
+def _stop_in(top: str) -> list[str]:
     asked = []
-    if not _private_folder(top, make=False):
-        return asked
     for name in sorted(os.listdir(top)):
         if not (name.startswith("agent-") and name.endswith(".sock")):
             continue
@@ -239,6 +277,8 @@ def stop_all() -> list[str]:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(5)
                 s.connect(path)
+                if _peer(s)[1] != os.getuid():
+                    continue
                 s.sendall(b'{"stop": true}\n')
                 _read_line(s)
             asked.append(path)
@@ -297,6 +337,7 @@ def serve(path: str, idle: float) -> None:
             pid = os.fork()
             if pid == 0:  # the child serves this one command
                 server.close()
+                os.close(lock)  # a long launch must not keep a new agent from starting
                 code = 1
                 try:
                     code = _child(conn)
@@ -335,15 +376,42 @@ def _reap(children: set[int]) -> None:
 STOP_CODE = 99
 
 
-def _same_user(conn: socket.socket) -> bool:
+def _peer(conn: socket.socket) -> tuple[int, int, int]:
+    """``(pid, uid, gid)`` of the process at the other end of ``conn``, as the kernel
+    knows them (``SO_PEERCRED``); ``(0, -1, -1)`` when it will not say."""
     import struct
 
     try:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     except OSError:
+        return 0, -1, -1
+    pid, uid, gid = struct.unpack("3i", creds)
+    return pid, uid, gid
+
+
+def _same_user(conn: socket.socket) -> bool:
+    return _peer(conn)[1] == os.getuid()
+
+
+#: ``SO_PEERGROUPS`` (Linux 4.13): the peer's supplementary groups, as the kernel knows them
+SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
+
+
+def _same_ids(conn: socket.socket) -> bool:
+    """Whether the client at ``conn`` runs with this agent's user, group and supplementary
+    groups — as the kernel reports them (``SO_PEERCRED``, ``SO_PEERGROUPS``), never as the
+    client says: a launch passes them on to the container."""
+    import struct
+
+    _pid, uid, gid = _peer(conn)
+    if (uid, gid) != (os.getuid(), os.getgid()):
         return False
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return uid == os.getuid()
+    try:
+        raw = conn.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 1024)  # 256 groups
+    except OSError:
+        return False
+    groups = struct.unpack(f"{len(raw) // 4}I", raw[: len(raw) // 4 * 4])
+    return sorted(set(groups)) == sorted(set(os.getgroups()))
 
 
 def _child(conn: socket.socket) -> int:
@@ -356,33 +424,43 @@ def _child(conn: socket.socket) -> int:
         signal.signal(s, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, 3)
-        while data and b"\n" not in data:
+        conn.settimeout(ACCEPT_TIMEOUT)
+        data = b""
+        while b"\n" not in data and len(data) <= MAX_REQUEST:
             more = conn.recv(1 << 20)
             if not more:
                 break
             data += more
         request = json.loads(data.split(b"\n", 1)[0])
+        if not isinstance(request, dict):
+            raise ValueError("request")
     except (OSError, ValueError):
         return 0
     if request.get("stop") is True:
         _reply(conn, {"stopping": True})
         return STOP_CODE
-    if len(fds) != 3 or not _same_process_ids(request):
-        for fd in fds:
-            os.close(fd)
-        _reply(conn, {"fallback": True})
-        return 0
     try:
-        os.chdir(request["cwd"])
-        os.umask(int(request["umask"]))
-        env = {str(k): str(v) for k, v in dict(request["env"]).items()}
         args = [str(a) for a in request["args"]]
+        umask = int(request["umask"])
+        env = {str(k): str(v) for k, v in dict(request["env"]).items()}
+        if args[:1] != list(SERVED[:1]) or not 0 <= umask <= 0o777 or not _same_ids(conn):
+            raise ValueError("not a command this agent serves")
+        os.chdir(request["cwd"])
+        os.umask(umask)
     except (OSError, KeyError, TypeError, ValueError):
-        for fd in fds:
-            os.close(fd)
         _reply(conn, {"fallback": True})
         return 0
+    _reply(conn, {"accepted": True})
+    fds: list[int] = []
+    try:
+        _data, fds, _flags, _addr = socket.recv_fds(conn, 1, 3)
+    except OSError:
+        pass
+    if len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        return 0  # the client ran it itself, or went away
+    conn.settimeout(None)
     os.environ.clear()
     os.environ.update(env)
     sys.argv = ["landscape", *args]
@@ -396,13 +474,6 @@ def _child(conn: socket.socket) -> int:
     code = _run(args)
     _reply(conn, {"code": code})
     return 0
-
-
-def _same_process_ids(request: dict) -> bool:
-    """Whether the client runs with this agent's user, group and supplementary groups (a
-    launch passes them on to the container)."""
-    return request.get("uid") == os.getuid() and request.get("gid") == os.getgid() and \
-        request.get("groups") == sorted(os.getgroups())
 
 
 def _run(args: list[str]) -> int:

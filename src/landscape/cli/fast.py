@@ -146,9 +146,15 @@ def terminal_modes(shell: bool = False) -> tuple[bool, bool]:
     a terminal or a pipe or file (:func:`piped_stdin`) — always for ``shell``."""
     import sys
 
+    def isatty(stream: Any) -> bool:  # None: this process was started with it closed
+        try:
+            return bool(stream is not None and stream.isatty())
+        except (OSError, ValueError):
+            return False
+
     if shell:
-        return sys.stdin.isatty(), True
-    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+        return isatty(sys.stdin), True
+    terminal = isatty(sys.stdin) and isatty(sys.stdout)
     return terminal, terminal or piped_stdin()
 
 

@@ -46,6 +46,7 @@ long-running workspace and ``exec`` each tool in it.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import os
@@ -57,7 +58,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from .. import grammar
 from ..errors import EngineError, ErrorGroup, LandscapeError
@@ -398,6 +399,12 @@ def run(spec: LaunchSpec, out: Callable[[bytes], None] | None = None,
     :func:`attach` says. Raises :class:`EngineError` when the engine refuses the container.
     """
     scratch = Path(tempfile.mkdtemp(prefix="landscape-launch-"))
+    with _signals_end_the_launch():
+        return _run(spec, scratch, out, err, tty, stdin)
+
+
+def _run(spec: LaunchSpec, scratch: Path, out: Callable[[bytes], None] | None,
+         err: Callable[[bytes], None] | None, tty: bool, stdin: bool) -> int:
     container = None
     secrets = None
     try:
@@ -419,6 +426,27 @@ def run(spec: LaunchSpec, out: Callable[[bytes], None] | None = None,
             remove(container)
         shutil.rmtree(scratch, ignore_errors=True)
         remove_folder(secrets)
+
+
+@contextlib.contextmanager
+def _signals_end_the_launch() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise ``SystemExit(128 + N)`` until :func:`attach` takes over
+    (and after it), so one that comes while the container is being created still removes
+    it and the launch's files (the default action would end the process on the spot). In
+    the main thread only, where Python runs signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def end(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, end) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_in_terminal(spec: LaunchSpec, tty: bool = True) -> int:
@@ -520,13 +548,28 @@ def _target(stream: Any, fn: Callable[[bytes], None] | None
 
 
 def _pump(pipe: Any, fn: Callable[[bytes], None]) -> None:
+    """Copy ``pipe`` to ``fn`` until it ends; once ``fn`` fails (a reader that went away),
+    the rest is read and dropped, so the writer never blocks on a full pipe."""
     with pipe:
         for chunk in iter(lambda: pipe.read1(65536), b""):
-            fn(chunk)
+            try:
+                fn(chunk)
+            except (OSError, ValueError):
+                fn = _drop
+
+
+def _drop(_data: bytes) -> None:
+    pass
 
 
 def _writer(stream: Any) -> Callable[[bytes], None]:
+    """A function writing bytes to ``stream``'s buffer; to nowhere when this process has
+    no such stream (started with it closed: ``sys.stdout`` is ``None``)."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        return _drop
+
     def write(data: bytes) -> None:
-        stream.buffer.write(data)
-        stream.buffer.flush()
+        buffer.write(data)
+        buffer.flush()
     return write
