@@ -346,3 +346,21 @@ def _extras(*packages: str):
     from landscape.context import Extras
 
     return Extras(list(packages), [])
+
+
+def test_the_stacks_workspace_service_mounts_the_payload_as_a_launch_does(project):
+    """``up``'s workspace service of an image with a mounted payload gets it read-only at
+    its place, checked against the lock like a launch — and is refused once it changed."""
+    from landscape.cascade import build_cascade
+    from landscape.engine.stack import compose_document
+
+    lock_project(project)
+    plan = make_plan(project)
+    doc = compose_document(plan, build_cascade(project))
+    real = os.path.realpath(project.parent.parent / "packages/bigdcc/1.0")
+    (service,) = [s for n, s in doc["services"].items() if n.startswith("workspace-")]
+    assert {"type": "bind", "source": real, "target": "/landscape/packages/bigdcc/1.0",
+            "read_only": True} in service["volumes"]
+    (project.parent.parent / "packages/bigdcc/1.0/data/payload.bin").write_bytes(b"other")
+    with pytest.raises(LandscapeError, match="changed since the lock"):
+        compose_document(make_plan(project), build_cascade(project))

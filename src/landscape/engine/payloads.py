@@ -50,29 +50,36 @@ def payload_binds(inputs: LaunchInputs) -> list[tuple[str, str, str]]:
     package and its folder — for a folder that moved, a ``mount`` payload whose content is
     not the one ``landscape.lock`` records, or a lock that is missing, unreadable or does
     not list the package."""
+    return checked_binds(inputs.payloads, inputs.project_dir, inputs.root)
+
+
+def checked_binds(payloads: list[PayloadMount], project_dir: str, root: str
+                  ) -> list[tuple[str, str, str]]:
+    """:func:`payload_binds` of ``payloads`` of the project at ``project_dir`` (its lock)
+    in the studio ``root`` — for a launch, or for the stack's workspace services."""
     binds: list[tuple[str, str, str]] = []
     lock: dict | None = None
-    lock_path = Path(inputs.project_dir) / LOCK_NAME
-    for m in inputs.payloads:
+    lock_path = Path(project_dir) / LOCK_NAME
+    for m in payloads:
         why = _moved(m)
         if why is not None:
             raise LandscapeError(f"package {m.package}: {why}: not mounted, not launched")
         if m.delivery == "mount":
             if lock is None:
                 try:
-                    lock = read_lock(lock_path, Path(inputs.project_dir))
+                    lock = read_lock(lock_path, Path(project_dir))
                 except LockError as e:
                     raise LandscapeError(
                         f"package {m.package} is mounted (delivery: mount) and is checked "
                         f"against the project's lock: {e.message}", e.location,
                         hint=e.hint) from None
-            name = package_entry_name(Path(inputs.root), m.package, m.repository)
+            name = package_entry_name(Path(root), m.package, m.repository)
             entry = (lock.get("packages") or {}).get(name)
             if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
                 raise LandscapeError(
                     f"package {m.package} is mounted (delivery: mount) but {lock_path} does "
                     f"not record its payload {m.source}: not launched",
-                    hint=f"run `landscape lock {inputs.project_dir}`")
+                    hint=f"run `landscape lock {project_dir}`")
             digest = "sha256:" + fresh_tree_digest(m.source)
             if digest != entry["digest"]:
                 line = line_of_package(lock, name)
@@ -80,6 +87,6 @@ def payload_binds(inputs: LaunchInputs) -> list[tuple[str, str, str]]:
                     f"package {m.package}: its payload {m.source} changed since the lock "
                     f"({lock_path}:{line} says {entry['digest'][:19]}…, it is now "
                     f"{digest[:19]}…): not launched",
-                    hint=f"review the change, then run `landscape lock {inputs.project_dir}`")
+                    hint=f"review the change, then run `landscape lock {project_dir}`")
         binds.append((m.source, m.target, "ro"))
     return binds

@@ -41,6 +41,7 @@ from typing import Any, Iterator
 import yaml
 
 from ..cascade import Cascade
+from ..imagekey import ImageSpec
 from ..errors import ConfigError, EngineError, ErrorGroup, LandscapeError, flatten
 from ..launchinputs import StorageMount
 from ..plan import BuildPlan
@@ -117,6 +118,24 @@ def escape_interpolation(value: Any) -> Any:
     return value
 
 
+def _payload_volumes(spec: ImageSpec, project: Cascade) -> list[dict]:
+    """Read-only volumes of the packages of ``spec`` whose payload is mounted rather than
+    baked (``delivery: mount``), each checked against the project's lock as a launch checks
+    it (:func:`landscape.engine.payloads.checked_binds`; raises its one-line
+    :class:`LandscapeError`), so a workspace service sees the same package tree as a
+    launch."""
+    if not spec.mounted:
+        return []
+    from ..payloads import payload_mounts
+    from .payloads import checked_binds
+
+    mounts, errors = payload_mounts(spec.packages, spec, ())
+    ErrorGroup.raise_if_any(errors)
+    binds = checked_binds(mounts, str(project.project_dir), str(project.root))
+    return [{"type": "bind", "source": source, "target": target, "read_only": True}
+            for source, target, _mode in binds]
+
+
 def compose_document(plan: BuildPlan, project: Cascade) -> dict:
     """The compose document of a project's stack (a plain dict, see the module doc).
 
@@ -146,7 +165,7 @@ def compose_document(plan: BuildPlan, project: Cascade) -> dict:
             "user": f"{uid}:{gid}",
             "environment": {VAR_PROJECT: name, VAR_ROOT: str(project.root),
                             VAR_IMAGE: im.spec.tag},
-            "volumes": _volumes(list(storage.values())),
+            "volumes": _volumes(list(storage.values())) + _payload_volumes(im.spec, project),
             "labels": {**ident, LABEL_KEY: key, LABEL_ROLE: "workspace",
                        LABEL_CONTEXTS: str(len(im.contexts))},
             "restart": "unless-stopped",
