@@ -372,6 +372,15 @@ def test_host_launch_passes_signals_to_the_tool(example):
     assert proc.wait(timeout=30) == 128 + signal.SIGTERM, proc.stderr.read()
 
 
+def test_shell_on_the_host_runs_piped_commands_in_the_contexts_environment(example):
+    r = subprocess.run([*landscape_exe(), "shell", "--host", str(example / SH020), "--tool",
+                        "python"], input='echo "$LANDSCAPE_SHOT $(pwd)"; exit 3\n',
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 3, r.stderr
+    assert r.stdout.strip() == f"sh020 {example / SH020 / 'work/python'}"
+    assert r.stderr.startswith("note: --host runs the tool on this machine")
+
+
 def test_host_launch_refuses_what_every_launch_refuses(example, cli):
     (example / SH010 / "landscape.yaml").write_text(
         "level: shot\ntools: {python: {capabilities: [SYS_PTRACE]}}\n")

@@ -479,17 +479,26 @@ def shell(
     tool: ToolOpt = None,
     variant: VariantOpt = [],
     warm: WarmOpt = False,
+    host: Annotated[bool, typer.Option(
+        "--host", help="A shell on this machine with the context's environment (no "
+        "container: no isolation; policy-checked mounts do not apply).")] = False,
     dev: DevOpt = False,
     root: RootOpt = None,
 ) -> None:
-    """An interactive shell in the context's environment (a fresh container, or --warm)."""
+    """An interactive shell in the context's environment (a fresh container, --warm, or
+    --host on this machine)."""
     from ..engine.launch import launch_spec
-    from .fast import terminal_modes
+    from .fast import run_host_launch, terminal_modes
 
+    if warm and host:
+        raise typer.BadParameter("--warm and --host exclude each other", param_hint="--host")
     tool = tool or _first_tool(context, variant, root)
     inputs = _launch_inputs("shell", context, tool, variant, root, dev=dev)
-    spec = launch_spec(inputs, [], command=["/bin/bash"])
     tty, stdin = terminal_modes(shell=True)
+    if host:
+        raise typer.Exit(run_host_launch(inputs, [], tty=tty, stdin=stdin, command="shell",
+                                         argv=["/bin/bash"]))
+    spec = launch_spec(inputs, [], command=["/bin/bash"])
     raise typer.Exit(_run(inputs, spec, warm, tty=tty, stdin=stdin,
                           fresh=lambda: _fresh(context, tool, variant, root, dev=dev),
                           command="shell"))

@@ -210,10 +210,11 @@ HOST_NOTE = ("note: --host runs the tool on this machine, not in a container: th
 
 
 def run_host_launch(inputs: Any, args: list[str], *, tty: bool, stdin: bool,
-                    command: str = "launch") -> int:
+                    command: str = "launch", argv: list[str] | None = None) -> int:
     """Run the tool of ``inputs`` with ``args`` on this machine (``launch --host``,
-    :func:`landscape.engine.hostlaunch.run_host`) after a one-line note on stderr, with its
-    audit record (mode ``host``); the tool's exit code."""
+    :func:`landscape.engine.hostlaunch.run_host`; ``argv`` instead of the tool's own, for
+    ``shell --host``) after a one-line note on stderr, with its audit record (mode
+    ``host``; ``command`` is ``launch`` or ``shell``); the tool's exit code."""
     import sys
 
     from ..engine.audit import audited
@@ -222,6 +223,6 @@ def run_host_launch(inputs: Any, args: list[str], *, tty: bool, stdin: bool,
     sys.stderr.write(HOST_NOTE)
     sys.stderr.flush()
     with audited(inputs, "host", command, None) as record:
-        record.exit = run_host(inputs, args, tty=tty, stdin=stdin)
+        record.exit = run_host(inputs, args, tty=tty, stdin=stdin, command=argv)
     return record.exit
 
