@@ -114,3 +114,13 @@ def test_a_collection_with_a_python_or_foreign_tag_is_an_error(tmp_path, text):
     with pytest.raises(LandscapeError, match=r"tag .* is not allowed"):
         load_file(f)
     assert not Path("/tmp/landscape-pwned").exists()
+
+
+def test_a_fifo_manifest_is_named_as_such_and_never_opened(example, cli):
+    import os
+
+    manifest = example / "manifests/vfx2024.yaml"
+    manifest.unlink()
+    os.mkfifo(manifest)
+    r = cli("check", example)  # a read would wait for a writer: the test would hang
+    assert r.code == 1 and "vfx2024.yaml: is not a regular file: not read" in r.err, r

@@ -39,13 +39,15 @@ MANIFEST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 
 def find_manifest(name: str, search: Sequence[str]) -> Path | None:
-    """The first ``<dir>/<name>.yaml`` along ``search`` (directories), or ``None``."""
+    """The first ``<dir>/<name>.yaml`` along ``search`` (directories), or ``None``. A name
+    that is there but not a regular file (a FIFO, a device) is found too, so that loading it
+    says so (:func:`landscape.nodes.load_file` never opens it)."""
     if not MANIFEST_NAME.match(name) or ".." in name:
         return None
     for d in search:
         p = Path(d) / f"{name}.yaml"
         note("paths", str(p))
-        if p.is_file():
+        if p.is_file() or (p.exists() and not p.is_dir()):
             return p
     return None
 
