@@ -7,6 +7,7 @@ are in tests/security/test_userstate_attacks.py."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 import signal
 import subprocess
@@ -126,6 +127,24 @@ def _spec(example, home_text=None, tool="python"):
     return launch_spec(resolve(example / SH010, tool=tool), [])
 
 
+def test_a_folder_calling_itself_by_another_projects_name_gets_another_home(example):
+    """A folder below project ``lighthouse`` that says ``level: project`` and is named
+    like another project is that project by name only: homes and warm workspaces go by the
+    project's folder and studio root too, so it never shares their state."""
+    project = example / "projects/lighthouse/seq010/lighthouse"
+    other = project / "sh010"
+    other.mkdir(parents=True)
+    (project / "landscape.yaml").write_text("level: project\n")
+    (other / "landscape.yaml").write_text("level: shot\n")
+    a, b = _spec(example), launch_spec(resolve(other, tool="python"), [])
+    assert a.labels["io.landscape.project"] == b.labels["io.landscape.project"] == "lighthouse"
+    assert a.home_source != b.home_source
+    from landscape.engine.workspace import identity
+
+    assert identity(replace(a, image="sha256:x", home_source=None), "/r", "lighthouse", 60) \
+        != identity(replace(b, image="sha256:x", home_source=None), "/r", "lighthouse", 60)
+
+
 def test_home_modes_in_the_container_configuration(example):
     spec = _spec(example)  # persistent, the default
     host = container_config(spec, [])["HostConfig"]
@@ -133,7 +152,7 @@ def test_home_modes_in_the_container_configuration(example):
     assert {"Type": "bind", "Source": spec.home_source, "Target": spec.home,
             "ReadOnly": False} in host["Mounts"]
     assert spec.home_source.endswith("/homes/" + "/".join(
-        (grammar.folder_name(spec.home_names[0]), "lighthouse", "python")))
+        (grammar.folder_name(spec.home_names[0]), spec.home_names[1], "python")))
     spec = _spec(example, "launch: {home: ephemeral}\n")
     host = container_config(spec, [])["HostConfig"]
     assert spec.home_source is None and host["Tmpfs"][spec.home].endswith("mode=0700")
@@ -299,27 +318,37 @@ def test_an_audit_that_cannot_be_written_warns_or_refuses(example, tmp_path, cap
 
 
 def test_history_filters_by_context_and_user(example, tmp_path, cli):
+    """Records of two users (each in a file the user owns), filtered by context and user; a
+    record naming another user than its file's owner is a forgery and never shown."""
+    import pwd
+
+    if os.getuid() != 0:
+        pytest.skip("needs root to write another user's audit file")
+    me = pwd.getpwuid(os.getuid()).pw_name
     log = tmp_path / "log"
     log.mkdir()
     add_to_root(example, "launch: {audit: %s}\n" % log)
-    for user, ctx in (("ann", SH010), ("bob", SH020), ("ann", "projects/lighthouse/seq020/"
-                                                               "sh030")):
-        line = {"user": user, "context": str(example / ctx), "start": f"2026-01-0{len(user)}T"
+    for user, ctx in ((me, SH010), ("nobody", SH020), (me, "projects/lighthouse/seq020/sh030"),
+                      (me, SH020)):
+        forged = user == me and ctx == SH020  # written into nobody's file under my name
+        owner = "nobody" if forged else user
+        line = {"user": user, "context": str(example / ctx), "start": f"2026-01-0{len(ctx) % 9}T"
                 f"00:00:00.000Z", "tool": "python", "mode": "cold", "exit": 0}
-        with open(log / f"2026-01_{user}@h.jsonl", "a") as f:
-            f.write(json.dumps(line) + "\n")
-    (log / "2026-01_bob@h.jsonl").open("a").write("not json\n")
+        f = log / f"2026-01_{owner}@h.jsonl"
+        with open(f, "a") as out:
+            out.write(json.dumps(line) + "\n")
+        os.chown(f, pwd.getpwnam(owner).pw_uid, 0)
+    (log / "2026-01_nobody@h.jsonl").open("a").write("not json\n" + "[" * 100000 + "\n")
     r = cli("history", example / "projects/lighthouse/seq010", "--json")
     assert r.code == 0, r
     rows = [json.loads(line) for line in r.out.splitlines()]
-    assert sorted(r["user"] for r in rows) == ["ann", "bob"]
-    rows = [json.loads(line) for line in cli("history", "--root", example, "--user", "ann",
+    assert sorted(r["user"] for r in rows) == sorted([me, "nobody"])
+    rows = [json.loads(line) for line in cli("history", "--root", example, "--user", me,
                                              "--json").out.splitlines()]
-    assert [r["context"] for r in rows] == [str(example / SH010), str(example /
-                                                                      "projects/lighthouse/"
-                                                                      "seq020/sh030")]
-    r = cli("history", example / SH020)
-    assert r.code == 0 and "bob" in r.out and "ann" not in r.out
+    assert sorted(r["context"] for r in rows) == sorted([
+        str(example / SH010), str(example / "projects/lighthouse/seq020/sh030")])
+    r = cli("history", example / SH020, "--json")
+    assert r.code == 0 and [json.loads(x)["user"] for x in r.out.splitlines()] == ["nobody"]
     (example / "landscape.yaml").write_text((example / "landscape.yaml").read_text().replace(
         f"audit: {log}", "audit: syslog"))
     refused(cli("history", example), "recorded in syslog")

@@ -65,7 +65,11 @@ def test_a_preference_written_in_one_launch_is_read_in_the_next(warm):
     from landscape.identity import user_name
     from landscape.userstate import UserState
 
-    folder = persistent_folder(UserState(), user_name(), "lighthouse", "python")
+    from landscape.context import resolve
+    from landscape.engine.launch import project_key
+
+    project = project_key(resolve(warm / SH010, tool="python").launch_inputs())
+    folder = persistent_folder(UserState(), user_name(), project, "python")
     prefs = folder / ".config/tool/prefs.txt"
     prefs.unlink(missing_ok=True)
     for i, (shot, extra) in enumerate(SEQUENCE):

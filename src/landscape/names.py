@@ -16,6 +16,7 @@ LABEL_PREFIX = "io.landscape."
 LABEL_KEY = "io.landscape.key"                      # the image key, sha256:…
 LABEL_INPUTS = "io.landscape.inputs"                # digest of the build inputs
 LABEL_PROJECT = "io.landscape.project"
+LABEL_PROJECT_DIR = "io.landscape.project-dir"  # the project folder of a launch
 LABEL_STUDIO = "io.landscape.studio"                # 16 hex digits of the studio root's path
 LABEL_REZ = "io.landscape.rez"                      # rez version in the image
 LABEL_REQUESTS = "io.landscape.requests"            # JSON: tool path → exact requests

@@ -176,7 +176,8 @@ def test_launch_configuration_is_structured_and_hardened(example):
     assert spec.home.startswith(("/home/", "/root")) and spec.home not in host["Tmpfs"]
     home = next(m for m in host["Mounts"] if m["Target"] == spec.home)  # launch.home: persistent
     assert home["Source"] == spec.home_source and home["ReadOnly"] is False
-    assert spec.home_source.endswith("/lighthouse/blender")
+    assert spec.home_source.endswith(f"/{spec.home_names[1]}/blender")
+    assert spec.home_names[1].startswith("lighthouse-")  # the project by name and folder
     assert f"HOME={spec.home}" in config["Env"]
     assert config["User"] == f"{spec.uid}:{spec.gid}"
     assert config["Cmd"][:3] == ["/landscape/bin/landscape-enter", rc.workdir,

@@ -220,6 +220,10 @@ def run_host_launch(inputs: Any, args: list[str], *, tty: bool, stdin: bool,
     from ..engine.audit import audited
     from ..engine.hostlaunch import run_host
 
+    if inputs.payloads:  # the payloads are the host's own folders: still the locked ones
+        from ..engine.payloads import payload_binds
+
+        payload_binds(inputs)
     sys.stderr.write(HOST_NOTE)
     sys.stderr.flush()
     with audited(inputs, "host", command, None) as record:

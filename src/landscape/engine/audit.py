@@ -145,14 +145,16 @@ def open_file(folder: str, started: float, user: str, host: str) -> int:
     if not os.path.isdir(folder):
         raise FileNotFoundError(2, f"the audit folder {folder} does not exist")
     path = os.path.join(folder, file_name(started, user, host))
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                 | os.O_NONBLOCK, 0o644)  # a FIFO planted there must not hold the launch
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(0, f"{path} is not a regular file")
         if st.st_uid != os.getuid():
             raise OSError(0, f"{path} belongs to another user")
+        if st.st_nlink != 1:  # a hard link planted to a file of the user's elsewhere
+            raise OSError(0, f"{path} has other names (hard links)")
         if stat.S_IMODE(st.st_mode) != 0o644:
             os.fchmod(fd, 0o644)
     except BaseException:
@@ -215,12 +217,45 @@ class audited:
 
 # -- reading ------------------------------------------------------------------------------------
 
+#: the largest audit file ``history`` reads, and the longest line it takes as a record
+MAX_FILE_BYTES = 256 << 20
+MAX_LINE_BYTES = 16 << 10
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _file_lines(path: str) -> tuple[str | None, list[bytes]]:
+    """``(owner's user name, lines)`` of the audit file ``path``: a regular file read
+    without following a link and never blocking (a FIFO or device planted there is
+    skipped), at most :data:`MAX_FILE_BYTES`, lines over :data:`MAX_LINE_BYTES` dropped;
+    ``(None, [])`` when it is not such a file."""
+    import pwd
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None, []
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+            return None, []
+        try:
+            owner = pwd.getpwuid(st.st_uid).pw_name
+        except KeyError:
+            return None, []
+        return owner, [line for line in f.read(MAX_FILE_BYTES).splitlines()
+                       if len(line) <= MAX_LINE_BYTES]
+
+
 def read_records(folder: str, user: str | None = None, context: str | None = None
                  ) -> Iterator[dict[str, Any]]:
     """The records in audit ``folder`` (every ``*.jsonl`` file), oldest first: those of
     ``user`` only, and of ``context`` or any context below it only, when given. Lines that
-    are not records are skipped. Raises :class:`LandscapeError` when the folder cannot be
-    read."""
+    are not records are skipped, and so are records naming another user than the owner of
+    their file (anyone may write a file into a shared folder, not as someone else). Raises
+    :class:`LandscapeError` when the folder cannot be read."""
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(".jsonl"))
     except OSError as e:
@@ -230,18 +265,16 @@ def read_records(folder: str, user: str | None = None, context: str | None = Non
         names = [n for n in names if mark in n]
     records = []
     for name in names:
-        try:
-            with open(os.path.join(folder, name), "rb") as f:
-                lines = f.read().splitlines()
-        except OSError:
-            continue
+        owner, lines = _file_lines(os.path.join(folder, name))
         for raw in lines:
             try:
-                data = json.loads(raw)
-            except ValueError:
+                data = json.loads(raw, parse_constant=_no_constant)
+            except (ValueError, RecursionError):
                 continue
             if not isinstance(data, dict) or not isinstance(data.get("start"), str):
                 continue
+            if data.get("user") != owner:
+                continue  # a record only counts in a file of the user it names
             if user is not None and data.get("user") != user:
                 continue
             if context is not None:

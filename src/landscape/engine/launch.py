@@ -70,7 +70,8 @@ from .display import DisplaySetup, display_setup
 from .gpu import GpuHost, all_gpus, detect, gpu_setup, no_gpu_env
 from .home import container_home, home_of_launch, prepare_home
 from .secrets import CONTAINER_FOLDER, read_secrets, remove_folder, write_secret_files
-from ..names import LABEL_CONTEXT, LABEL_KEY, LABEL_PROJECT, LABEL_ROLE, LABEL_TOOL
+from ..names import (LABEL_CONTEXT, LABEL_KEY, LABEL_PROJECT, LABEL_PROJECT_DIR, LABEL_ROLE,
+                     LABEL_TOOL)
 
 if TYPE_CHECKING:
     from ..context import ResolvedContext
@@ -156,6 +157,17 @@ def home_of(uid: int, user: str) -> str:
     return container_home(uid, user)
 
 
+def project_key(inputs: LaunchInputs) -> str:
+    """The name a launch's project goes by in per-project state (persistent homes): the
+    project's name and a digest of its folder and studio root, so a folder elsewhere that
+    calls itself by another project's name (``level: project`` below a project) or a
+    project of that name in another studio never shares its state."""
+    import hashlib
+
+    where = f"{os.path.realpath(inputs.root)}\0{os.path.realpath(inputs.project_dir)}"
+    return f"{inputs.project}-{hashlib.sha256(where.encode()).hexdigest()[:10]}"
+
+
 def check_launchable(inputs: LaunchInputs) -> None:
     """Refuse to launch ``inputs``' tool (:class:`LandscapeError`): policy errors, no
     working directory, a refused capability, unusable ``launch`` settings — the checks
@@ -199,7 +211,8 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
     gui, gpu = inputs.gui, inputs.gpu
     uid, gid = os.getuid(), os.getgid()
     user = user_name()
-    home, home_source = home_of_launch(state, uid, user, inputs.project, inputs.tool)
+    project = project_key(inputs)
+    home, home_source = home_of_launch(state, uid, user, project, inputs.tool)
     groups = [g for g in os.getgroups() if g != gid]
     env = dict(inputs.env)
     secrets = read_secrets(state.secrets)  # before the GPU variables: none can override them
@@ -242,14 +255,13 @@ def launch_spec(rc: "ResolvedContext | LaunchInputs", args: list[str],
         environment=env, binds=binds, home=home,
         labels={LABEL_CONTEXT: inputs.context, LABEL_TOOL: inputs.tool,
                 LABEL_PROJECT: inputs.project, LABEL_KEY: inputs.image.key,
-                LABEL_ROLE: "launch"},
+                LABEL_PROJECT_DIR: inputs.project_dir, LABEL_ROLE: "launch"},
         devices=gpu_part.devices if gpu_part else [],
         gpus=bool(gpu_part and gpu_part.nvidia), files=files,
         cap_add=inputs.cap_add, pids_limit=inputs.pids_limit, unchecked=unchecked,
         file_modes=file_modes,
         warnings=[gpu_part.warning] if gpu_part and gpu_part.warning else [],
-        home_source=home_source, home_state=state, home_names=(user, inputs.project,
-                                                              inputs.tool),
+        home_source=home_source, home_state=state, home_names=(user, project, inputs.tool),
         secret_files=secrets.files, secret_env=frozenset(secrets.env))
 
 

@@ -63,7 +63,8 @@ from ..errors import EngineError, LandscapeError
 from ..resources import cache_dir
 from . import docker as dk
 from ..names import (LABEL_CONTEXT, LABEL_FOLDER, LABEL_IDLE, LABEL_IMAGE, LABEL_KEY,
-                     LABEL_PROJECT, LABEL_ROLE, LABEL_ROOT, LABEL_TOOL, LABEL_USER, LABEL_WORKSPACE)
+                     LABEL_PROJECT, LABEL_PROJECT_DIR, LABEL_ROLE, LABEL_ROOT, LABEL_TOOL,
+                     LABEL_USER, LABEL_WORKSPACE)
 from .gpu import CREATE_ENV
 from .launch import LaunchSpec, attach, container_config, create, docker_cli, env_items, \
     prepare, remove, verify_binds, write_file, write_files
@@ -134,7 +135,8 @@ def identity(spec: LaunchSpec, root: str, project: str, idle: int) -> str:
             "gpus": spec.gpus, "create_env": _create_env(spec),
             "caps": sorted(spec.cap_add), "pids": spec.pids_limit,
             "files": {k: _text(v) for k, v in sorted(_user_files(spec).items())},
-            "root": root, "project": project, "idle": idle, "cache": str(cache_dir())}
+            "root": root, "project": project, "idle": idle, "cache": str(cache_dir()),
+            "project_dir": spec.labels.get(LABEL_PROJECT_DIR, "")}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
