@@ -13,18 +13,18 @@ sends to the engine is laid out on the engine side (:mod:`landscape.engine.build
 from __future__ import annotations
 
 import os
-import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from . import memo
-from .cascade import (CONFIG_NAME, VARIANT_NAME, Cascade, absolute, build_cascade, context_path,
-                      find_config_files, load_config, walked_folders)
+from .cascade import (CONFIG_NAME, VARIANT_NAME, Cascade, _is_file, absolute, build_cascade,
+                      context_path, find_config_files, load_config, walked_folders)
 from .context import resolve
 from .errors import LandscapeError, flatten
 from .imagekey import ImageSpec
+from .nodes import read_file
 from .launchinputs import StorageMount
 
 
@@ -129,14 +129,10 @@ def _maybe_redirected(dirs: list[Path], top: Path) -> set[Path]:
     (a cheap look at the bytes; the walk itself then says for sure)."""
     def mentions(folder: Path) -> bool:
         path = folder / CONFIG_NAME
-        try:  # only a regular file is read (a FIFO or a device is never even opened)
-            if not stat.S_ISREG(os.stat(path).st_mode):
-                return False
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
+        try:  # the cascade's own look (a FIFO is never opened) and read (bounded)
+            return _is_file(path) and b"parent" in read_file(path)[1]
+        except LandscapeError:
             return False
-        with os.fdopen(fd, "rb") as f:
-            return stat.S_ISREG(os.fstat(fd).st_mode) and b"parent" in f.read()
 
     above = False
     for anc in top.parents:
