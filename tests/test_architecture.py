@@ -25,11 +25,11 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(["overrides", "rezsolve", "imagekey", "recipe", "launchinputs", "payloads", "context",
                      "diff", "resolvecache"], 3),
     # 4 — the build plan (and what reads a whole plan: lock, check, CI files)
-    **dict.fromkeys(["plan", "lock", "check", "ci"], 4),
+    **dict.fromkeys(["plan", "lock", "check", "ci", "browse"], 4),
     # 5 — the engine
     "engine": 5,
     # 6 — the command line
-    "cli": 6, "__main__": 6,
+    "cli": 6, "gui": 6, "__main__": 6,
 }
 
 
