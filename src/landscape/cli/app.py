@@ -621,6 +621,28 @@ def history(
     out.print(table if rows else "no launches recorded")
 
 
+@app.command()
+def gui(
+    path: Annotated[Optional[Path], typer.Argument(
+        help="Context to open with (default: the working directory).")] = None,
+    tool: Annotated[Optional[str], typer.Option("--tool", "-t",
+                                                help="Tool to select.")] = None,
+    root: RootOpt = None,
+) -> None:
+    """The artist's launcher: a window to browse the studio, see a context's setup and
+    launch its tools (needs the gui extra and a display)."""
+    try:
+        from ..gui.app import main as gui_main
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("PySide6"):
+            raise
+        from ..errors import LandscapeError
+
+        raise LandscapeError("the launcher needs the gui extra: "
+                             "pip install 'studio-landscape[gui]'") from None
+    raise typer.Exit(gui_main(path, tool, root))
+
+
 def _first_tool(context: Path, variants: list[str], root: Optional[Path]) -> str:
     from ..cascade import build_cascade
     from ..errors import LandscapeError

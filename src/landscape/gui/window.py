@@ -389,7 +389,9 @@ class LauncherWindow(QMainWindow):
             self.show_message(str(msg))
 
         start = Path(select).absolute() if select else self._last_selection()
-        self._load_studio(then_select=start)
+        if start is not None:
+            self.select_context(start)
+        self._load_studio()
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -598,7 +600,7 @@ class LauncherWindow(QMainWindow):
         self.stopButton.setObjectName("stopButton")
         self.stopButton.setEnabled(False)
         self.stopButton.clicked.connect(self._on_stop)
-        self.runningList.currentItemChanged.connect(lambda *_: self._update_stop())
+        self.runningList.currentItemChanged.connect(self._on_running_current)
         ll.addWidget(_label("Launch logs"), 0, 0)
         ll.addWidget(self.exitCodeLabel, 0, 1, Qt.AlignmentFlag.AlignRight)
         ll.addWidget(_label("Running"), 0, 2)
@@ -628,23 +630,23 @@ class LauncherWindow(QMainWindow):
         self.toolList = QListWidget()
         self.toolList.setObjectName("toolList")
         self.toolList.currentRowChanged.connect(self._on_tool)
-        self.toolList.itemActivated.connect(lambda *_: self._on_launch())
+        self.toolList.itemActivated.connect(self._on_launch)
         self.toolList.setMinimumHeight(70)
         form.addRow(self.toolList)
         self.variantCombo = QComboBox()
         self.variantCombo.setObjectName("variantCombo")
         self.variantCombo.currentIndexChanged.connect(self._on_tool_variant)
-        form.addRow("Tool variant", self.variantCombo)
+        form.addRow(_label("Tool variant"), self.variantCombo)
         self.contextVariantCombo = QComboBox()
         self.contextVariantCombo.setObjectName("contextVariantCombo")
         self.contextVariantCombo.activated.connect(self._on_context_variant)
-        form.addRow("Context variant", self.contextVariantCombo)
+        form.addRow(_label("Context variant"), self.contextVariantCombo)
         self.argsEdit = QLineEdit()
         self.argsEdit.setObjectName("argsEdit")
         self.argsEdit.setPlaceholderText("extra arguments for the tool, shell-quoted")
-        self.argsEdit.textChanged.connect(lambda *_: self._update_command())
+        self.argsEdit.textChanged.connect(self._on_args)
         self.argsEdit.returnPressed.connect(self._on_launch)
-        form.addRow("Arguments", self.argsEdit)
+        form.addRow(_label("Arguments"), self.argsEdit)
         self.launchButton = QPushButton("Launch")
         self.launchButton.setObjectName("launchButton")
         self.launchButton.setDefault(True)
@@ -661,7 +663,7 @@ class LauncherWindow(QMainWindow):
         self.copyCommandButton.clicked.connect(self._on_copy_command)
         cmd.addWidget(self.commandLine, 1)
         cmd.addWidget(self.copyCommandButton)
-        form.addRow("Command", cmd)
+        form.addRow(_label("Command"), cmd)
         return box
 
     def _context_box(self) -> QWidget:
@@ -677,10 +679,10 @@ class LauncherWindow(QMainWindow):
         grid.addWidget(self.imageStatus, 0, 1)
         self.buildButton = QPushButton("Build")
         self.buildButton.setObjectName("buildButton")
-        self.buildButton.clicked.connect(lambda *_: self._on_get_image(pull_only=False))
+        self.buildButton.clicked.connect(self._on_build)
         self.pullButton = QPushButton("Pull")
         self.pullButton.setObjectName("pullButton")
-        self.pullButton.clicked.connect(lambda *_: self._on_get_image(pull_only=True))
+        self.pullButton.clicked.connect(self._on_pull)
         grid.addWidget(self.buildButton, 0, 2)
         grid.addWidget(self.pullButton, 0, 3)
         self.buildProgress = QProgressBar()
@@ -719,7 +721,7 @@ class LauncherWindow(QMainWindow):
 
     # -- studio and tree -----------------------------------------------------------------
 
-    def _load_studio(self, then_select: Path | None = None) -> None:
+    def _load_studio(self) -> None:
         def loaded(entry: Any) -> None:
             self.root = Path(entry.path)
             self.tree_model.set_studio(entry)
@@ -727,8 +729,11 @@ class LauncherWindow(QMainWindow):
             self.tree_model.ensure(node, lambda: self.contextTree.expand(
                 self.tree_model.index_of(node)))
             self._build_index()
-            target = then_select if then_select is not None else self.root
-            self.select_context(target)
+            if self._context is None:
+                self.select_context(self.root)
+            else:
+                self._set_crumbs(self._context, self._details.levels if self._details else {})
+                self.reveal(self._context)
 
         def failed(message: str) -> None:
             self.show_message(f"cannot open the studio: {message}")
@@ -1158,6 +1163,13 @@ class LauncherWindow(QMainWindow):
         self.pullButton.setEnabled(ok)
 
     @_guarded
+    def _on_build(self, *_: Any) -> None:
+        self._on_get_image(pull_only=False)
+
+    @_guarded
+    def _on_pull(self, *_: Any) -> None:
+        self._on_get_image(pull_only=True)
+
     def _on_get_image(self, pull_only: bool) -> None:
         d = self._details
         if d is None or self._building:
@@ -1212,6 +1224,14 @@ class LauncherWindow(QMainWindow):
         root = self.root if self.root is not None else None
         return LaunchRequest(context=self._context, tool=self._tool, variant=variant,
                              variants=self._variants, args=args, root=root)
+
+    @_guarded
+    def _on_args(self, *_: Any) -> None:
+        self._update_command()
+
+    @_guarded
+    def _on_running_current(self, *_: Any) -> None:
+        self._update_stop()
 
     def _update_command(self) -> None:
         try:
@@ -1518,11 +1538,11 @@ class LauncherWindow(QMainWindow):
             self.report(e, "settings")
 
     def _restore_layout(self) -> None:
+        self._restore(("geometry", self.restoreGeometry), ("state", self.restoreState))
+
+    def _restore(self, *pairs: tuple[str, Callable[[QByteArray], Any]]) -> None:
         layout = self.settings.layout()
-        for key, restore in (("geometry", self.restoreGeometry), ("state", self.restoreState),
-                             ("main", self.mainSplitter.restoreState),
-                             ("left", self.leftSplitter.restoreState),
-                             ("right", self.rightSplitter.restoreState)):
+        for key, restore in pairs:
             text = layout.get(key)
             if text:
                 try:
@@ -1551,7 +1571,7 @@ class LauncherWindow(QMainWindow):
             clear()
         studio = self.tree_model.studio_node()
         if studio is None:
-            self._load_studio(then_select=self._context)
+            self._load_studio()
             return
         expanded: list[Path] = []
 
@@ -1565,10 +1585,15 @@ class LauncherWindow(QMainWindow):
                     walk(c)
 
         walk(studio)
-        for path in sorted(expanded, key=lambda p: len(p.parts), reverse=True):
-            node = self._find_node(path)
-            if node is not None:
-                self.tree_model.forget_children(node)
+        selection = self.contextTree.selectionModel()
+        selection.blockSignals(True)   # rows going away must not change the selection
+        try:
+            for path in sorted(expanded, key=lambda p: len(p.parts), reverse=True):
+                node = self._find_node(path)
+                if node is not None:
+                    self.tree_model.forget_children(node)
+        finally:
+            selection.blockSignals(False)
         for path in sorted(expanded, key=lambda p: len(p.parts)):
             self._expand_path(path)
         self._build_index()
@@ -1614,6 +1639,14 @@ class LauncherWindow(QMainWindow):
         step(studio, parts)
 
     # -- closing -------------------------------------------------------------------------
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if not getattr(self, "_splitters_restored", False):  # once the window has its size
+            self._splitters_restored = True
+            self._restore(("main", self.mainSplitter.restoreState),
+                          ("left", self.leftSplitter.restoreState),
+                          ("right", self.rightSplitter.restoreState))
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         try:
