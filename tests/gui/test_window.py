@@ -373,14 +373,17 @@ def test_recents_and_favourites_survive_a_restart(qtbot, fake, open_window, sett
     win.favouriteToolAction.trigger()
     select(qtbot, win, SH010, "blender")
     assert not win.favouriteButton.isChecked()
-    win.resize(760, 560)           # within the offscreen screen, so restored as it is
-    win.mainSplitter.setSizes([250, 500])
+    qtbot.waitExposed(win)
+    win.resize(790, 600)    # within the offscreen screen (800×800): restored as it is
+    qtbot.waitUntil(lambda: win.size().width() == 790)
+    win.mainSplitter.setSizes([250, win.mainSplitter.width() - 250])
     size, sizes = win.size(), win.mainSplitter.sizes()
     win.close()
 
     again = open_window(fake)                       # same settings folder, no selection
     wait_details(qtbot, again, SH010, "blender")    # the last selection is back
-    assert again.size() == size and again.mainSplitter.sizes() == sizes   # and the layout
+    qtbot.waitExposed(again)                        # and the layout
+    qtbot.waitUntil(lambda: again.size() == size and again.mainSplitter.sizes() == sizes)
     assert again.recentList.count() == 1
     assert "sh020 · python · exit 0" in again.recentList.item(0).text()
     favs = [again.favouritesList.item(i).text() for i in range(again.favouritesList.count())]
