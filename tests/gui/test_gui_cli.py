@@ -1,0 +1,43 @@
+"""``landscape gui``: the core CLI never imports Qt; without the gui extra or a display it
+says so in one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import EXAMPLE
+
+
+def run(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env or dict(os.environ), timeout=120)
+
+
+def test_help_does_not_import_qt():
+    code = ("import sys\nfrom landscape.cli import run\n"
+            "for args in (['--help'], ['gui', '--help']):\n"
+            "    try:\n        run(args)\n    except SystemExit:\n        pass\n"
+            "print('PySide6' in sys.modules)")
+    proc = run(code)
+    assert proc.stdout.strip().splitlines()[-1] == "False", proc.stderr
+    assert "landscape gui" in proc.stdout or "gui" in proc.stdout
+
+
+def test_without_the_gui_extra_the_install_hint():
+    code = ("import sys\nsys.modules['PySide6'] = None\n"
+            f"from landscape.cli import run\nrun(['gui', {str(EXAMPLE)!r}])")
+    proc = run(code)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("error: the launcher needs the gui extra: "
+                                   "pip install 'studio-landscape[gui]'")
+
+
+def test_without_a_display_one_line():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = run(f"from landscape.cli import run\nrun(['gui', {str(EXAMPLE)!r}])", env)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the launcher needs a display")
