@@ -135,8 +135,8 @@ def _table(name: str, headers: list[str]) -> QTableWidget:
     t.verticalHeader().setDefaultSectionSize(22)
     t.setWordWrap(False)
     h = t.horizontalHeader()
-    h.setStretchLastSection(True)
     h.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    h.setSectionResizeMode(len(headers) - 1, QHeaderView.ResizeMode.Stretch)
     return t
 
 
@@ -149,10 +149,10 @@ def _fill(table: QTableWidget, rows: list[list[str]], tips: list[str] | None = N
             if tips and tips[r]:
                 item.setToolTip(plain_tip(tips[r]))
             table.setItem(r, c, item)
-    table.resizeColumnsToContents()
     for c in range(table.columnCount() - 1):
-        if table.columnWidth(c) > 320:
-            table.setColumnWidth(c, 320)
+        table.resizeColumnToContents(c)
+        if table.columnWidth(c) > 440:
+            table.setColumnWidth(c, 440)
 
 
 # -- the lazy tree -----------------------------------------------------------------------
@@ -563,11 +563,14 @@ class LauncherWindow(QMainWindow):
 
         # upper right: launch box | context box
         upper = QWidget()
-        ul = QHBoxLayout(upper)
-        ul.setContentsMargins(0, 0, 0, 0)
+        uv = QVBoxLayout(upper)
+        uv.setContentsMargins(0, 0, 0, 0)
+        ul = QHBoxLayout()
         ul.setSpacing(8)
         ul.addWidget(self._launch_box(), 2)
         ul.addWidget(self._context_box(), 3)
+        uv.addLayout(ul, 1)
+        uv.addWidget(self._command_row())
         self.rightSplitter.addWidget(upper)
 
         # details tabs
@@ -631,7 +634,8 @@ class LauncherWindow(QMainWindow):
         self.toolList.setObjectName("toolList")
         self.toolList.currentRowChanged.connect(self._on_tool)
         self.toolList.itemActivated.connect(self._on_launch)
-        self.toolList.setMinimumHeight(70)
+        self.toolList.setMinimumHeight(60)
+        self.toolList.setMaximumHeight(160)
         form.addRow(self.toolList)
         self.variantCombo = QComboBox()
         self.variantCombo.setObjectName("variantCombo")
@@ -653,18 +657,24 @@ class LauncherWindow(QMainWindow):
         self.launchButton.setMinimumHeight(30)
         self.launchButton.clicked.connect(self._on_launch)
         form.addRow(self.launchButton)
-        cmd = QHBoxLayout()
+        return box
+
+    def _command_row(self) -> QWidget:
+        row = QWidget()
+        cmd = QHBoxLayout(row)
+        cmd.setContentsMargins(0, 0, 0, 0)
         self.commandLine = QLineEdit()
         self.commandLine.setObjectName("commandLine")
         self.commandLine.setReadOnly(True)
         self.commandLine.setPlaceholderText("the equivalent landscape launch command")
+        self.commandLine.setFont(QFont("monospace"))
         self.copyCommandButton = QPushButton("Copy")
         self.copyCommandButton.setObjectName("copyCommandButton")
         self.copyCommandButton.clicked.connect(self._on_copy_command)
+        cmd.addWidget(_label("Command"))
         cmd.addWidget(self.commandLine, 1)
         cmd.addWidget(self.copyCommandButton)
-        form.addRow(_label("Command"), cmd)
-        return box
+        return row
 
     def _context_box(self) -> QWidget:
         box = QGroupBox("Context")
