@@ -492,6 +492,7 @@ class LauncherWindow(QMainWindow):
         self.contextTree = QTreeView()
         self.contextTree.setObjectName("contextTree")
         self.contextTree.setUniformRowHeights(True)
+        self.contextTree.setExpandsOnDoubleClick(False)   # activated toggles (Enter too)
         self.contextTree.setAlternatingRowColors(True)
         self.contextTree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.contextTree.activated.connect(self._on_activated)
