@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import EXAMPLE
+from conftest import EXAMPLE
 
 
 def run(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
