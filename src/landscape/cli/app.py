@@ -510,7 +510,10 @@ def launch(
     from .fast import run_host_launch, terminal_modes
 
     if not tool:
-        raise typer.BadParameter(_tools_hint(context, variant, root), param_hint="--tool")
+        from .output import printable
+
+        raise typer.BadParameter(printable(_tools_hint(context, variant, root)),
+                                 param_hint="--tool")
     if warm and host:
         raise typer.BadParameter("--warm and --host exclude each other", param_hint="--host")
     inputs = _launch_inputs("launch", context, tool, variant, root, add, env, dev)
