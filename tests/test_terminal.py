@@ -58,6 +58,9 @@ def test_context_paths_complete_to_folders(example, cli, monkeypatch):
     assert lines(complete(cli, monkeypatch, "landscape resolve pro")) == ["projects/"]
     assert lines(complete(cli, monkeypatch, f"landscape launch {SEQ}/sh")) == [
         f"{SEQ}/sh010/", f"{SEQ}/sh020/"]
+    for command in ("lock", "images", "ci github", "prune", "build --root . --locked"):
+        assert lines(complete(cli, monkeypatch, f"landscape {command} projects/l")) == [
+            "projects/lighthouse/"], command
     (example / ".hidden").mkdir()
     (example / ".landscape").mkdir(exist_ok=True)
     assert lines(complete(cli, monkeypatch, "landscape plan ")) == [
