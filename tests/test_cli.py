@@ -156,7 +156,7 @@ def test_committed_schemas_match_the_code_and_examples_point_at_them(cli):
 
 def test_diff_shows_what_differs_between_two_shots(cli, example):
     r = cli("diff", example / SH010, example / SH020, "--tool", "blender", "--json")
-    assert r.code == 0, r
+    assert r.code == 1, r  # they differ (like diff(1))
     d = json.loads(r.out)
     assert d["same"] is False
     assert d["packages"]["studio_pipeline"]["a"].startswith("1.1.0")

@@ -201,9 +201,9 @@ def test_no_cookie_passes_no_xauthority(x11, tmp_path):
 def test_a_gui_launch_needs_a_display():
     with pytest.raises(LandscapeError) as e:
         dp.display_setup({"HOME": "/h"}, "maya")
-    assert str(e.value) == ("tool 'maya' asks for a display (gui: true), but DISPLAY is not "
-                            "set (launch it from a desktop session, or with DISPLAY naming an "
-                            "X server)")
+    assert str(e.value) == ("tool 'maya' asks for a display (gui: true), but neither DISPLAY "
+                            "nor WAYLAND_DISPLAY is set (launch it from a desktop session, or "
+                            "with DISPLAY naming an X server)")
 
 
 def _gui_tool(example, fields="gui: true"):

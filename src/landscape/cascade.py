@@ -215,6 +215,24 @@ def walked_folders(context: Path, root: Path | None = None) -> tuple[Path, ...]:
     return _discover(context, (), root)[2]
 
 
+def variant_names(context: Path, root: Path | None = None) -> list[str]:
+    """The variants that apply somewhere on the walk of ``context`` (the ``v`` of every
+    ``landscape.<v>.yaml`` file, or folder entry of that name, in the folders
+    :func:`walked_folders` passes), sorted, each once. No file is read. Raises what
+    :func:`walked_folders` raises (no studio root above ``context``…)."""
+    names: set[str] = set()
+    for folder in walked_folders(context, root):
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in entries:
+            m = VARIANT_NAME.match(entry)
+            if m:
+                names.add(m.group(1))
+    return sorted(names)
+
+
 def _discover(context: Path, variants: Iterable[str], root: Path | None
               ) -> tuple[Path, list[ConfigFile], tuple[Path, ...]]:
     variants = tuple(variants)
@@ -498,12 +516,14 @@ def build_cascade(context: str | Path, variants: Iterable[str] = (),
     :class:`~landscape.errors.ConfigError`) naming every broken file, key and tag.
     """
     variants = tuple(variants)
-    studio_root, files = discover(Path(context), variants, root)
+    studio_root, files, walked = _discover(Path(context), variants, root)
     errors: list[LandscapeError] = []
     for f in files:
         errors.extend(f.errors)
     ErrorGroup.raise_if_any(errors)
     values, levels, merge_errors, root_policy = _fold(studio_root, files)
+    if any(isinstance(f.get("child_level"), str) for f in files):
+        levels = _child_levels(files, walked)
     if any(isinstance(f.get("parent"), str) for f in files):  # a redirect skipped folders
         for node in skipped_policies(context_path(context, root), studio_root, files,
                                      variants):
@@ -616,6 +636,35 @@ def _hidden_entries(root: Path) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=64)
 def _hidden_entries_of(root: Path) -> tuple[str, ...]:
     return hidden_entries(root)
+
+
+def _child_levels(files: list[ConfigFile], walked: tuple[Path, ...]) -> dict[str, Level]:
+    """The levels of a walk whose files say ``child_level``: each file's own ``level``
+    (:func:`_level`), and for a folder whose files declare no level, the ``child_level`` of
+    the folder right above it on the walk (its parent folder: a ``parent:`` redirect gives
+    no level) — a shot folder without its own ``landscape.yaml`` is a shot when its sequence
+    says ``child_level: shot``. ``walked`` is the walk, context first; ``files`` root first.
+    """
+    by_dir: dict[Path, list[ConfigFile]] = {}
+    for f in files:
+        by_dir.setdefault(f.dir, []).append(f)
+    levels: dict[str, Level] = {}
+    above: tuple[str, Location, Path] | None = None  # (child_level, where, its folder)
+    for folder in reversed(walked):  # root first
+        own = by_dir.get(folder, [])
+        if above is not None and folder.parent == above[2] and not any(
+                isinstance(f.get("level"), str) for f in own):
+            levels.pop(above[0], None)
+            levels[above[0]] = Level(above[0], folder.name, folder.name, folder, above[1])
+        for f in own:
+            if f.node is not None:
+                _level(f, levels)
+        above = None
+        for f in own:
+            child = f.get("child_level")
+            if isinstance(child, str) and f.node is not None:
+                above = (child, f.node.get("child_level").loc, folder)
+    return levels
 
 
 def _level(f: ConfigFile, levels: dict[str, Level]) -> None:

@@ -69,8 +69,9 @@ class _Known:
 def _known(studio_files: list[ConfigFile]) -> _Known:
     fields = set(BUILTIN_FIELDS)
     for cfg in studio_files:
-        if isinstance(cfg.get("level"), str):
-            fields.add(cfg.get("level"))
+        for key in ("level", "child_level"):
+            if isinstance(cfg.get(key), str):
+                fields.add(cfg.get(key))
         templates = cfg.node.get("templates") if cfg.node is not None else None
         if templates is not None and templates.is_map:
             fields |= set(templates.value)

@@ -529,7 +529,8 @@ WORKFLOW = Fields({"packages": PACKAGES, "env": ENV, "manifest": REPLACE, "overr
 
 #: key of ``landscape.yaml`` → merge strategy (docs/config.md)
 CONFIG_STRATEGIES: dict[str, Strategy] = {
-    "schema": Local(), "root": Local(), "level": Local(), "parent": Local(), "name": Local(),
+    "schema": Local(), "root": Local(), "level": Local(), "child_level": Local(),
+    "parent": Local(), "name": Local(),
     "manifest": REPLACE,
     "packages": PACKAGES,
     "env": ENV,

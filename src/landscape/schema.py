@@ -181,6 +181,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "root": {"type": "boolean", "description": "true only in the studio root's file"},
         "level": {"type": "string", "pattern": r"^[a-z_][a-z0-9_]*$",
                   "description": "names this directory's level (project, sequence, shot, ...)"},
+        "child_level": {"type": "string", "pattern": r"^[a-z_][a-z0-9_]*$",
+                        "description": "the level of this directory's sub-folders that "
+                        "declare none (a sequence's shots without a landscape.yaml)"},
         "parent": {"type": "string", "description": "redirects the walk; relative to the file"},
         "name": {"type": "string", "description": "display name of this level"},
         "manifest": _MANIFEST_NAME,

@@ -60,7 +60,8 @@ def test_a_gui_launch_without_a_display_is_one_line(example, cli, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     err = refused(_gui_launch(example, cli),
-                  "tool 'python' asks for a display (gui: true), but DISPLAY is not set")
+                  "tool 'python' asks for a display (gui: true), but neither DISPLAY nor "
+                  "WAYLAND_DISPLAY is set")
     assert len(err.strip().splitlines()) == 1
 
 

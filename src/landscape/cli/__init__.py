@@ -2,7 +2,12 @@
 
 :func:`main` is the console script. User errors (:class:`~landscape.errors.LandscapeError`)
 print as ``file:line:col: key.path: message`` on stderr and exit 1, without a traceback
-unless ``--debug`` (or ``LANDSCAPE_DEBUG=1``) is given; usage errors exit 2.
+unless ``--debug`` (or ``LANDSCAPE_DEBUG=1``) is given, before or after the command;
+usage errors exit 2.
+
+Shell completion (``_LANDSCAPE_COMPLETE`` set by the completion script, see
+:mod:`landscape.cli.complete`) goes straight to the Typer application: neither the launch
+agent nor the fast path of ``launch`` sees it.
 """
 
 from __future__ import annotations
@@ -18,13 +23,33 @@ def main(argv: list[str] | None = None) -> None:
     runs (:mod:`landscape.cli.agent`: it answers with the exit code); everything else runs
     here (:func:`run`)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["launch"]:
+    if args[:1] == ["launch"] and not completing():
         from .agent import forward
 
         code = forward(args)
         if code is not None:
             sys.exit(code)
     run(args)
+
+
+def completing() -> bool:
+    """Whether this process was started by a shell's completion script (Click's
+    ``_LANDSCAPE_COMPLETE`` variable is set): it must answer with completions only."""
+    return bool(os.environ.get(COMPLETE_VAR))
+
+
+#: the variable through which the completion scripts ask for completions (Click's
+#: ``_<PROG>_COMPLETE``)
+COMPLETE_VAR = "_LANDSCAPE_COMPLETE"
+
+
+def strip_debug(args: list[str]) -> tuple[list[str], bool]:
+    """``args`` without the ``--debug`` flags given before ``--`` (before or after the
+    command: ``landscape --debug resolve X`` and ``landscape resolve X --debug`` mean the
+    same), and whether there was one. What follows ``--`` belongs to the tool."""
+    end = args.index("--") if "--" in args else len(args)
+    head = [a for a in args[:end] if a != "--debug"]
+    return head + args[end:], len(head) != end
 
 
 def run(args: list[str]) -> None:
@@ -35,8 +60,16 @@ def run(args: list[str]) -> None:
     launch that path gives back, goes through the application."""
     from ..errors import LandscapeError
 
-    head = args[: args.index("--")] if "--" in args else args
-    if "--debug" in head:
+    if completing():  # Click answers from the variables, then exits
+        try:
+            from .app import app
+
+            app(args=[], prog_name="landscape")
+        except Exception:  # noqa: BLE001 - a completion offers nothing rather than a traceback
+            pass
+        sys.exit(0)
+    args, debug = strip_debug(args)
+    if debug:
         os.environ["LANDSCAPE_DEBUG"] = "1"
     try:
         if args[:1] == ["launch"] and not os.environ.get("LANDSCAPE_DEBUG"):

@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .complete import complete_folder, complete_tool, complete_variant, use_bash_script
 from .output import BuildProgress, note, out, print_json, safe
 from ..names import VAR_ROOT
 
@@ -22,22 +23,30 @@ app = typer.Typer(
     help="Reproducible per-project production environments in containers: cascading YAML "
     "configs resolved with rez, pinned Docker images, Compose stacks, DCC launches.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+use_bash_script()
 base_app = typer.Typer(help="Base OS images for hosts that cannot pull from a registry.",
                        no_args_is_help=True)
 app.add_typer(base_app, name="base")
 
+def _folder(**kw):
+    """A folder argument of a command, completed with the folders below what is typed
+    (:func:`~landscape.cli.complete.complete_folder`)."""
+    return typer.Argument(autocompletion=complete_folder, **kw)
+
+
 RootOpt = Annotated[Optional[Path], typer.Option(
-    "--root", envvar=VAR_ROOT,
+    "--root", envvar=VAR_ROOT, autocompletion=complete_folder,
     help="Studio root, when it is not above the path (relative paths are taken from it).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ToolOpt = Annotated[Optional[str], typer.Option(
-    "--tool", "-t", help="Tool, optionally with variants: blender, blender/render.")]
+    "--tool", "-t", autocompletion=complete_tool,
+    help="Tool, optionally with variants: blender, blender/render.")]
 VariantOpt = Annotated[list[str], typer.Option(
-    "--variant", help="Apply landscape.<VARIANT>.yaml files (repeatable, in order).")]
+    "--variant", autocompletion=complete_variant,
+    help="Apply landscape.<VARIANT>.yaml files (repeatable, in order).")]
 
 
 def _version(value: bool) -> None:
@@ -61,7 +70,7 @@ def _main(
 # -- config ------------------------------------------------------------------------------
 
 @app.command()
-def init(directory: Annotated[Path, typer.Argument(help="Folder of the new studio root.")]
+def init(directory: Annotated[Path, _folder(help="Folder of the new studio root.")]
          ) -> None:
     """Scaffold a studio root with a commented example."""
     from ..scaffold import scaffold
@@ -71,7 +80,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder of the new studi
 
 
 @app.command()
-def check(path: Annotated[Path, typer.Argument(help="Folder to check.")] = Path("."),
+def check(path: Annotated[Path, _folder(help="Folder to check.")] = Path("."),
           root: RootOpt = None, json: JsonOpt = False) -> None:
     """Validate every config file and every context's resolution below PATH; report all errors."""
     from ..check import check as run_check
@@ -103,7 +112,7 @@ def schema(manifest: Annotated[bool, typer.Option(
 
 @app.command()
 def resolve(
-    context: Annotated[Path, typer.Argument(help="Context directory (need not exist).")],
+    context: Annotated[Path, _folder(help="Context directory (need not exist).")],
     tool: ToolOpt = None,
     variant: VariantOpt = [],
     add: Annotated[list[str], typer.Option("--add", "-a", help="Extra package request.")] = [],
@@ -148,31 +157,59 @@ def resolve(
 
 @app.command()
 def diff(
-    context_a: Annotated[Path, typer.Argument(help="First context.")],
-    context_b: Annotated[Path, typer.Argument(help="Second context.")],
+    context_a: Annotated[Path, _folder(help="First context.")],
+    context_b: Annotated[Path, _folder(help="Second context.")],
     tool: ToolOpt = None,
     variant: VariantOpt = [],
     root: RootOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """What differs between two resolved contexts: packages, env, metadata, tools, image."""
+    """What differs between two resolved contexts: packages, env, metadata, tools, image.
+    Exit 0 when they are the same, 1 when they differ, 2 when one cannot be resolved (like
+    diff(1))."""
     from ..context import resolve as run_resolve
     from ..diff import diff as run_diff
+    from ..errors import LandscapeError
 
-    result = run_diff(run_resolve(context_a, tool=tool, variants=variant, root=root),
-                      run_resolve(context_b, tool=tool, variants=variant, root=root))
+    try:
+        result = run_diff(run_resolve(context_a, tool=tool, variants=variant, root=root),
+                          run_resolve(context_b, tool=tool, variants=variant, root=root))
+    except (LandscapeError, OSError) as e:  # "trouble", as diff(1) says: not "they differ"
+        _print_failure(e)
+        raise typer.Exit(DIFF_TROUBLE) from None
     if json:
         print_json(result)
     else:
         from .show import show_diff
 
         show_diff(result)
+    raise typer.Exit(0 if result["same"] else 1)
+
+
+#: the exit code of ``diff`` when a context cannot be resolved (1 means "they differ")
+DIFF_TROUBLE = 2
+
+
+def _print_failure(e: BaseException) -> None:
+    """Print ``e`` (a :class:`~landscape.errors.LandscapeError` or an ``OSError``) as the
+    entry point prints user errors (its traceback too with ``--debug``)."""
+    from ..errors import LandscapeError
+    from .output import print_error
+
+    if os.environ.get("LANDSCAPE_DEBUG"):
+        import traceback
+
+        traceback.print_exception(e)
+    if not isinstance(e, LandscapeError):
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        e = LandscapeError(f"{getattr(e, 'strerror', None) or e}{where}")
+    print_error(e)
 
 
 # -- images ------------------------------------------------------------------------------
 
 @app.command()
-def plan(project: Annotated[Path, typer.Argument(help="Project (or any) folder.")],
+def plan(project: Annotated[Path, _folder(help="Project (or any) folder.")],
          root: RootOpt = None, json: JsonOpt = False) -> None:
     """Every context below PROJECT, its image key, and which images exist or must be built."""
     from ..engine.images import image_exists
@@ -192,7 +229,7 @@ def plan(project: Annotated[Path, typer.Argument(help="Project (or any) folder."
 
 @app.command()
 def build(
-    target: Annotated[Path, typer.Argument(help="Project or context folder.")],
+    target: Annotated[Path, _folder(help="Project or context folder.")],
     locked: Annotated[bool, typer.Option(
         "--locked", help="Build exactly what landscape.lock describes, or refuse.")] = False,
     offline: Annotated[Optional[Path], typer.Option(
@@ -280,7 +317,7 @@ def base_build(
 # -- stacks ------------------------------------------------------------------------------
 
 @app.command()
-def up(project: Annotated[Path, typer.Argument(help="Project folder.")],
+def up(project: Annotated[Path, _folder(help="Project folder.")],
        root: RootOpt = None) -> None:
     """Build what is missing, write the project's compose file and start its stack."""
     from ..cascade import build_cascade
@@ -314,7 +351,7 @@ def _stack(project: Path, root: Optional[Path]) -> tuple[Path, str, Path]:
 
 
 @app.command()
-def down(project: Annotated[Path, typer.Argument(help="Project folder.")],
+def down(project: Annotated[Path, _folder(help="Project folder.")],
          volumes: Annotated[bool, typer.Option("--volumes", help="Also delete named volumes.")
                             ] = False,
          root: RootOpt = None) -> None:
@@ -329,7 +366,7 @@ def down(project: Annotated[Path, typer.Argument(help="Project folder.")],
 
 
 @app.command()
-def ps(project: Annotated[Optional[Path], typer.Argument(
+def ps(project: Annotated[Optional[Path], _folder(
            help="Project folder (optional with --workspaces).")] = None,
        workspaces: Annotated[bool, typer.Option(
            "--workspaces", help="This user's warm-launch workspaces instead (of PROJECT's "
@@ -379,7 +416,7 @@ def _project_of(path: Optional[Path], root: Optional[Path]) -> tuple[Optional[st
 
 
 @app.command()
-def stop(path: Annotated[Optional[Path], typer.Argument(
+def stop(path: Annotated[Optional[Path], _folder(
              help="Project or context folder: stop the workspaces of its project.")] = None,
          all_: Annotated[bool, typer.Option("--all", help="Stop every workspace of this user."
                                             )] = False,
@@ -415,16 +452,29 @@ def stop(path: Annotated[Optional[Path], typer.Argument(
 
 
 @app.command()
-def logs(project: Annotated[Path, typer.Argument(help="Project folder.")],
+def logs(project: Annotated[Path, _folder(help="Project folder.")],
          service: Annotated[Optional[str], typer.Argument(help="One service.")] = None,
-         follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+         follow: Annotated[bool, typer.Option(
+             "--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
          root: RootOpt = None) -> None:
-    """Logs of the project's stack (or one service)."""
+    """Logs of the project's stack (or one service); uncoloured when stdout is not a
+    terminal."""
     from ..engine.stack import compose
 
     path, name, studio_root = _stack(project, root)
-    compose(path, studio_root, name, "logs", *(["-f"] if follow else []),
+    compose(path, studio_root, name, "logs", *logs_options(follow, sys.stdout),
             *([service] if service else []))
+
+
+def logs_options(follow: bool, stdout) -> list[str]:
+    """Compose's ``logs`` options: ``-f`` to follow, and ``--no-color`` when ``stdout`` (a
+    stream) is not a terminal — a file or a pipe gets no colour codes (both Compose v2 and
+    ``docker-compose`` v1 take it; v1 colours whatever its output is)."""
+    try:
+        terminal = stdout is not None and stdout.isatty()
+    except (OSError, ValueError):
+        terminal = False
+    return (["-f"] if follow else []) + ([] if terminal else ["--no-color"])
 
 
 # -- launch ------------------------------------------------------------------------------
@@ -439,10 +489,11 @@ DevOpt = Annotated[bool, typer.Option(
 
 @app.command()
 def launch(
-    context: Annotated[Path, typer.Argument(help="Context directory.")],
+    context: Annotated[Path, _folder(help="Context directory.")],
     args: Annotated[Optional[list[str]], typer.Argument(
         help="Arguments for the tool, after --.")] = None,
-    tool: Annotated[str, typer.Option("--tool", "-t", help="Tool[/variant] to run.")] = "",
+    tool: Annotated[str, typer.Option("--tool", "-t", autocompletion=complete_tool,
+                                      help="Tool[/variant] to run.")] = "",
     variant: VariantOpt = [],
     add: Annotated[list[str], typer.Option("--add", "-a", help="Extra package request.")] = [],
     env: Annotated[list[str], typer.Option("--env", help="Extra env: KEY=VALUE.")] = [],
@@ -459,7 +510,9 @@ def launch(
     from .fast import run_host_launch, terminal_modes
 
     if not tool:
-        raise typer.BadParameter("launch needs a tool (see `landscape resolve CONTEXT`)",
+        from .output import printable
+
+        raise typer.BadParameter(printable(_tools_hint(context, variant, root)),
                                  param_hint="--tool")
     if warm and host:
         raise typer.BadParameter("--warm and --host exclude each other", param_hint="--host")
@@ -475,7 +528,7 @@ def launch(
 
 @app.command()
 def shell(
-    context: Annotated[Path, typer.Argument(help="Context directory.")],
+    context: Annotated[Path, _folder(help="Context directory.")],
     tool: ToolOpt = None,
     variant: VariantOpt = [],
     warm: WarmOpt = False,
@@ -565,7 +618,7 @@ def _ensure_image(inputs, fresh) -> str:
 
 @app.command()
 def history(
-    context: Annotated[Optional[Path], typer.Argument(
+    context: Annotated[Optional[Path], _folder(
         help="Only launches of this context or below it (a project, a sequence…).")] = None,
     user: Annotated[Optional[str], typer.Option("--user", help="Only this user's launches."
                                                 )] = None,
@@ -623,9 +676,9 @@ def history(
 
 @app.command()
 def gui(
-    path: Annotated[Optional[Path], typer.Argument(
+    path: Annotated[Optional[Path], _folder(
         help="Context to open with (default: the working directory).")] = None,
-    tool: Annotated[Optional[str], typer.Option("--tool", "-t",
+    tool: Annotated[Optional[str], typer.Option("--tool", "-t", autocompletion=complete_tool,
                                                 help="Tool to select.")] = None,
     root: RootOpt = None,
 ) -> None:
@@ -641,6 +694,26 @@ def gui(
         raise LandscapeError("the launcher needs the gui extra: "
                              "pip install 'studio-landscape[gui]'") from None
     raise typer.Exit(gui_main(path, tool, root))
+
+
+def _tools_hint(context: Path, variants: list[str], root: Optional[Path]) -> str:
+    """The message of ``launch`` without ``--tool``: the tools of ``context`` (each with its
+    variants, ``T/V``) read from its cascade (no rez), or why they cannot be read."""
+    from ..cascade import build_cascade
+    from ..errors import LandscapeError, flatten
+    from .complete import tool_choices
+
+    try:
+        tools = build_cascade(context, variants, root).plain("tools", {}) or {}
+    except (LandscapeError, OSError) as e:
+        first = [str(x) for x in flatten(e)] if isinstance(e, LandscapeError) else [str(e)]
+        return (f"launch needs a tool, and the tools of {context} cannot be read: "
+                + "; ".join(first[:3]) + (f" (and {len(first) - 3} more)"
+                                          if len(first) > 3 else ""))
+    names = tool_choices(tools)
+    if not names:
+        return f"launch needs a tool, and {context} has none"
+    return f"launch needs a tool; {context} has: " + ", ".join(names)
 
 
 def _first_tool(context: Path, variants: list[str], root: Optional[Path]) -> str:

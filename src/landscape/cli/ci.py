@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from .complete import complete_folder
 from ..names import VAR_ROOT
 
 
@@ -24,7 +25,7 @@ def ci(
     kind: Annotated[Kind, typer.Argument(
         metavar="github|gitlab", help="GitHub Actions workflow or .gitlab-ci.yml.")],
     projects: Annotated[Optional[list[Path]], typer.Argument(
-        metavar="[PROJECT]...",
+        metavar="[PROJECT]...", autocompletion=complete_folder,
         help="Project folders (default: every project of the studio).")] = None,
     registry: Annotated[Optional[str], typer.Option(
         "--registry", help="Push the images there: host[:port][/path] (default: build only).")
@@ -36,7 +37,7 @@ def ci(
         "--install", help="What pip installs instead of studio-landscape==<this version>: "
         "a requirement, URL or path.")] = None,
     root: Annotated[Optional[Path], typer.Option(
-        "--root", envvar=VAR_ROOT,
+        "--root", envvar=VAR_ROOT, autocompletion=complete_folder,
         help="Studio root (the config repository's root).")] = None,
     out_file: Annotated[Optional[Path], typer.Option(
         "--out", help="Write there instead of .github/workflows/landscape.yml or "

@@ -10,14 +10,16 @@ from typing import Annotated, Optional
 
 import typer
 
+from .complete import complete_folder
 from .output import BuildProgress, note, out, print_error, print_json, safe
 from ..names import VAR_ROOT
 
 RootOpt = Annotated[Optional[Path], typer.Option(
-    "--root", envvar=VAR_ROOT,
+    "--root", envvar=VAR_ROOT, autocompletion=complete_folder,
     help="Studio root, when it is not above the path (relative paths are taken from it).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-ProjectArg = Annotated[Path, typer.Argument(help="Project folder.")]
+ProjectArg = Annotated[Path, typer.Argument(autocompletion=complete_folder,
+                                            help="Project folder.")]
 
 
 def _project(project: Path, root: Optional[Path], *, report: bool = True):
@@ -100,7 +102,8 @@ def lock(
 
 def vendor(
     project: ProjectArg,
-    folder: Annotated[Path, typer.Argument(help="Folder to download into.")],
+    folder: Annotated[Path, typer.Argument(autocompletion=complete_folder,
+                                           help="Folder to download into.")],
     root: RootOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -171,6 +174,7 @@ def images(project: ProjectArg, root: RootOpt = None, json: JsonOpt = False) -> 
 
 def prune(
     project: Annotated[Optional[Path], typer.Argument(
+        autocompletion=complete_folder,
         help="Project folder (default: every project of the studio).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would go.")
                        ] = False,

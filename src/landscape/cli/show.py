@@ -22,7 +22,12 @@ def show_resolved(rc: ResolvedContext, explain: bool = False) -> None:
     """Print a resolved context: where it is, what it resolved to, and what a launch gets."""
     c = rc.cascade
     _kv("context", str(c.context) + "".join(f" [{v}]" for v in c.variants))
-    _kv("levels", ", ".join(f"{lv.level}={lv.value}" for lv in c.levels) or "-")
+    if explain and c.levels:
+        out.print("[bold]levels[/]")
+        for lv in c.levels:
+            _explained_line(f"{lv.level}={lv.value}", lv.origin.short)
+    else:
+        _kv("levels", ", ".join(f"{lv.level}={lv.value}" for lv in c.levels) or "-")
     _kv("files", "\n           ".join(rel(f.path) for f in c.files))
     setup = rc.selected
     _kv("tool", rc.tool or "- (the context's own environment; --tool T for a tool)")
@@ -53,12 +58,15 @@ def show_resolved(rc: ResolvedContext, explain: bool = False) -> None:
                          + " → ".join(rel(layer.repository) for layer in layers)
                          + (" (deepest last)" if len(layers) > 1 else "")))
     _kv("image", f"{rc.image.tag}  ({rc.image.key[:19]}…, base {rc.image.base})")
-    _kv("workdir", rc.workdir or "- (its template needs a level this context lacks)")
-    for m in rc.storage:
-        same = m.source == m.target
-        _kv("storage", m.source + ("" if same else f" → {m.target}") + f" ({m.mode})")
-    if rc.metadata:
-        _kv("metadata", json.dumps(rc.metadata, default=str))
+    _kv("workdir", rc.workdir or f"- ({missing_level(rc)})")
+    if explain:
+        _explain_storage_metadata(rc)
+    else:
+        for m in rc.storage:
+            same = m.source == m.target
+            _kv("storage", m.source + ("" if same else f" → {m.target}") + f" ({m.mode})")
+        if rc.metadata:
+            _kv("metadata", json.dumps(rc.metadata, default=str))
     tools = rc.tools_json()
     _kv("tools", ", ".join(f"{n}" + (f" ({'/'.join(t['variants'])})" if t.get("variants") else "")
                             for n, t in tools.items()) or "-")
@@ -79,6 +87,64 @@ def show_resolved(rc: ResolvedContext, explain: bool = False) -> None:
             out.print("  [dim]" + escape("; ".join(actions[k])) + "[/]")
         else:
             out.print()
+
+
+def _explained_line(text: str, origin: str, width: int = 28) -> None:
+    """``  TEXT  file:line`` (both escaped: config values are untrusted)."""
+    out.print(f"  {escape(text):<{width}} [dim]{escape(origin)}[/]")
+
+
+def _explain_storage_metadata(rc: ResolvedContext) -> None:
+    """Storage mounts and metadata (dotted keys) with the ``file:line`` each came from — the
+    text of ``resolve --explain``'s ``storage`` and ``metadata`` (docs/json.md)."""
+    data = rc.to_json(explain=True)
+    if data["storage"]:
+        out.print("[bold]storage[/]")
+        for item in data["storage"]:
+            m = item["value"]
+            same = m["source"] == m["target"]
+            _explained_line(m["source"] + ("" if same else f" → {m['target']}")
+                            + f" ({m['mode']})", item["from"])
+    if rc.metadata:
+        out.print("[bold]metadata[/]")
+        for key, leaf in _leaves(data["metadata"]):
+            value = json.dumps(leaf["value"], default=str)
+            _explained_line(f"{key}: {value}", leaf["from"])
+            if leaf.get("items_from"):  # a list merged from several files: each item's
+                for i, where in enumerate(leaf["items_from"]):
+                    _explained_line(f"  [{i}]", where)
+
+
+def _leaves(tree: dict, prefix: str = "") -> list[tuple[str, dict]]:
+    """The ``{"value", "from"}`` leaves of an explained map, by dotted key."""
+    out: list[tuple[str, dict]] = []
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and "from" in v and "value" in v and set(v) <= {
+                "value", "from", "items_from"}:
+            out.append((key, v))
+        elif isinstance(v, dict):
+            out.extend(_leaves(v, key + "."))
+    return out
+
+
+def missing_level(rc: ResolvedContext) -> str:
+    """Why ``rc`` (whose selected tool's working directory is ``None``) has no working
+    directory: the template's missing field, and — for a folder without a config file of
+    its own — that nothing declares the folder's level (no ``child_level`` above it)."""
+    from ..context import workdir_of
+    from ..errors import LandscapeError
+
+    try:
+        workdir_of(rc.cascade, rc.selected, strict=True)
+        why = "its template needs a level this context lacks"
+    except LandscapeError as e:
+        why = e.message
+    c = rc.cascade
+    if not any(f.dir == c.context for f in c.files):
+        why += (f"; {c.context.name} has no landscape.yaml of its own, and the folder above "
+                "it names no `child_level` for its sub-folders, so it has no level")
+    return why
 
 
 def show_plan(p: BuildPlan) -> None:

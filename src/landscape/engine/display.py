@@ -412,6 +412,27 @@ def _is_socket(path: str) -> bool:
         return False
 
 
+def no_display(environ: Mapping[str, str], tool: str) -> LandscapeError:
+    """The one-line error of a ``gui: true`` launch of ``tool`` that finds no display in
+    ``environ``: neither ``DISPLAY`` nor a ``WAYLAND_DISPLAY`` socket (one that is set but
+    is no socket in ``$XDG_RUNTIME_DIR`` is named)."""
+    wayland = environ.get("WAYLAND_DISPLAY")
+    why = "neither DISPLAY nor WAYLAND_DISPLAY is set" if not wayland else (
+        f"DISPLAY is not set and WAYLAND_DISPLAY={wayland!r} is no socket in "
+        "$XDG_RUNTIME_DIR")
+    return LandscapeError(f"tool {tool!r} asks for a display (gui: true), but {why}",
+                          hint="launch it from a desktop session, or with DISPLAY naming an "
+                          "X server")
+
+
+def require_display(environ: Mapping[str, str], tool: str) -> None:
+    """Refuse (:func:`no_display`) a ``gui: true`` launch of ``tool`` on this machine
+    (``launch --host``) when ``environ`` names no display at all: the tool would start and
+    fail to open its window. What the named display accepts is the tool's business there."""
+    if not environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY"):
+        raise no_display(environ, tool)
+
+
 def display_setup(environ: Mapping[str, str], tool: str, *, check: bool = True,
                   x11_dir: str = X11_DIR) -> DisplaySetup:
     """The display of a ``gui: true`` launch of ``tool``: X11 (:func:`x11_setup`, with
@@ -430,9 +451,7 @@ def display_setup(environ: Mapping[str, str], tool: str, *, check: bool = True,
         setup.binds.append((sock, f"/tmp/{wayland}", "rw"))
         setup.env.update(WAYLAND_DISPLAY=wayland, XDG_RUNTIME_DIR="/tmp")
     if not setup.binds and "DISPLAY" not in setup.env:
-        raise LandscapeError(f"tool {tool!r} asks for a display (gui: true), but DISPLAY is "
-                             "not set", hint="launch it from a desktop session, or with "
-                             "DISPLAY naming an X server")
+        raise no_display(environ, tool)
     if "DISPLAY" in setup.env:
         setup.env["QT_X11_NO_MITSHM"] = "1"
     return setup

@@ -83,9 +83,14 @@ def run_host(inputs: LaunchInputs, args: list[str], *, tty: bool, stdin: bool,
              command: list[str] | None = None) -> int:
     """Run ``inputs``' tool (``command`` instead of its argv, for a shell) with ``args`` on
     this machine and return its exit code (see the module doc). Raises
-    :class:`LandscapeError` for what any launch refuses (:func:`check_launchable`), a secret
-    that cannot be read, or a command that is not on the tool's ``PATH``."""
+    :class:`LandscapeError` for what any launch refuses (:func:`check_launchable`), a
+    ``gui: true`` tool without a display (``DISPLAY``/``WAYLAND_DISPLAY``), a secret that
+    cannot be read, or a command that is not on the tool's ``PATH``."""
     check_launchable(inputs)
+    if inputs.gui:
+        from .display import require_display
+
+        require_display(os.environ, inputs.tool)
     assert inputs.workdir is not None
     secrets = read_secrets(inputs.user_state.secrets)
     scratch = tempfile.mkdtemp(prefix="landscape-host-")

@@ -176,8 +176,9 @@ def check_launchable(inputs: LaunchInputs) -> None:
     if inputs.workdir is None:
         raise LandscapeError(f"tool {inputs.tool!r} has no working directory for "
                              f"{inputs.context}: {inputs.workdir_error}",
-                             hint="launch a context that declares that level (a folder whose "
-                             "landscape.yaml says e.g. `level: shot`)")
+                             hint="launch a context that has that level: a folder whose "
+                             "landscape.yaml says e.g. `level: shot`, or whose parent's says "
+                             "`child_level: shot`")
     if inputs.cap_error is not None:
         raise LandscapeError(f"tool {inputs.tool!r}: {inputs.cap_error}")
     if inputs.user_state.error is not None:
