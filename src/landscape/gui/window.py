@@ -371,6 +371,9 @@ class LauncherWindow(QMainWindow):
         self._variants: tuple[str, ...] = ()
         self._details: ContextDetails | None = None
         self._token = 0            # newest details request
+        self._lane_lock = threading.Lock()
+        self._lane_next: tuple | None = None
+        self._lane_busy = False
         self._image_token = 0
         self._resolving = False
         self._building = False
@@ -923,40 +926,59 @@ class LauncherWindow(QMainWindow):
         self.reveal(path)
 
     def _request_details(self) -> None:
+        """Resolve the current selection in the details lane (see :meth:`_lane_run`)."""
         if self._context is None:
             return
         self._token += 1
-        token = self._token
-        context, tool, variants = self._context, self._tool, self._variants
+        job = (self._token, self._context, self._tool, self._variants)
         self._resolving = True
         self.resolveStatus.setText("resolving…")
         self._update_launch()
-
-        def failed(message: str) -> None:
-            if token != self._token:
+        with self._lane_lock:
+            self._lane_next = job
+            if self._lane_busy:
                 return
-            self._resolving = False
-            self.resolveStatus.setText("")
-            self._show_details(ContextDetails(context=context, tool=tool, variants=variants,
-                                              errors=[message]))
+            self._lane_busy = True
+        threading.Thread(target=self._lane_run, name="landscape-gui-details",
+                         daemon=True).start()
 
-        self.spawn(lambda: self.backend.details(context, tool, variants),
-                   lambda d: self._on_details(token, d), failed, name="details")
+    def _lane_run(self) -> None:
+        """The details lane (a worker thread): resolve the newest request; a request made
+        while another was resolving replaces any older waiting one, so fast arrow keys do
+        not queue a resolve per row. A superseded result is dropped by :meth:`_on_details`."""
+        while not self._closing.is_set():
+            with self._lane_lock:
+                job, self._lane_next = self._lane_next, None
+                if job is None:
+                    self._lane_busy = False
+                    return
+            token, context, tool, variants = job
+            try:
+                details = self.backend.details(context, tool, variants)
+            except Exception as e:  # noqa: BLE001 - shown as the context's error
+                message = _short_error(e)
+                self.post(lambda t=token, c=context, o=tool, v=variants, m=message:
+                          self._on_details(t, ContextDetails(context=c, tool=o, variants=v,
+                                                             errors=[m]), o))
+                continue
+            self.post(lambda t=token, d=details, o=tool: self._on_details(t, d, o))
+        with self._lane_lock:
+            self._lane_busy = False
 
-    def _on_details(self, token: int, details: ContextDetails) -> None:
+    def _on_details(self, token: int, details: ContextDetails, asked: str | None) -> None:
         if token != self._token:    # a newer selection superseded this resolve
             return
         names = [t.name for t in details.tools]
-        want = self._tool if self._tool in names else (details.tool if details.tool in names
-                                                       else (names[0] if names else None))
-        if want is not None and want != details.tool and not details.errors:
+        want = self._tool if self._tool in names else (names[0] if names else None)
+        if want is not None and asked != want:   # resolve again with the tool to show
             self._tool = want
             self._show_details(details, final=False)
             self._request_details()
             return
         self._resolving = False
         self.resolveStatus.setText("")
-        self._tool = want
+        if want is not None:
+            self._tool = want
         self._show_details(details)
 
     def _clear_details(self) -> None:
@@ -1060,6 +1082,8 @@ class LauncherWindow(QMainWindow):
         while self._crumbs.count():
             w = self._crumbs.takeAt(0).widget()
             if w is not None:
+                w.hide()
+                w.setParent(None)
                 w.deleteLater()
         root = self.root
         chain: list[Path] = []
