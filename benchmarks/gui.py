@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""The launcher over a studio of 10,000 shots in one sequence; prints figures, asserts
+nothing.
+
+    python benchmarks/gui.py [-n SHOTS]
+
+Offscreen (no display needed), with the real Backend over a temporary studio:
+
+- open: from ``make_window`` until the tree shows the studio and its first level;
+- expand: from asking to expand the sequence until its 10,000 rows are in the tree and
+  painted (``QWidget.grab``);
+- index: the background build of the search index (every context path);
+- filter: from typing ``seq sh09999`` until the matching tree is shown;
+- select: from selecting one shot until its details (a rez solve) are shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "studio"
+
+
+def make_studio(top: Path, shots: int) -> tuple[Path, Path]:
+    import shutil
+
+    root = top / "studio"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("projects", ".landscape"))
+    seq = root / "projects/big/seq"
+    seq.mkdir(parents=True)
+    (root / "projects/big/landscape.yaml").write_text("level: project\n")
+    (seq / "landscape.yaml").write_text("level: sequence\n")
+    for i in range(shots):
+        shot = seq / f"sh{i:05d}"
+        shot.mkdir()
+        (shot / "landscape.yaml").write_text("level: shot\n")
+    return root, seq
+
+
+def wait(app, condition, timeout: float = 600.0) -> float:
+    start = time.perf_counter()
+    while not condition():
+        if time.perf_counter() - start > timeout:
+            raise SystemExit("timed out")
+        app.processEvents()
+        time.sleep(0.001)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=10_000, help="shots in the sequence")
+    n = parser.parse_args().n
+
+    from PySide6.QtWidgets import QApplication
+
+    from landscape.gui.backend import Backend
+    from landscape.gui.window import PATH_ROLE, make_window
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        root, seq = make_studio(Path(tmp), n)
+        t = time.perf_counter()
+        win = make_window(root, Backend(root), Path(tmp) / "settings", select=root)
+        win.show()
+        wait(app, lambda: win._find_node(root / "projects") is not None)
+        print(f"open (tree with the first level):   {1000 * (time.perf_counter() - t):8.1f} ms")
+
+        t = time.perf_counter()
+        win._expand_path(seq)
+        wait(app, lambda: (win._find_node(seq) is not None
+                           and win._find_node(seq).children is not None
+                           and win.contextTree.isExpanded(
+                               win.tree_model.index_of(win._find_node(seq)))))
+        win.grab()
+        rows = len(win._find_node(seq).children)
+        print(f"expand the sequence ({rows} rows):  {1000 * (time.perf_counter() - t):8.1f} ms")
+
+        t = time.perf_counter()
+        wait(app, lambda: win._index_ready)
+        print(f"index ready (after the above):      {1000 * (time.perf_counter() - t):8.1f} ms")
+
+        t = time.perf_counter()
+        win.filterEdit.setText(f"seq sh{n - 1:05d}")
+        win.grab()
+        print(f"filter 'seq sh{n - 1:05d}':               "
+              f"{1000 * (time.perf_counter() - t):8.1f} ms")
+        win.filterEdit.clear()
+
+        shot = seq / f"sh{n // 2:05d}"
+        t = time.perf_counter()
+        win.select_context(shot, tool="python")
+        wait(app, lambda: (win._details is not None and win._details.context == shot
+                           and not win._resolving))
+        print(f"select a shot, details shown:       {1000 * (time.perf_counter() - t):8.1f} ms")
+        wait(app, lambda: win.contextTree.currentIndex().data(PATH_ROLE) == str(shot))
+        win.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
