@@ -68,7 +68,10 @@ class LauncherSettings:
 
     def add_recent(self, context, tool, variant, exit_code) -> None:
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.recents = [Recent(str(context), tool, variant, when, exit_code)] + self.recents[:49]
+        new = Recent(str(context), tool, variant, when, exit_code)
+        self.recents = [new] + [r for r in self.recents
+                                if (r.context, r.tool, r.variant) != (new.context, tool, variant)]
+        del self.recents[50:]
         self.save()
 
     def is_favourite(self, context, tool=None) -> bool:

@@ -214,6 +214,7 @@ class StudioTreeModel(QAbstractItemModel):
         """Insert ``entries`` (BrowseEntry list) as ``node``'s children and run its waiters."""
         node.loading = False
         parent = self.index_of(node)
+        entries = sorted(entries, key=lambda e: (Path(e.path).name.casefold(), Path(e.path).name))
         if entries:
             self.beginInsertRows(parent, 0, len(entries) - 1)
             node.children = [_Node(e, node, i) for i, e in enumerate(entries)]
@@ -359,7 +360,8 @@ class LauncherWindow(QMainWindow):
         self.setWindowTitle("Landscape")
         self.backend = backend
         self.settings = settings
-        self.root = Path(root).absolute() if root else None
+        self.root = Path(root).absolute() if root else None    # the studio, once loaded
+        self._given_root = self.root                            # --root: sent with launches
         self.messages: list[str] = []
         self._bridge = _Bridge(self)
         self._bridge.call.connect(self._run_posted, Qt.ConnectionType.QueuedConnection)
@@ -738,6 +740,7 @@ class LauncherWindow(QMainWindow):
     def _load_studio(self) -> None:
         def loaded(entry: Any) -> None:
             self.root = Path(entry.path)
+            self.setWindowTitle(f"Landscape — {entry.name}")
             self.tree_model.set_studio(entry)
             node = self.tree_model.studio_node()
             self.tree_model.ensure(node, lambda: self.contextTree.expand(
@@ -994,23 +997,31 @@ class LauncherWindow(QMainWindow):
         self.commandLine.clear()
         self._update_launch()
 
+    def _short(self, text: str) -> str:
+        """``text`` with the studio root's path taken off the file names it holds (the
+        tooltips keep the full text)."""
+        if self.root is None or not text:
+            return text
+        return text.replace(f"{self.root}/", "")
+
     def _show_details(self, d: ContextDetails, final: bool = True) -> None:
         self._details = d
         self._set_crumbs(d.context, d.levels)
+        short = self._short
         # metadata: the typed rows first
         order = {k: i for i, k in enumerate(TYPED_KEYS)}
         rows = sorted(d.metadata, key=lambda r: (order.get(r.key, len(order)),))
-        _fill(self.metadataPanel, [[r.key, r.value, r.source] for r in rows],
+        _fill(self.metadataPanel, [[r.key, r.value, short(r.source)] for r in rows],
               [f"{r.key} from {r.source}" if r.source else "" for r in rows])
         _fill(self.packagesTable,
-              [[p.name, p.version, p.requested_by or "(dependency)", p.repository]
-               for p in d.packages],
-              [f"requested by {p.requested_by}" if p.requested_by else
-               "a dependency nobody named" for p in d.packages])
-        _fill(self.envTable, [[r.key, r.value, r.source] for r in d.env],
-              [r.source for r in d.env])
-        _fill(self.storageTable, [[r.key, r.value, r.source] for r in d.storage],
-              [r.source for r in d.storage])
+              [[p.name, p.version, short(p.requested_by) or "(dependency)",
+                short(p.repository)] for p in d.packages],
+              [f"requested by {p.requested_by}\nfrom {p.repository}" if p.requested_by else
+               f"a dependency nobody named\nfrom {p.repository}" for p in d.packages])
+        _fill(self.envTable, [[r.key, r.value, short(r.source)] for r in d.env],
+              [f"{r.key}={r.value}\n{r.source}" for r in d.env])
+        _fill(self.storageTable, [[r.key, r.value, short(r.source)] for r in d.storage],
+              [f"{r.key} → {r.value}\n{r.source}" for r in d.storage])
         # errors
         self.errorPanel.setPlainText("\n".join(d.errors))
         self.errorPanel.setVisible(bool(d.errors))
@@ -1256,9 +1267,8 @@ class LauncherWindow(QMainWindow):
             return None
         variant = self.variantCombo.currentData() or None
         args = tuple(shlex.split(self.argsEdit.text()))
-        root = self.root if self.root is not None else None
         return LaunchRequest(context=self._context, tool=self._tool, variant=variant,
-                             variants=self._variants, args=args, root=root)
+                             variants=self._variants, args=args, root=self._given_root)
 
     @_guarded
     def _on_args(self, *_: Any) -> None:
@@ -1553,7 +1563,7 @@ class LauncherWindow(QMainWindow):
         """Launch a recent entry again (same context, tool and variant; no extra args)."""
         rec = item.data(DATA_ROLE)
         self.launch(LaunchRequest(context=Path(rec.context), tool=rec.tool,
-                                  variant=rec.variant or None, root=self.root))
+                                  variant=rec.variant or None, root=self._given_root))
 
     def _last_selection(self) -> Path | None:
         last = self.settings.last_selection()
