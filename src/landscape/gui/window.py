@@ -214,7 +214,7 @@ class StudioTreeModel(QAbstractItemModel):
         """Insert ``entries`` (BrowseEntry list) as ``node``'s children and run its waiters."""
         node.loading = False
         parent = self.index_of(node)
-        entries = sorted(entries, key=lambda e: (Path(e.path).name.casefold(), Path(e.path).name))
+        entries = sorted(entries, key=lambda e: (e.path.name.casefold(), e.path.name))
         if entries:
             self.beginInsertRows(parent, 0, len(entries) - 1)
             node.children = [_Node(e, node, i) for i, e in enumerate(entries)]
@@ -731,8 +731,9 @@ class LauncherWindow(QMainWindow):
         header = self.contextTree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c in (1, 2):
-            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        for c, width in ((1, 120), (2, 76)):   # fixed: sizing to contents reads every row
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(c, width)
         self.contextTree.selectionModel().currentChanged.connect(self._on_current)
 
     # -- studio and tree -----------------------------------------------------------------
