@@ -625,7 +625,7 @@ class LauncherWindow(QMainWindow):
         self.mainSplitter.addWidget(right)
         self.mainSplitter.setStretchFactor(0, 1)
         self.mainSplitter.setStretchFactor(1, 3)
-        self.mainSplitter.setSizes([360, 1040])
+        self.mainSplitter.setSizes([430, 970])
         self.rightSplitter.setSizes([330, 190, 230])
         self.leftSplitter.setSizes([560, 220])
         self.setCentralWidget(central)
@@ -731,7 +731,7 @@ class LauncherWindow(QMainWindow):
         header = self.contextTree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c, width in ((1, 120), (2, 76)):   # fixed: sizing to contents reads every row
+        for c, width in ((1, 110), (2, 72)):   # fixed: sizing to contents reads every row
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(c, width)
         self.contextTree.selectionModel().currentChanged.connect(self._on_current)
