@@ -653,7 +653,7 @@ class LauncherWindow(QMainWindow):
         form.addRow(_label("Context variant"), self.contextVariantCombo)
         self.argsEdit = QLineEdit()
         self.argsEdit.setObjectName("argsEdit")
-        self.argsEdit.setPlaceholderText("extra arguments for the tool, shell-quoted")
+        self.argsEdit.setPlaceholderText("extra arguments, e.g. -f 1")
         self.argsEdit.textChanged.connect(self._on_args)
         self.argsEdit.returnPressed.connect(self._on_launch)
         form.addRow(_label("Arguments"), self.argsEdit)
