@@ -95,8 +95,8 @@ def test_real_hostile_name_is_plain(qtbot, example, open_window):
 def test_real_missing_root_is_a_message(qtbot, tmp_path, open_window):
     win = open_window(Backend(tmp_path / "nowhere"), root=tmp_path / "nowhere")
     qtbot.waitUntil(lambda: bool(win.messages), timeout=30_000)
-    assert "nowhere" in win.messages[0]
-    assert win.contextTree.model().rowCount() == 0
+    assert "nowhere: the studio root does not exist" in win.messages[0]
+    assert win.messageLabel.isVisible() and not win.launchButton.isEnabled()
 
 
 def test_real_unreachable_engine_is_a_message(qtbot, example, open_window, monkeypatch):

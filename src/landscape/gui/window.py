@@ -742,6 +742,8 @@ class LauncherWindow(QMainWindow):
         def loaded(entry: Any) -> None:
             self.root = Path(entry.path)
             self.setWindowTitle(f"Landscape — {entry.name}")
+            if entry.errors:   # a root that does not exist or cannot be read
+                self.show_message("\n".join(entry.errors))
             self.tree_model.set_studio(entry)
             node = self.tree_model.studio_node()
             self.tree_model.ensure(node, lambda: self.contextTree.expand(
