@@ -56,3 +56,17 @@ def open_window(qtbot, settings_dir):
     yield make
     for win in made:
         win.close()
+
+
+@pytest.fixture(autouse=True)
+def _patient_waits(monkeypatch):
+    """``qtbot.waitUntil`` waits up to 30 s unless told otherwise (a loaded machine starts a
+    process or lists a folder slower; waiting longer costs nothing when all is well)."""
+    from pytestqt.qtbot import QtBot
+
+    original = QtBot.waitUntil
+
+    def wait_until(self, callback, *, timeout=30_000):
+        return original(self, callback, timeout=timeout)
+
+    monkeypatch.setattr(QtBot, "waitUntil", wait_until)

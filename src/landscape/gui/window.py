@@ -1329,6 +1329,7 @@ class LauncherWindow(QMainWindow):
     def launch(self, request: LaunchRequest) -> int:
         """Start ``request`` in a worker: a new log tab, a row in ``runningList``; returns
         the launch's number."""
+        self._write_selection()
         self._launch_count += 1
         n = self._launch_count
         log = QPlainTextEdit()
@@ -1578,11 +1579,17 @@ class LauncherWindow(QMainWindow):
         return Path(context) if context else None
 
     def _save_selection(self) -> None:
-        if self._context is None:
+        """Remember the selection; written to the settings file when a launch starts and
+        when the window closes (not at every arrow key: each write syncs a file)."""
+        self._selection_dirty = self._context is not None
+
+    def _write_selection(self) -> None:
+        if not getattr(self, "_selection_dirty", False) or self._context is None:
             return
+        self._selection_dirty = False
         try:
             self.settings.set_last_selection(self._context, self._tool)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - settings must not break the window
             self.report(e, "settings")
 
     def _restore_layout(self) -> None:
@@ -1698,6 +1705,7 @@ class LauncherWindow(QMainWindow):
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         try:
+            self._write_selection()
             self.save_layout()
         except Exception as e:  # noqa: BLE001 - closing must not fail
             self.report(e, "closeEvent")
