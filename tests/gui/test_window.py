@@ -26,7 +26,7 @@ def wait_details(qtbot, win, path: Path, tool: str | None = None) -> None:
         d = win._details
         return (d is not None and d.context == path and not win._resolving
                 and (tool is None or d.tool == tool))
-    qtbot.waitUntil(shown, timeout=10_000)
+    qtbot.waitUntil(shown, timeout=60_000)
 
 
 def table(win, name: str) -> list[list[str]]:
