@@ -463,3 +463,41 @@ def test_plain_tip_escapes_anything(qtbot):
         assert "<img" not in doc.toHtml().split("<body", 1)[1].replace("&lt;img", "")
 
     check()
+
+
+def test_any_arguments_give_a_command_or_a_message(qtbot, fake, open_window):
+    """Whatever is typed as arguments, the command line shows either the command (which
+    splits back to exactly those arguments) or why they cannot be read; nothing raises."""
+    from hypothesis import given, settings, strategies as st
+
+    win = open_window(fake, select=SH010)
+    wait_details(qtbot, win, SH010, "blender")
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")))
+    def check(text):
+        win.argsEdit.setText(text)
+        shown = win.commandLine.text()
+        try:
+            args = shlex.split(text)
+        except ValueError:
+            assert shown.startswith("arguments: ")
+            return
+        argv = shlex.split(shown)
+        assert argv[:5] == ["landscape", "launch", str(SH010), "--tool", "blender"]
+        assert argv[6:] == args if args else len(argv) == 5
+
+    before = len(win.messages)
+    check()
+    assert len(win.messages) == before
+
+
+def test_the_window_never_runs_a_process():
+    """The launcher calls the library (its Backend), never ``landscape`` as a process."""
+    import landscape.gui.app as app_module
+    import landscape.gui.window as window_module
+
+    for module in (window_module, app_module):
+        text = Path(module.__file__).read_text()
+        for word in ("subprocess", "os.system", "os.exec", "os.spawn", "QProcess", "Popen"):
+            assert word not in text, (module.__name__, word)

@@ -112,3 +112,31 @@ def test_real_unreachable_engine_is_a_message(qtbot, example, open_window, monke
                     timeout=120_000)
     assert win.exitCodeLabel.text().startswith("did not start")
     assert win.messages
+
+
+def test_real_failing_solve_names_the_request(qtbot, example, open_window):
+    shot = example / SEQ / "sh010"
+    (shot / "landscape.yaml").write_text("schema: landscape/v1\nlevel: shot\n"
+                                         "packages: [no_such_package]\n")
+    win = open_window(Backend(example), select=shot, tool="python", root=example)
+    wait_details(qtbot, win, shot)
+    text = win.errorPanel.toPlainText()
+    assert "no_such_package" in text and not win.launchButton.isEnabled()
+    sibling = example / SEQ / "sh020"
+    win.select_context(sibling)
+    wait_details(qtbot, win, sibling, "python")
+    assert win.launchButton.isEnabled()
+
+
+def test_real_f5_shows_an_edited_file(qtbot, example, open_window):
+    shot = example / SEQ / "sh010"
+    win = open_window(Backend(example), select=shot, tool="python", root=example)
+    wait_details(qtbot, win, shot, "python")
+    assert rows(win, "metadataPanel")["fps"][1] == "25"
+    (shot / "landscape.yaml").write_text("schema: landscape/v1\nlevel: shot\n"
+                                         "metadata: {fps: 48}\n")
+    win.activateWindow()
+    qtbot.keyClick(win.contextTree, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: not win._resolving
+                    and rows(win, "metadataPanel")["fps"][1] == "48", timeout=60_000)
+    assert rows(win, "metadataPanel")["fps"][2] == f"{SEQ}/sh010/landscape.yaml:3"
