@@ -41,3 +41,36 @@ def test_without_a_display_one_line():
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: the launcher needs a display")
+
+
+def test_main_opens_the_window_and_returns_when_it_closes(qapp, example, monkeypatch,
+                                                          tmp_path):
+    """``landscape gui``'s main: the real Backend, the context and tool selected, settings
+    in ``$XDG_CONFIG_HOME/landscape``; exit code 0 once the window is closed."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from landscape.gui import app as gui_app
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    shot = example / "projects/lighthouse/seq010/sh020"
+    seen = []
+
+    def close_when_shown():
+        for w in QApplication.topLevelWidgets():
+            if w.objectName() == "launcherWindow" and w.isVisible():
+                d = w._details
+                if d is not None and d.context == shot and d.tool == "blender" \
+                        and not w._resolving:
+                    seen.append(w.windowTitle())
+                    w.close()
+                    return
+        QTimer.singleShot(20, close_when_shown)
+
+    QTimer.singleShot(0, close_when_shown)
+    hook = sys.excepthook
+    assert gui_app.main(shot, "blender", None) == 0
+    assert seen == ["Landscape — Example Studio"]
+    assert sys.excepthook is hook
+    saved = (tmp_path / "config/landscape/launcher.json").read_text()
+    assert str(shot) in saved          # the last selection, for the next start
