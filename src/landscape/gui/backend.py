@@ -433,6 +433,8 @@ class Backend:
             emit("stderr", (text.rstrip("\n") + "\n").encode("utf-8", "replace"))
 
         inputs = session.launch_inputs("launch", context, tool, list(request.variants), root)
+        # as `landscape launch`: what the machine must offer (a display…) before the image
+        spec = launch_spec(inputs, list(request.args))
         image = session.launch_image_id(inputs)
         if image is None:
             line(f"getting {inputs.image.tag}")
@@ -444,7 +446,6 @@ class Backend:
                 line(f"{got.tag} {got.source} in {got.seconds} s")
         if image is None:
             raise EngineError(f"image {inputs.image.tag} is not in the engine")
-        spec = launch_spec(inputs, list(request.args))
         spec.image = image
         if stop.is_set():
             return None
