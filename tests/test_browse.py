@@ -239,3 +239,28 @@ def test_an_entry_is_plain_frozen_data(example):
     entry = children(example, example)[0]
     with pytest.raises(AttributeError):
         entry.name = "x"  # type: ignore[misc]
+
+
+def test_a_listing_kept_on_disk_follows_every_change(studio, monkeypatch):
+    from landscape import cascade
+
+    root = studio({f"seq/sh{i}/landscape.yaml": "level: shot\n" for i in range(3)})
+    assert [e.name for e in children(root / "seq", root)] == ["sh0", "sh1", "sh2"]
+    monkeypatch.setattr(cascade, "_FILE_CACHE", {})  # the next process: only the disk cache
+    parsed: list = []
+    real = browse.load_config
+    monkeypatch.setattr(browse, "load_config", lambda *a, **k: parsed.append(a) or real(*a, **k))
+    assert [e.name for e in children(root / "seq", root)] == ["sh0", "sh1", "sh2"]
+    assert parsed == []  # nothing parsed again
+    (root / "seq/sh1/landscape.yaml").write_text("level: shot\nname: Renamed shot\n")
+    (root / "seq/sh2/landscape.yaml").write_text("level: [broken\n")
+    (root / "seq/sh3").mkdir()
+    (root / "seq/sh3/landscape.anim.yaml").write_text("{}\n")
+    entries = children(root / "seq", root)
+    assert [e.name for e in entries] == ["Renamed shot", "sh0", "sh2", "sh3"]
+    assert entries[2].errors and len(parsed) == 3
+    from landscape.resources import cache_dir
+
+    for f in (cache_dir() / "browse").iterdir():
+        f.write_text("{not json")
+    assert [e.name for e in children(root / "seq", root)] == [e.name for e in entries]

@@ -22,6 +22,7 @@ no YAML read) that can be cancelled, and matches several terms against those pat
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ from pathlib import Path
 
 from .cascade import CONFIG_NAME, VARIANT_NAME, load_config, walked_folders
 from .errors import LandscapeError, flatten
-from .paths import absolute
+from .paths import absolute, real
+from .policy import under
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,13 @@ def _is_folder(entry: os.DirEntry) -> bool:
         return False
 
 
-def _listing(folder: str) -> tuple[list[str], list[str], str | None]:
+def _listing(folder: str, links: set[str] | None = None, stamps: list | None = None
+             ) -> tuple[list[str], list[str], str | None]:
     """``(config file names, visible subfolder names, error)`` of ``folder``: one
     ``os.scandir``. A folder named like a config file counts as a config file (the cascade
-    reports it)."""
+    reports it). Config names that are symbolic links are added to ``links``; with
+    ``stamps``, each config entry's ``[name, inode, mtime, ctime, size]`` is appended (its
+    ``lstat``)."""
     configs: list[str] = []
     subfolders: list[str] = []
     try:
@@ -78,6 +83,12 @@ def _listing(folder: str) -> tuple[list[str], list[str], str | None]:
                 name = entry.name
                 if _is_config_name(name):
                     configs.append(name)
+                    if links is not None and entry.is_symlink():
+                        links.add(name)
+                    if stamps is not None:
+                        st = entry.stat(follow_symlinks=False)
+                        stamps.append([name, st.st_ino, st.st_mtime_ns, st.st_ctime_ns,
+                                       st.st_size])
                 elif not name.startswith(".") and _is_folder(entry):
                     subfolders.append(name)
     except OSError as e:
@@ -91,15 +102,19 @@ def _text(value: object) -> str | None:
 
 
 def _entry(path: Path, root: Path | None, configs: list[str], subfolders: list[str],
-           error: str | None) -> BrowseEntry:
+           error: str | None, checked: set[str] | None = None) -> BrowseEntry:
     """The entry of folder ``path`` from its listing: its own plain file read for ``name``,
-    ``level`` and metadata, every own config file's errors collected."""
+    ``level`` and metadata, every own config file's errors collected. A file whose real path
+    may leave the studio ``root`` is refused unread; those named in ``checked`` are known
+    not to (a plain file in a real folder inside the root's real path)."""
     errors: list[str] = [error] if error else []
     name, level, label, icon = path.name or str(path), None, None, None
     for config in sorted(configs):
         m = VARIANT_NAME.match(config)
         try:
-            cfg = load_config(path / config, m.group(1) if m else None, root=root)
+            cfg = load_config(path / config, m.group(1) if m else None,
+                              root=None if checked is not None and config in checked
+                              else root)
         except LandscapeError as e:  # load_config collects; kept for safety
             errors.extend(str(x) for x in flatten(e))
             continue
@@ -159,15 +174,98 @@ def children(folder: Path, root: Path) -> list[BrowseEntry]:
     _configs, subfolders, error = _listing(str(folder))
     if error is not None:
         return []
+    # A subfolder listed here is a real folder (links are not entered): when this folder's
+    # real path is inside the root's, so is a plain (not linked) file in a subfolder — one
+    # real-path look for the whole listing, not one per file.
+    inside = studio is not None and under(real(folder), real(studio))
+    cache = _Listings(folder, studio) if inside else None
     out: list[BrowseEntry] = []
     for name in subfolders:
         path = folder / name
-        configs, subs, sub_error = _listing(str(path))
+        links: set[str] = set()
+        stamps: list = []
+        try:
+            configs, subs, sub_error = _listing(str(path), links, stamps)
+        except OSError as e:  # a config entry that vanished or cannot be looked at
+            configs, subs, sub_error = [], [], f"{path}: cannot list this folder: {e.strerror}"
+            stamps = []
         if not configs and sub_error is None and not _holds_context(str(path), subs):
             continue  # a folder of files (a repository, a work area): no context here
-        out.append(_entry(path, studio, configs, subs, sub_error))
+        stamp = sorted(stamps) if configs and not links and sub_error is None else None
+        entry = cache.get(name, stamp, path, bool(subs)) if cache is not None and stamp \
+            else None
+        if entry is None:
+            checked = {c for c in configs if c not in links} if inside else None
+            entry = _entry(path, studio, configs, subs, sub_error, checked)
+            if cache is not None and stamp:
+                cache.put(name, stamp, entry)
+        out.append(entry)
+    if cache is not None:
+        cache.save({e.path.name for e in out})
     out.sort(key=lambda e: (e.name.casefold(), e.name, e.path.name))
     return out
+
+
+class _Listings:
+    """What :func:`children` read of one folder's subfolders, kept on disk (the user cache,
+    ``browse/``) so that the next launcher lists a folder of 10,000 shots without parsing
+    10,000 files again: per subfolder, the ``lstat`` stamps of its config files and the
+    entry made from them. A stamp that differs, a file added or removed, another version of
+    Landscape, another working directory (errors name files relative to it) or another
+    studio root: the entry is made again. An unreadable or malformed cache file is ignored;
+    one that cannot be written is not an error."""
+
+    FORMAT = 1
+
+    def __init__(self, folder: Path, root: Path) -> None:
+        import hashlib
+
+        from .resolvecache import code_stamp
+        from .resources import cache_dir
+
+        key = "\0".join((str(self.FORMAT), code_stamp(), os.getcwd(), str(root), str(folder)))
+        self.path = cache_dir() / "browse" / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
+        self.folder = str(folder)
+        self.entries: dict[str, list] = {}
+        self.changed = False
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                data = json.load(f)
+            if isinstance(data, dict) and data.get("folder") == str(folder) \
+                    and isinstance(data.get("entries"), dict):
+                self.entries = data["entries"]
+        except (OSError, ValueError, RecursionError):
+            pass
+
+    def get(self, name: str, stamp: list, path: Path, has_children: bool
+            ) -> BrowseEntry | None:
+        item = self.entries.get(name)
+        if not isinstance(item, list) or len(item) != 6 or item[0] != stamp:
+            return None
+        _stamp, shown, level, label, icon, errors = item
+        if not isinstance(shown, str) or not all(v is None or isinstance(v, str)
+                                                 for v in (level, label, icon)) \
+                or not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
+            return None
+        return BrowseEntry(path, shown, level, label, icon, has_children, tuple(errors))
+
+    def put(self, name: str, stamp: list, entry: BrowseEntry) -> None:
+        self.entries[name] = [stamp, entry.name, entry.level, entry.label, entry.icon,
+                              list(entry.errors)]
+        self.changed = True
+
+    def save(self, names: set[str]) -> None:
+        """Write the entries of ``names`` (the subfolders listed now) when any changed."""
+        if not self.changed and set(self.entries) <= names:
+            return
+        from .resources import atomic_write
+
+        kept = {n: e for n, e in self.entries.items() if n in names}
+        try:
+            atomic_write(self.path, json.dumps({"folder": self.folder,
+                                                "entries": kept}), 0o600)
+        except OSError:
+            pass
 
 
 def context_variants(context: Path, root: Path | None = None) -> list[str]:
