@@ -137,14 +137,19 @@ def parse(data: Any) -> tuple[list[Recent], list[Favourite], Selection | None,
             raise SettingsError("last_selection is not an object")
         last = Selection(_text(last.get("context"), "the last context"),
                          _text(last.get("tool"), "the last tool", optional=True))
-    layout = data.get("layout", {})
+    return recents, list(dict.fromkeys(favourites)), last, _layout(data.get("layout", {}))
+
+
+def _layout(layout: Any) -> dict[str, str]:
+    """``layout`` when it is a small map of names to base64 text, else
+    :class:`SettingsError`."""
     if not isinstance(layout, dict) or len(layout) > 64:
         raise SettingsError("layout is not an object of a few values")
     for k, v in layout.items():
         _text(k, "a layout name")
         if not isinstance(v, str) or len(v) > MAX_LAYOUT or not _BASE64.match(v):
             raise SettingsError(f"layout value {k[:40]!r} is not base64 text")
-    return recents, list(dict.fromkeys(favourites)), last, dict(layout)
+    return dict(layout)
 
 
 def read_bounded(path: Path, limit: int = MAX_BYTES) -> bytes | None:
@@ -310,10 +315,7 @@ class LauncherSettings:
     def set_layout(self, layout: dict[str, str]) -> None:
         """Remember the window's layout (name → base64 text) and save. Raises
         :class:`SettingsError` for a value that is not base64 text."""
-        for k, v in layout.items():
-            _text(k, "a layout name")
-            if not isinstance(v, str) or len(v) > MAX_LAYOUT or not _BASE64.match(v):
-                raise SettingsError(f"layout value {k[:40]!r} is not base64 text")
+        layout = _layout(layout)
         with self._lock:
-            self.layout = dict(layout)
+            self.layout = layout
             self.save()
