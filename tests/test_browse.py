@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from conftest import write_tree
 from landscape import browse
-from landscape.browse import BrowseEntry, ContextIndex, children, context_variants, studio_entry
+from landscape.browse import BrowseEntry, ContextIndex, children, studio_entry
 from landscape.plan import enumerate_contexts
 
 LOCATED = re.compile(r":\d+:\d+: ")
@@ -162,12 +162,6 @@ def test_a_missing_root_is_an_entry_with_an_error(tmp_path):
     assert entry.errors and "does not exist" in entry.errors[0]
     assert children(tmp_path / "nowhere", tmp_path / "nowhere") == []
     assert ContextIndex(tmp_path / "nowhere").build() == []
-
-
-def test_context_variants_are_those_on_the_walk(example):
-    assert context_variants(example / "projects/lighthouse/seq010/sh010") == ["lighting"]
-    assert context_variants(example / "projects") == []
-    assert context_variants(example / "not/below/any/root/../../..") == []
 
 
 def test_search_matches_every_term_anywhere_in_the_path(example):

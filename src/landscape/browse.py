@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cascade import CONFIG_NAME, VARIANT_NAME, load_config, walked_folders
+from .cascade import CONFIG_NAME, VARIANT_NAME, load_config
 from .errors import LandscapeError, flatten
 from .paths import absolute, real
 from .policy import under
@@ -266,24 +266,6 @@ class _Listings:
                                                 "entries": kept}), 0o600)
         except OSError:
             pass
-
-
-def context_variants(context: Path, root: Path | None = None) -> list[str]:
-    """The context variants that apply to ``context``: the ``<v>`` of every
-    ``landscape.<v>.yaml`` in a folder of its walk up to the studio root (``parent:``
-    redirects followed), sorted. ``[]`` when the walk fails (resolving reports why)."""
-    try:
-        walk = walked_folders(Path(context), root)
-    except (LandscapeError, OSError):
-        return []
-    names: set[str] = set()
-    for folder in walk:
-        try:
-            entries = os.listdir(folder)
-        except OSError:
-            continue
-        names.update(m.group(1) for m in map(VARIANT_NAME.match, entries) if m)
-    return sorted(names)
 
 
 class ContextIndex:

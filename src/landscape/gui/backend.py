@@ -24,7 +24,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from ..browse import BrowseEntry, ContextIndex, children, context_variants, studio_entry
+from ..browse import BrowseEntry, ContextIndex, children, studio_entry
 from ..errors import EngineError, LandscapeError, flatten
 from ..paths import absolute
 from .model import (ContextDetails, ImageState, LaunchRequest, LaunchResult, PackageRow, Row,
@@ -250,11 +250,14 @@ class Backend:
 
     def _details(self, context: Path, tool: str | None, variants: tuple[str, ...]
                  ) -> tuple[ContextDetails, Any]:
-        from ..cascade import build_cascade
+        from ..cascade import build_cascade, variant_names
         from ..context import resolve
 
         d = ContextDetails(context=context, tool=tool, variants=variants)
-        d.available_variants = context_variants(context, self.root)
+        try:  # the landscape.<v>.yaml files on the walk (none when the walk fails)
+            d.available_variants = variant_names(context, self.root)
+        except (LandscapeError, OSError):
+            d.available_variants = []
         try:
             cascade = build_cascade(context, variants, self.root)
         except (LandscapeError, OSError) as e:
