@@ -130,7 +130,9 @@ def test_children_reads_only_the_direct_subfolders_files(studio, monkeypatch):
     monkeypatch.setattr(browse, "load_config", recording)
     shots = children(root / "seq", root)
     assert len(shots) == 30 and all(e.errors == () and e.has_children for e in shots)
-    assert sorted(read) == sorted(root / f"seq/sh{i:03d}/landscape.yaml" for i in range(30))
+    # the folder's own file (its child_level) and each shot's own file: nothing deeper
+    assert sorted(read) == sorted([root / "seq/landscape.yaml"] + [
+        root / f"seq/sh{i:03d}/landscape.yaml" for i in range(30)])
 
 
 def test_an_unreadable_folder_is_an_entry_with_an_error(studio, monkeypatch):
@@ -258,3 +260,20 @@ def test_a_listing_kept_on_disk_follows_every_change(studio, monkeypatch):
     for f in (cache_dir() / "browse").iterdir():
         f.write_text("{not json")
     assert [e.name for e in children(root / "seq", root)] == [e.name for e in entries]
+
+
+def test_child_level_makes_folders_without_a_file_shots(studio):
+    root = studio({
+        "seq/landscape.yaml": "level: sequence\nchild_level: shot\n",
+        "seq/sh1/landscape.yaml": "name: First\n",
+        "seq/sh3/work/python/notes.txt": "",
+        "other/landscape.yaml": "level: sequence\n",
+    })
+    (root / "seq/sh2").mkdir()
+    (root / "other/sh9").mkdir()
+    kids = children(root / "seq", root)
+    assert [(e.name, e.level) for e in kids] == [("First", "shot"), ("sh2", "shot"),
+                                                 ("sh3", "shot")]
+    assert children(root / "seq/sh3", root) == []  # the work area is no context
+    assert children(root / "other", root) == []
+    assert ContextIndex(root).build() == ["other", "seq", "seq/sh1", "seq/sh2", "seq/sh3"]

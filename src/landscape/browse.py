@@ -7,7 +7,9 @@ leaves the studio root) — never the whole tree, so a sequence of 10,000 shots 
 walking anything below them. A context folder is what ``plan`` and ``check`` call one
 (:func:`landscape.plan.enumerate_contexts`): a folder holding ``landscape.yaml`` or a
 ``landscape.<variant>.yaml``. A folder without one is listed too when one of its own
-subfolders holds one (``projects/`` between the studio root and its projects); hidden
+subfolders holds one (``projects/`` between the studio root and its projects), and so is
+every subfolder of a folder whose file says ``child_level`` (a shot folder without a file
+of its own is a shot the cascade resolves and launches); hidden
 folders (``.git``, ``.landscape``) and links to folders are never entered, as the walks of
 ``plan`` and ``check`` never enter them.
 
@@ -17,7 +19,8 @@ file says (``name``, ``level``, ``metadata.label``, ``metadata.icon``) is untrus
 from below the studio root: only plain strings are taken, as data.
 
 :class:`ContextIndex` finds every context path below the root in one walk (``os.scandir``,
-no YAML read) that can be cancelled, and matches several terms against those paths.
+no YAML read but that of the few files that mention ``child_level``) that can be
+cancelled, and matches several terms against those paths.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .cascade import CONFIG_NAME, VARIANT_NAME, load_config
 from .errors import LandscapeError, flatten
+from .nodes import read_file
 from .paths import absolute, real
 from .policy import under
 
@@ -133,6 +137,17 @@ def _entry(path: Path, root: Path | None, configs: list[str], subfolders: list[s
                        tuple(dict.fromkeys(errors)))
 
 
+def _child_level(folder: Path, root: Path | None) -> str | None:
+    """The ``child_level`` the plain file of ``folder`` declares (a plain string), else
+    ``None``: its subfolders are then contexts of that level, with or without a file of
+    their own (:func:`landscape.cascade.build_cascade` gives them the level)."""
+    try:
+        value = load_config(folder / CONFIG_NAME, root=root).get("child_level")
+    except (LandscapeError, OSError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 def _holds_context(folder: str, subfolders: list[str]) -> bool:
     """Whether one of ``folder``'s own subfolders holds a config file (one ``os.scandir``
     of each until one does)."""
@@ -171,9 +186,10 @@ def children(folder: Path, root: Path) -> list[BrowseEntry]:
     carries that error)."""
     folder = absolute(folder)
     studio = _root_of(root)
-    _configs, subfolders, error = _listing(str(folder))
+    own, subfolders, error = _listing(str(folder))
     if error is not None:
         return []
+    child_level = _child_level(folder, studio) if CONFIG_NAME in own else None
     # A subfolder listed here is a real folder (links are not entered): when this folder's
     # real path is inside the root's, so is a plain (not linked) file in a subfolder — one
     # real-path look for the whole listing, not one per file.
@@ -189,7 +205,8 @@ def children(folder: Path, root: Path) -> list[BrowseEntry]:
         except OSError as e:  # a config entry that vanished or cannot be looked at
             configs, subs, sub_error = [], [], f"{path}: cannot list this folder: {e.strerror}"
             stamps = []
-        if not configs and sub_error is None and not _holds_context(str(path), subs):
+        if not configs and sub_error is None and child_level is None \
+                and not _holds_context(str(path), subs):
             continue  # a folder of files (a repository, a work area): no context here
         stamp = sorted(stamps) if configs and not links and sub_error is None else None
         entry = cache.get(name, stamp, path, bool(subs)) if cache is not None and stamp \
@@ -199,6 +216,8 @@ def children(folder: Path, root: Path) -> list[BrowseEntry]:
             entry = _entry(path, studio, configs, subs, sub_error, checked)
             if cache is not None and stamp:
                 cache.put(name, stamp, entry)
+        if child_level is not None and entry.level is None:  # as the cascade gives it
+            entry = replace(entry, level=child_level)
         out.append(entry)
     if cache is not None:
         cache.save({e.path.name for e in out})
@@ -292,21 +311,25 @@ class ContextIndex:
         returned (sorted), :attr:`cancelled` is true and the index stays as it was. Folders
         that cannot be listed are skipped. Never raises."""
         found: list[str] = []
-        stack = [(str(self.root), "")]
+        # (folder, its path relative to the root, the parent folder when it has a plain file)
+        stack: list[tuple[str, str, str | None]] = [(str(self.root), "", None)]
+        declares: dict[str, bool] = {}  # folder → whether its file says child_level
         visited = 0
         while stack:
             if cancel is not None and visited % self.CHECK_EVERY == 0 and cancel.is_set():
                 self.cancelled = True
                 return sorted(found)
             visited += 1
-            folder, rel = stack.pop()
+            folder, rel, parent = stack.pop()
             configs, subfolders, error = _listing(folder)
             if error is not None:
                 continue
-            if configs and rel:
+            if rel and (configs or (parent is not None and self._declares(parent, declares))):
                 found.append(rel)
+            mine = folder if CONFIG_NAME in configs else None
             for name in subfolders:
-                stack.append((os.path.join(folder, name), f"{rel}/{name}" if rel else name))
+                stack.append((os.path.join(folder, name), f"{rel}/{name}" if rel else name,
+                              mine))
         found.sort()
         with self._lock:
             self.paths = found
@@ -314,6 +337,19 @@ class ContextIndex:
             self.built = True
             self.cancelled = False
         return list(found)
+
+    def _declares(self, folder: str, memo: dict[str, bool]) -> bool:
+        """Whether ``folder``'s plain file says ``child_level`` (its bytes are looked at;
+        only a file that mentions the word is parsed), once per folder."""
+        hit = memo.get(folder)
+        if hit is None:
+            path = Path(folder) / CONFIG_NAME
+            try:
+                mentions = b"child_level" in read_file(path)[1]
+            except LandscapeError:
+                mentions = False
+            hit = memo[folder] = mentions and _child_level(Path(folder), self.root) is not None
+        return hit
 
     @staticmethod
     def terms(query: str) -> list[str]:
