@@ -237,3 +237,13 @@ def test_the_index_and_tree_come_from_browse(example):
     index.build()
     assert index.search("sh040") == ["projects/lighthouse/seq020/sh040"]
     assert [e.name for e in b.children(Path(example / "projects"))] == ["Lighthouse"]
+
+
+def test_a_shot_folder_without_a_file_is_shown_and_launchable(example):
+    (example / "projects/lighthouse/seq010/sh099").mkdir()
+    b = Backend(example)
+    names = [e.path.name for e in b.children(example / "projects/lighthouse/seq010")]
+    assert names == ["sh010", "sh020", "sh099"]
+    d = b.details(example / "projects/lighthouse/seq010/sh099", "python", ())
+    assert d.errors == [] and d.launchable and d.levels["shot"] == "sh099"
+    assert d.workdir.endswith("seq010/sh099/work/python")
