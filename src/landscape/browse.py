@@ -25,11 +25,14 @@ cancelled, and matches several terms against those paths.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 from .cascade import CONFIG_NAME, VARIANT_NAME, load_config
 from .errors import LandscapeError, flatten
@@ -178,14 +181,31 @@ def studio_entry(root: Path) -> BrowseEntry:
     return entry
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused (as it was before, after): a listing makes tens
+    of thousands of small objects, none in a cycle, and each collection would walk every
+    object the process holds (a launcher holds many parsed files)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def children(folder: Path, root: Path) -> list[BrowseEntry]:
     """The context folders directly below ``folder`` (see the module doc), sorted by name
     (then folder name). ``root`` is the studio root: a config file whose real path leaves it
     is refused unread. Never raises: a subfolder that cannot be listed or read is an entry
     whose ``errors`` say so; ``folder`` itself not being listable gives ``[]`` (its own entry
     carries that error)."""
-    folder = absolute(folder)
-    studio = _root_of(root)
+    with _gc_paused():
+        return _children(absolute(folder), _root_of(root))
+
+
+def _children(folder: Path, studio: Path | None) -> list[BrowseEntry]:
     own, subfolders, error = _listing(str(folder))
     if error is not None:
         return []
