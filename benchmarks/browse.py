@@ -13,7 +13,8 @@ process (the launcher's own):
   again (the cascade's in-process file cache) and in the next process (the listing kept
   in the user cache: no file parsed again);
 - ``ContextIndex.build()`` of the 100 × 100 studio (one walk, no YAML);
-- ``search("seq042 sh07")`` over that index (median of ``-n``);
+- ``search("seq042 sh07")`` over that index (median of ``-n``; synth.py numbers shots
+  across the project, so it matches nothing there), and searches that match;
 - ``Backend.details()`` of one shot with its python tool: cold (rez solves) and cached.
 """
 
@@ -96,6 +97,8 @@ def main() -> None:
         row("ContextIndex.build (100 x 100)", value, f"{len(paths)} contexts")
         value, found = ms(lambda: index.search("seq042 sh07"), a.n)
         row('search("seq042 sh07")', value, f"{len(found)} matches")
+        value, found = ms(lambda: index.search("seq042 sh0410"), a.n)
+        row('search("seq042 sh0410")', value, f"{len(found)} matches")
         value, found = ms(lambda: index.search("seq0 sh0"), a.n)
         row('search("seq0 sh0")', value, f"{len(found)} matches (limit 500)")
 
