@@ -507,7 +507,8 @@ def launch(
     """Run a tool of CONTEXT in a fresh container (or, --warm, its workspace; --host, on
     this machine); its exit code is the tool's."""
     from ..engine.launch import launch_spec
-    from .fast import run_host_launch, terminal_modes
+    from ..engine.session import run_host_launch
+    from .fast import terminal_modes
 
     if not tool:
         from .output import printable
@@ -541,7 +542,8 @@ def shell(
     """An interactive shell in the context's environment (a fresh container, --warm, or
     --host on this machine)."""
     from ..engine.launch import launch_spec
-    from .fast import run_host_launch, terminal_modes
+    from ..engine.session import run_host_launch
+    from .fast import terminal_modes
 
     if warm and host:
         raise typer.BadParameter("--warm and --host exclude each other", param_hint="--host")
@@ -560,23 +562,18 @@ def shell(
 def _fresh(context: Path, tool: str, variants: list[str], root: Optional[Path],
            add: list[str] = (), env: list[str] = (), dev: bool = False):
     """A fresh resolve of ``tool`` of ``context`` (imports rez)."""
-    from ..context import Extras, resolve as run_resolve
+    from ..engine.session import fresh_resolve
 
-    return run_resolve(context, tool=tool, variants=variants, extras=Extras(add, env),
-                       root=root, dev=dev)
+    return fresh_resolve(context, tool, variants, root, add, env, dev)
 
 
 def _launch_inputs(command: str, context: Path, tool: str, variants: list[str],
                    root: Optional[Path], add: list[str] = (), env: list[str] = (),
                    dev: bool = False):
-    """What launching ``tool`` of ``context`` needs (:class:`~landscape.context.LaunchInputs`),
-    from the resolve cache when nothing it was made from changed."""
-    from .. import resolvecache
+    """:func:`landscape.engine.session.launch_inputs` (the resolve cache, else a resolve)."""
+    from ..engine.session import launch_inputs
 
-    req = resolvecache.request(command, context, tool=tool, variants=variants, add=add,
-                               env=env, dev=dev, root=root)
-    return resolvecache.launch_inputs(
-        req, lambda: _fresh(context, tool, variants, root, add, env, dev))
+    return launch_inputs(command, context, tool, variants, root, add, env, dev)
 
 
 def _run(inputs, spec, warm: bool, *, tty: bool, stdin: bool, fresh,
@@ -584,35 +581,26 @@ def _run(inputs, spec, warm: bool, *, tty: bool, stdin: bool, fresh,
     """Run launch ``spec`` of ``inputs`` (its image got first; ``fresh()`` resolves anew
     when the image must be built) in a fresh container, or in its workspace when ``warm``;
     the tool's exit code."""
-    from .fast import run_launch
+    from ..engine.session import run_launch
 
     spec.image = _ensure_image(inputs, fresh)
     return run_launch(inputs, spec, warm, tty=tty, stdin=stdin, command=command)
 
 
 def _ensure_image(inputs, fresh) -> str:
-    """The id of the image of a launch (``inputs``): local, else pulled from the studio
-    registry (``image.registry``, checked against the lock), else built (with progress) —
-    from a fresh resolve (``fresh()``), so a build never rests on a cached answer."""
-    from ..engine.images import image_id
+    """The id of the image of a launch (``inputs``), got first with progress when the engine
+    lacks it (:func:`landscape.engine.session.ensure_launch_image`)."""
+    from ..engine.session import ensure_launch_image, launch_image_id
 
-    found = image_id(inputs.image, inputs.image_labels or None)
+    found = launch_image_id(inputs)
     if found is None:
-        from ..engine.delivery import ensure_context_image
-        from ..errors import EngineError, LandscapeError
-
-        rc = fresh()
-        if rc.image.key != inputs.image.key:  # pragma: no cover - the cache checked inputs
-            raise LandscapeError(f"{inputs.context}: its image changed while launching; "
-                                 "try again")
-        settings = rc.cascade.studio_image()
-        with BuildProgress(f"getting {rc.image.tag}") as progress:
-            r = ensure_context_image(rc.image, rc.cascade.project_dir, settings.get("registry"),
-                                     log=progress, root=rc.cascade.root, settings=settings)
-        note(f"[green]✓[/] {r.tag} {r.source} in {r.seconds} s")
-        found = image_id(rc.image)
-        if found is None:
-            raise EngineError(f"image {rc.image.tag} is not in the engine after getting it")
+        with BuildProgress(f"getting {inputs.image.tag}") as progress:
+            r = ensure_launch_image(inputs, fresh, progress)
+        if r is None:  # another process got it meanwhile
+            found = launch_image_id(inputs)
+        else:
+            note(f"[green]✓[/] {r.tag} {r.source} in {r.seconds} s")
+            found = r.id
     return found
 
 

@@ -11,7 +11,8 @@ that starts with ``-``, a missing context or tool). It then launches only when t
 cache answers (:mod:`landscape.resolvecache`) and the image is in the engine with the
 labels it must have; otherwise it returns ``None`` too, and the full command resolves,
 gets or builds the image with progress, and launches. Both paths end in the same
-:func:`run_launch`, so what runs is the same; a test compares what both parsers make of
+:func:`landscape.engine.session.run_launch` (as the launcher window's launches do), so what
+runs is the same; a test compares what both parsers make of
 many command lines.
 
 Imports here stay light: no Typer, Rich, rez, YAML or Docker SDK.
@@ -128,6 +129,8 @@ def launch(args: list[str]) -> int | None:
         inputs = LaunchInputs.from_record(record)
     except (KeyError, TypeError, ValueError, LandscapeError):
         return None
+    from ..engine.session import run_host_launch, run_launch
+
     if parsed.host:
         tty, stdin = terminal_modes()
         return run_host_launch(inputs, parsed.args, tty=tty, stdin=stdin)
@@ -170,63 +173,3 @@ def piped_stdin() -> bool:
     except OSError:
         return False
     return not os.isatty(0)
-
-
-def run_launch(inputs: Any, spec: Any, warm: bool, *, tty: bool, stdin: bool,
-               command: str = "launch") -> int:
-    """Run launch ``spec`` (its ``image`` an image id) of ``inputs`` (a
-    :class:`~landscape.launchinputs.LaunchInputs`) in a fresh container, or in its
-    workspace when ``warm``; the tool's exit code. ``spec``'s warnings (a GPU asked for
-    and not found) go to stderr first, one line each. The launch's audit record
-    (:func:`landscape.engine.audit.audited`; ``command`` is ``launch`` or ``shell``) is
-    written when it ends. Raises :class:`~landscape.errors.LandscapeError` for a warm launch
-    when ``launch.warm_idle`` is not a duration, and what the engine layer raises."""
-    import sys
-
-    from ..engine.audit import audited
-
-    for warning in spec.warnings:
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
-    if warm:
-        from ..engine.workspace import run_warm
-        from ..errors import LandscapeError
-
-        if inputs.warm_idle is None:
-            raise LandscapeError(inputs.warm_idle_error or "launch.warm_idle is not a duration")
-        with audited(inputs, "warm", command, spec.image) as record:
-            record.exit = run_warm(spec, inputs.root, inputs.project, inputs.warm_idle,
-                                   tty=tty, stdin=stdin)
-        return record.exit
-    from ..engine.launch import run
-
-    with audited(inputs, "cold", command, spec.image) as record:
-        record.exit = run(spec, tty=tty, stdin=stdin)
-    return record.exit
-
-
-#: what ``launch --host`` says before the tool starts
-HOST_NOTE = ("note: --host runs the tool on this machine, not in a container: the policy's "
-             "mounts and the container's isolation do not apply\n")
-
-
-def run_host_launch(inputs: Any, args: list[str], *, tty: bool, stdin: bool,
-                    command: str = "launch", argv: list[str] | None = None) -> int:
-    """Run the tool of ``inputs`` with ``args`` on this machine (``launch --host``,
-    :func:`landscape.engine.hostlaunch.run_host`; ``argv`` instead of the tool's own, for
-    ``shell --host``) after a one-line note on stderr, with its audit record (mode
-    ``host``; ``command`` is ``launch`` or ``shell``); the tool's exit code."""
-    import sys
-
-    from ..engine.audit import audited
-    from ..engine.hostlaunch import run_host
-
-    if inputs.payloads:  # the payloads are the host's own folders: still the locked ones
-        from ..engine.payloads import payload_binds
-
-        payload_binds(inputs)
-    sys.stderr.write(HOST_NOTE)
-    sys.stderr.flush()
-    with audited(inputs, "host", command, None) as record:
-        record.exit = run_host(inputs, args, tty=tty, stdin=stdin, command=argv)
-    return record.exit
-

@@ -310,14 +310,15 @@ def pushed_digest(project_dir: Path, key: str, registry: str) -> str | None:
 
 def ensure_context_image(spec: ImageSpec, project_dir: Path, registry: str | None,
                          log: Log = print, *, root: Path | None = None,
-                         settings: dict | None = None) -> ImageResult:
+                         settings: dict | None = None, build: bool = True) -> ImageResult:
     """The image of a launch, shell or stack: local, else pulled from the studio's
     registry (checked against the lock's digest), else built — as ``landscape build``
     builds it: with the studio root's ``image.ca_certificates`` and ``image.apt_mirror``
     (``settings``, :meth:`landscape.cascade.Cascade.studio_image`) and labelled with the
     studio ``root`` (:func:`~landscape.engine.buildcontext.studio_id`, what ``prune``
-    goes by). See :func:`landscape.engine.registry.ensure_image` (its result counts no
-    steps)."""
+    goes by). Without ``build`` the image is only pulled: one in no registry is an
+    :class:`~landscape.errors.EngineError`. See :func:`landscape.engine.registry.ensure_image`
+    (its result counts no steps)."""
     from .buildcontext import BuildOptions, studio_id
     from .registry import ensure_image
 
@@ -327,7 +328,7 @@ def ensure_context_image(spec: ImageSpec, project_dir: Path, registry: str | Non
                            studio=studio_id(root) if root is not None else None)
     digest = pushed_digest(project_dir, spec.key, registry) if registry else None
     return ensure_image(spec, registry=registry, expected_digest=digest, log=log,
-                        options=options)
+                        options=options, build=build)
 
 
 def pull_project(project: Project, registry: str, log: Log = print) -> list[ImageResult]:

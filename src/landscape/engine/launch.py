@@ -400,7 +400,7 @@ def docker_cli() -> str:
 
 def run(spec: LaunchSpec, out: Callable[[bytes], None] | None = None,
         err: Callable[[bytes], None] | None = None, *, tty: bool = False,
-        stdin: bool = False) -> int:
+        stdin: bool = False, started: Callable[[str], None] | None = None) -> int:
     """Run ``spec`` in a fresh container; return the tool's exit code.
 
     The container is created through the Engine API (:func:`container_config`, removed by
@@ -409,15 +409,19 @@ def run(spec: LaunchSpec, out: Callable[[bytes], None] | None = None,
     ``stdin``: this process's stdin reaches the tool). ``tty`` gives the tool the terminal
     (keys, Ctrl-C and the window size go through the CLI); otherwise the output is streamed
     (to this process's stdout and stderr, or to ``out``/``err``) and signals are handled as
-    :func:`attach` says. Raises :class:`EngineError` when the engine refuses the container.
+    :func:`attach` says. ``started(container id)`` is called once the container exists,
+    before it starts (a launcher window keeps the id to stop it with :func:`kill`). Off the
+    main thread no signal handler is installed: the caller ends the launch with
+    :func:`kill`. Raises :class:`EngineError` when the engine refuses the container.
     """
     scratch = Path(tempfile.mkdtemp(prefix="landscape-launch-"))
     with _signals_end_the_launch():
-        return _run(spec, scratch, out, err, tty, stdin)
+        return _run(spec, scratch, out, err, tty, stdin, started)
 
 
 def _run(spec: LaunchSpec, scratch: Path, out: Callable[[bytes], None] | None,
-         err: Callable[[bytes], None] | None, tty: bool, stdin: bool) -> int:
+         err: Callable[[bytes], None] | None, tty: bool, stdin: bool,
+         started: Callable[[str], None] | None = None) -> int:
     container = None
     secrets = None
     try:
@@ -430,6 +434,8 @@ def _run(spec: LaunchSpec, scratch: Path, out: Callable[[bytes], None] | None,
                                                 str(secrets) if secrets else None))
         except EngineError as e:
             raise EngineError(f"the engine refused the launch: {e.message}") from None
+        if started is not None:
+            started(container)
         argv = [docker_cli(), "start", "--attach", *(["--interactive"] if stdin else []),
                 container]
         return attach(argv, lambda name: kill(container, name), tty=tty, stdin=stdin,
@@ -509,8 +515,11 @@ def attach(argv: list[str], deliver: Callable[[str], bool] | None, *, tty: bool,
             proc.kill()  # the tool is gone: stop waiting for the CLI
             raise KeyboardInterrupt
 
-    # A Python handler (not SIG_IGN) is reset to the default in the CLI's process.
-    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP):
+    # A Python handler (not SIG_IGN) is reset to the default in the CLI's process. Only
+    # the main thread may set handlers: a launch from a worker thread (the launcher
+    # window's) is ended by the caller, with ``deliver``'s means.
+    main = threading.current_thread() is threading.main_thread()
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP) if main else ():
         if tty and sig in (signal.SIGINT, signal.SIGQUIT):
             previous[sig] = signal.signal(sig, _ignore)
         elif sig != signal.SIGQUIT:
