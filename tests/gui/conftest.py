@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
+import shutil
+import uuid
 from pathlib import Path
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -12,13 +13,6 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 import pytest  # noqa: E402
 
 pytest.importorskip("PySide6", reason="the launcher's tests need the gui extra")
-
-try:  # the real settings module comes with the backend; until then a test stand-in
-    import landscape.gui.settings  # noqa: F401
-except ImportError:  # pragma: no cover - only before the backend is merged
-    from . import standins
-
-    sys.modules["landscape.gui.settings"] = standins
 
 from .fakes import FakeBackend, example_backend  # noqa: E402
 
@@ -70,3 +64,28 @@ def _patient_waits(monkeypatch):
         return original(self, callback, timeout=timeout)
 
     monkeypatch.setattr(QtBot, "waitUntil", wait_until)
+
+
+@pytest.fixture(scope="module")
+def python_studio(base_image, tmp_path_factory):
+    """``(studio, shot)``: a copy of the example studio with only its python tool and an
+    image label of this run (so its image is built here, not found from another run), and
+    one shot. One per test module; its images go with the session's cleanup (the studio
+    lies below the session's temporary folder)."""
+    from conftest import EXAMPLE
+
+    dest = tmp_path_factory.mktemp("gui-docker") / "studio"
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("projects", ".landscape"))
+    root = dest / "landscape.yaml"
+    text = root.read_text()
+    text = text[:text.index("  blender:\n")] + text[text.index("  python:\n"):]
+    text = text.replace("labels: {org.opencontainers.image.vendor: Example Studio}",
+                        "labels: {org.opencontainers.image.vendor: Example Studio, "
+                        f"org.example.test-run: {uuid.uuid4().hex}}}")
+    root.write_text(text)
+    shot = dest / "projects/film/seq/sh1"
+    shot.mkdir(parents=True)
+    (dest / "projects/film/landscape.yaml").write_text("level: project\n")
+    (dest / "projects/film/seq/landscape.yaml").write_text("level: sequence\n")
+    (shot / "landscape.yaml").write_text("level: shot\nmetadata: {fps: 24}\n")
+    return dest, shot

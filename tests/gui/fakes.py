@@ -16,14 +16,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from landscape.browse import BrowseEntry
 from landscape.errors import LandscapeError
 from landscape.gui.model import (ContextDetails, ImageState, LaunchRequest, LaunchResult,
                                  PackageRow, Row, ToolInfo)
-
-try:
-    from landscape.browse import BrowseEntry
-except ImportError:  # pragma: no cover - before the backend is merged
-    from .standins import BrowseEntry
 
 ROOT = Path("/fake/studio")
 TOOLS = [ToolInfo("blender", "Blender", ("", "render"), gui=True, category="3D"),

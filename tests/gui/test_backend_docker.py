@@ -5,40 +5,16 @@ label), containers by the engine (AutoRemove) and checked here by label."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE
 from landscape.gui.backend import Backend
 from landscape.gui.model import LaunchRequest
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="module")
-def python_studio(base_image, tmp_path_factory):
-    """A copy of the example studio with only its python tool and an image label of this
-    run (so its image is built here, not found from another run), and one shot."""
-    dest = tmp_path_factory.mktemp("gui-docker") / "studio"
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("projects", ".landscape"))
-    root = dest / "landscape.yaml"
-    text = root.read_text()
-    text = text[:text.index("  blender:\n")] + text[text.index("  python:\n"):]
-    text = text.replace("labels: {org.opencontainers.image.vendor: Example Studio}",
-                        "labels: {org.opencontainers.image.vendor: Example Studio, "
-                        f"org.example.test-run: {uuid.uuid4().hex}}}")
-    root.write_text(text)
-    shot = dest / "projects/film/seq/sh1"
-    shot.mkdir(parents=True)
-    (dest / "projects/film/landscape.yaml").write_text("level: project\n")
-    (dest / "projects/film/seq/landscape.yaml").write_text("level: sequence\n")
-    (shot / "landscape.yaml").write_text("level: shot\nmetadata: {fps: 24}\n")
-    return dest, shot
 
 
 def _launch(backend: Backend, request: LaunchRequest, stop: threading.Event | None = None):

@@ -7,13 +7,11 @@ here by label."""
 from __future__ import annotations
 
 import shlex
-import shutil
-import uuid
 
 import pytest
 from PySide6.QtCore import Qt
 
-from conftest import EXAMPLE
+from landscape.gui.backend import Backend
 
 from .test_window import wait_details
 
@@ -22,31 +20,8 @@ pytestmark = pytest.mark.docker
 SLOW = 900_000   # ms: a first build installs rez into the image
 
 
-@pytest.fixture(scope="module")
-def python_studio(base_image, tmp_path_factory):
-    """A copy of the example studio with only its python tool, an image label of this run
-    (its image is built here), and one shot."""
-    dest = tmp_path_factory.mktemp("gui-window-docker") / "studio"
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("projects", ".landscape"))
-    root = dest / "landscape.yaml"
-    text = root.read_text()
-    text = text[:text.index("  blender:\n")] + text[text.index("  python:\n"):]
-    text = text.replace("labels: {org.opencontainers.image.vendor: Example Studio}",
-                        "labels: {org.opencontainers.image.vendor: Example Studio, "
-                        f"org.example.test-run: {uuid.uuid4().hex}}}")
-    root.write_text(text)
-    shot = dest / "projects/film/seq/sh1"
-    shot.mkdir(parents=True)
-    (dest / "projects/film/landscape.yaml").write_text("level: project\n")
-    (dest / "projects/film/seq/landscape.yaml").write_text("level: sequence\n")
-    (shot / "landscape.yaml").write_text("level: shot\nmetadata: {fps: 24}\n")
-    return dest, shot
-
-
 def test_python_launches_in_real_containers(qtbot, python_studio, docker_engine,
                                             open_window):
-    from landscape.gui.backend import Backend
-
     studio, shot = python_studio
     win = open_window(Backend(studio), select=shot, tool="python", root=studio)
     wait_details(qtbot, win, shot, "python")
