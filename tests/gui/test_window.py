@@ -63,12 +63,12 @@ def tree_paths(win) -> list[str]:
 def test_filter_select_and_metadata_provenance(qtbot, fake, open_window):
     win = open_window(fake)
     wait_details(qtbot, win, ROOT)
-    qtbot.waitUntil(lambda: win._index_ready)
     win.activateWindow()
     qtbot.keyClick(win.contextTree, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(win.filterEdit.hasFocus)
     qtbot.keyClicks(win.filterEdit, "SEQ010 sh02")
-    # the index search, with the ancestors kept
+    # the index search (the index is built when the filter is first wanted), ancestors kept
+    qtbot.waitUntil(lambda: win._filtering)
     shown = tree_paths(win)
     assert str(SH020) in shown and str(L / "seq010") in shown and str(SH010) not in shown
     qtbot.keyClick(win.filterEdit, Qt.Key.Key_Return)
@@ -89,10 +89,12 @@ def test_filter_select_and_metadata_provenance(qtbot, fake, open_window):
     qtbot.waitUntil(lambda: win.contextTree.currentIndex().data(PATH_ROLE) == str(SH020))
 
 
-def test_filter_matches_nothing_and_index_not_ready_yet(qtbot, fake, open_window):
+def test_filter_matches_nothing_and_waits_for_the_index(qtbot, fake, open_window):
     win = open_window(fake)
-    qtbot.waitUntil(lambda: win._index_ready)
+    qtbot.waitUntil(lambda: win.tree_model.studio_node() is not None)
     win.filterEdit.setText("nothing-like-this")
+    assert "indexing" in win.resolveStatus.text()
+    qtbot.waitUntil(lambda: win._filtering)
     assert tree_paths(win) == [] and "0 matches" in win.resolveStatus.text()
 
 
@@ -351,8 +353,8 @@ def test_ten_thousand_shots_lazily(qtbot, open_window):
     assert win.contextTree.isExpanded(win.tree_model.index_of(node))
     assert fake.called("children") == [ROOT, ROOT / "big", seq]   # one listing per folder
     # and the filter finds one shot among them through the index
-    qtbot.waitUntil(lambda: win._index_ready)
     win.filterEdit.setText("seq sh0999")
+    qtbot.waitUntil(lambda: win._filtering)
     assert sorted(tree_paths(win))[-1] == str(seq / "sh09999")
     assert len(tree_paths(win)) == 2 + 10       # big, big/seq and sh09990…sh09999
 

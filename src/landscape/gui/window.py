@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import (QAbstractItemModel, QByteArray, QModelIndex, QObject, Qt, Signal)
+from PySide6.QtCore import (QAbstractItemModel, QByteArray, QModelIndex, QObject, Qt, QTimer,
+                            Signal)
 from PySide6.QtGui import (QAction, QBrush, QColor, QFont, QIcon, QKeySequence, QShortcut,
                            QStandardItem, QStandardItemModel, QTextCharFormat, QTextCursor)
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFormLayout,
@@ -381,6 +382,9 @@ class LauncherWindow(QMainWindow):
         self._building = False
         self._index: Any = None
         self._index_ready = False
+        self._index_building = False
+        self._index_generation = 0
+        self._listings = 0         # folders being listed
         self._filtering = False
         self._launches: dict[int, _Launch] = {}
         self._launch_count = 0
@@ -748,7 +752,7 @@ class LauncherWindow(QMainWindow):
             node = self.tree_model.studio_node()
             self.tree_model.ensure(node, lambda: self.contextTree.expand(
                 self.tree_model.index_of(node)))
-            self._build_index()
+            self._build_index(later=True)
             if self._context is None:
                 self.select_context(self.root)
             else:
@@ -762,17 +766,50 @@ class LauncherWindow(QMainWindow):
 
     def _request_children(self, node: _Node) -> None:
         path = Path(node.entry.path)
+        self._listings += 1
+
+        def done(entries: list[Any]) -> None:
+            self._listings -= 1
+            self.tree_model.set_children(node, list(entries))
 
         def failed(message: str) -> None:
+            self._listings -= 1
             self.show_message(f"cannot list {path}: {message}")
             self.tree_model.set_children(node, [])
 
-        self.spawn(lambda: self.backend.children(path),
-                   lambda entries: self.tree_model.set_children(node, list(entries)),
-                   failed, name="children")
+        self.spawn(lambda: self.backend.children(path), done, failed, name="children")
 
-    def _build_index(self) -> None:
+    #: Seconds after the studio opens (or F5) before the search index is built unasked: a
+    #: first listing of a big folder is not slowed by a walk of the whole studio beside it.
+    INDEX_DELAY = 1.5
+
+    def _build_index(self, later: bool = False) -> None:
+        """Forget the index; build it again now, or (``later``) after :attr:`INDEX_DELAY`
+        unless the filter asks for it first (:meth:`_ensure_index`)."""
         self._index_ready = False
+        self._index_generation += 1
+        self._index_building = False
+        if later:
+            QTimer.singleShot(int(self.INDEX_DELAY * 1000), self._index_when_idle)
+        else:
+            self._ensure_index()
+
+    @_guarded
+    def _index_when_idle(self, *_: Any) -> None:
+        """Build the index unasked once no folder is being listed and nothing resolved
+        (those come first: the artist waits for them)."""
+        if self._listings or self._resolving:
+            QTimer.singleShot(300, self._index_when_idle)
+        else:
+            self._ensure_index()
+
+    @_guarded
+    def _ensure_index(self, *_: Any) -> None:
+        """Start building the search index in a worker unless it is built or building."""
+        if self._index_ready or self._index_building or self.tree_model.studio_node() is None:
+            return
+        self._index_building = True
+        generation = self._index_generation
 
         def work() -> Any:
             index = self.backend.index()
@@ -780,13 +817,20 @@ class LauncherWindow(QMainWindow):
             return index
 
         def done(index: Any) -> None:
+            if generation != self._index_generation:   # F5 asked for a newer one
+                return
             self._index = index
             self._index_ready = True
+            self._index_building = False
             if self.filterEdit.text().strip():
                 self._apply_filter(self.filterEdit.text())
 
-        self.spawn(work, done, lambda m: self.show_message(f"cannot index the studio: {m}"),
-                   name="index")
+        def failed(message: str) -> None:
+            if generation == self._index_generation:
+                self._index_building = False
+                self.show_message(f"cannot index the studio: {message}")
+
+        self.spawn(work, done, failed, name="index")
 
     def reveal(self, path: Path) -> None:
         """Expand the lazy tree down to ``path`` and select its row (asynchronously, as
@@ -858,6 +902,7 @@ class LauncherWindow(QMainWindow):
             return
         if not self._index_ready:
             self.resolveStatus.setText("indexing the studio…")
+            self._ensure_index()
             return
         results = self._index.search(query)
         self._filtering = True
@@ -901,6 +946,7 @@ class LauncherWindow(QMainWindow):
 
     @_guarded
     def _on_focus_filter(self) -> None:
+        self._ensure_index()
         self.filterEdit.setFocus()
         self.filterEdit.selectAll()
 
@@ -1651,7 +1697,7 @@ class LauncherWindow(QMainWindow):
             selection.blockSignals(False)
         for path in sorted(expanded, key=lambda p: len(p.parts)):
             self._expand_path(path)
-        self._build_index()
+        self._build_index(later=not self.filterEdit.text().strip())
         if self._context is not None:
             self._request_details()
             self.reveal(self._context)
