@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import html
+import os
 import re
 import shlex
 import threading
@@ -201,12 +202,15 @@ class StudioTreeModel(QAbstractItemModel):
         self.endResetModel()
 
     def studio_node(self) -> _Node | None:
+        """The top row's node (the studio), ``None`` before :meth:`set_studio`."""
         return self._root.children[0] if self._root.children else None
 
     def node(self, index: QModelIndex) -> _Node:
+        """The node of ``index`` (the invisible root for an invalid index)."""
         return index.internalPointer() if index.isValid() else self._root
 
     def index_of(self, node: _Node) -> QModelIndex:
+        """The column-0 index of ``node`` (invalid for the invisible root)."""
         if node is self._root or node.parent is None:
             return QModelIndex()
         return self.createIndex(node.row, 0, node)
@@ -439,7 +443,8 @@ class LauncherWindow(QMainWindow):
         text = _short_error(e)
         if not _is_user_error(e):
             text = f"internal error in {where}: {text}" if where else f"internal error: {text}"
-            self._last_traceback = traceback.format_exc()
+            if os.environ.get("LANDSCAPE_DEBUG"):   # --debug: the traceback on stderr
+                traceback.print_exception(e)
         self.show_message(text)
 
     def show_message(self, text: str) -> None:
