@@ -7,8 +7,8 @@ import shlex
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer
-from PySide6.QtGui import QTextDocument
+from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer
+from PySide6.QtGui import QStandardItemModel, QTextDocument
 from PySide6.QtWidgets import QApplication, QLabel, QTableWidget, QToolButton
 
 from landscape.gui.window import DATA_ROLE, PATH_ROLE
@@ -69,6 +69,9 @@ def test_filter_select_and_metadata_provenance(qtbot, fake, open_window):
     qtbot.keyClicks(win.filterEdit, "SEQ010 sh02")
     # the index search (the index is built when the filter is first wanted), ancestors kept
     qtbot.waitUntil(lambda: win._filtering)
+    # one result model at a time (each keystroke's replaces the previous one)
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert len(win.findChildren(QStandardItemModel, "filterResults")) == 1
     shown = tree_paths(win)
     assert str(SH020) in shown and str(L / "seq010") in shown and str(SH010) not in shown
     qtbot.keyClick(win.filterEdit, Qt.Key.Key_Return)

@@ -735,15 +735,26 @@ class LauncherWindow(QMainWindow):
         key("Ctrl+Return", self._on_launch_default)
         key("Ctrl+Enter", self._on_launch_default)
 
-    def _set_tree_model(self, model: QAbstractItemModel) -> None:
+    def _swap_model(self, model: QAbstractItemModel) -> None:
+        """Show ``model`` in the tree; the previous selection model, and the previous
+        filter model, are deleted (Qt keeps them otherwise: one per keystroke)."""
+        old_selection = self.contextTree.selectionModel()
+        old_model = self.contextTree.model()
         self.contextTree.setModel(model)
+        self.contextTree.selectionModel().currentChanged.connect(self._on_current)
+        if old_selection is not None:
+            old_selection.deleteLater()
+        if old_model is not None and old_model is not self.tree_model and old_model is not model:
+            old_model.deleteLater()
+
+    def _set_tree_model(self, model: QAbstractItemModel) -> None:
+        self._swap_model(model)
         header = self.contextTree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for c, width in ((1, 110), (2, 72)):   # fixed: sizing to contents reads every row
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(c, width)
-        self.contextTree.selectionModel().currentChanged.connect(self._on_current)
 
     # -- studio and tree -----------------------------------------------------------------
 
@@ -910,8 +921,10 @@ class LauncherWindow(QMainWindow):
             self._ensure_index()
             return
         results = self._index.search(query)
+        matched = set(results)
         self._filtering = True
         model = QStandardItemModel(self)
+        model.setObjectName("filterResults")
         model.setHorizontalHeaderLabels(["Context (matches)"])
         items: dict[tuple[str, ...], QStandardItem] = {}
         root = self.root or Path("/")
@@ -925,13 +938,11 @@ class LauncherWindow(QMainWindow):
                 item.setEditable(False)
                 item.setData(str(root.joinpath(*key)), PATH_ROLE)
                 item.setToolTip(plain_tip("/".join(key)))
-                if depth < len(parts) and "/".join(key) not in results:
+                if depth < len(parts) and "/".join(key) not in matched:
                     item.setForeground(QBrush(_GREY))
                 (items[key[:-1]] if depth > 1 else model.invisibleRootItem()).appendRow(item)
                 items[key] = item
-        self._filter_model = model
-        self.contextTree.setModel(model)
-        self.contextTree.selectionModel().currentChanged.connect(self._on_current)
+        self._swap_model(model)
         self.contextTree.expandAll()
         self.contextTree.header().setStretchLastSection(True)
         note = f"{len(results)} match" + ("" if len(results) == 1 else "es")
