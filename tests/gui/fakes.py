@@ -48,7 +48,8 @@ class FakeBackend:
     """The Backend's methods over :attr:`folders`; every call is appended to :attr:`calls`
     as ``(method, argument)``. Knobs: :attr:`engine_down` (image state unknown, builds fail),
     :attr:`image` (``"missing"``/``"ready"``), :attr:`build_gate` (a build waits for it),
-    :attr:`details_delay` (seconds a resolve of a path containing ``slow`` takes)."""
+    :attr:`details_delay` (seconds a resolve of a path containing ``slow`` takes),
+    :attr:`hold_listing` (``(folder, event)``: listing that folder waits for the event)."""
 
     def __init__(self, folders: list[Folder], root: Path = ROOT) -> None:
         self.root = root
@@ -65,6 +66,7 @@ class FakeBackend:
         self.build_gate: threading.Event | None = None
         self.details_delay = 0.0
         self.missing_root = False
+        self.hold_listing: tuple[Path, threading.Event] | None = None
 
     def _record(self, method: str, arg: object) -> None:
         with self.lock:
@@ -95,6 +97,8 @@ class FakeBackend:
 
     def children(self, folder: Path) -> list[BrowseEntry]:
         self._record("children", folder)
+        if self.hold_listing is not None and Path(folder) == self.hold_listing[0]:
+            self.hold_listing[1].wait(30)
         return [self._entry(r) for r in self._kids.get(self._rel(folder), [])]
 
     def index(self) -> "FakeIndex":

@@ -419,6 +419,26 @@ def test_f5_rereads_expanded_folders_and_the_selection(qtbot, fake, open_window)
     qtbot.waitUntil(lambda: win.contextTree.currentIndex().data(PATH_ROLE) == str(SH010))
 
 
+def test_f5_while_a_folder_is_being_listed(qtbot, open_window):
+    """A listing that arrives after F5 replaced the tree is dropped; the folder is listed
+    again and the selection comes back."""
+    fake = example_backend()
+    gate = threading.Event()
+    fake.hold_listing = (L / "seq020", gate)
+    win = open_window(fake, select=SH010)
+    wait_details(qtbot, win, SH010, "blender")
+    qtbot.waitUntil(lambda: win.contextTree.currentIndex().data(PATH_ROLE) == str(SH010))
+    win._expand_path(L / "seq020")
+    qtbot.waitUntil(lambda: L / "seq020" in fake.called("children"))
+    win.activateWindow()
+    qtbot.keyClick(win.contextTree, Qt.Key.Key_F5)     # while seq020 is being listed
+    qtbot.waitUntil(lambda: fake.called("studio").count(None) == 2)
+    gate.set()
+    qtbot.waitUntil(lambda: str(L / "seq020/sh040") in tree_paths(win))
+    qtbot.waitUntil(lambda: win.contextTree.currentIndex().data(PATH_ROLE) == str(SH010))
+    assert fake.called("children").count(L / "seq020") == 2
+
+
 HOSTILE = "<b>x</b><img src=/etc/passwd>"
 
 

@@ -186,6 +186,7 @@ class StudioTreeModel(QAbstractItemModel):
         super().__init__(parent)
         self._root = _Node(None, None, 0)
         self._root.children = []
+        self._retired: _Node | None = None
         self._request = request
         app = QApplication.instance()
         style = app.style() if app else None
@@ -196,10 +197,23 @@ class StudioTreeModel(QAbstractItemModel):
 
     # shape
     def set_studio(self, entry: Any) -> None:
-        """Show ``entry`` (a BrowseEntry) as the one top row."""
+        """Show ``entry`` (a BrowseEntry) as the one top row, its children not listed yet
+        (also F5: everything is listed again as it is wanted).
+
+        Indexes point at nodes without holding them, so the previous tree is kept alive
+        until the next reset (views have dropped its indexes by then); a listing of one of
+        its folders that arrives late is ignored (:meth:`set_children`)."""
         self.beginResetModel()
+        self._retired = self._root
+        self._root = _Node(None, None, 0)
         self._root.children = [_Node(entry, self._root, 0)]
         self.endResetModel()
+
+    def is_live(self, node: _Node) -> bool:
+        """Whether ``node`` belongs to the tree shown now (not to one replaced by F5)."""
+        while node.parent is not None:
+            node = node.parent
+        return node is self._root
 
     def studio_node(self) -> _Node | None:
         """The top row's node (the studio), ``None`` before :meth:`set_studio`."""
@@ -216,8 +230,12 @@ class StudioTreeModel(QAbstractItemModel):
         return self.createIndex(node.row, 0, node)
 
     def set_children(self, node: _Node, entries: list[Any]) -> None:
-        """Insert ``entries`` (BrowseEntry list) as ``node``'s children and run its waiters."""
+        """Insert ``entries`` (BrowseEntry list) as ``node``'s children and run its waiters
+        (nothing for a node of a replaced tree)."""
         node.loading = False
+        if not self.is_live(node):
+            node.waiters = []
+            return
         parent = self.index_of(node)
         entries = sorted(entries, key=lambda e: (e.path.name.casefold(), e.path.name))
         if entries:
@@ -231,16 +249,6 @@ class StudioTreeModel(QAbstractItemModel):
         waiters, node.waiters = node.waiters, []
         for w in waiters:
             w()
-
-    def forget_children(self, node: _Node) -> None:
-        """Drop ``node``'s children (F5): they are listed again when next wanted."""
-        if node.children:
-            self.beginRemoveRows(self.index_of(node), 0, len(node.children) - 1)
-            node.children = None
-            self.endRemoveRows()
-        else:
-            node.children = None
-        node.loading = False
 
     def ensure(self, node: _Node, then: Callable[[], None]) -> None:
         """Run ``then`` once ``node``'s children are listed (now, or when they arrive)."""
@@ -758,17 +766,27 @@ class LauncherWindow(QMainWindow):
 
     # -- studio and tree -----------------------------------------------------------------
 
-    def _load_studio(self) -> None:
+    def _load_studio(self, expand: tuple[Path, ...] = ()) -> None:
+        """Ask the backend for the studio's entry; then show it as the tree's top row,
+        expanded, with the folders ``expand`` expanded again (F5) and the selection
+        revealed."""
         def loaded(entry: Any) -> None:
             self.root = Path(entry.path)
             self.setWindowTitle(f"Landscape — {entry.name}")
             if entry.errors:   # a root that does not exist or cannot be read
                 self.show_message("\n".join(entry.errors))
-            self.tree_model.set_studio(entry)
+            selection = self.contextTree.selectionModel()
+            selection.blockSignals(True)   # the rows going away must not move the selection
+            try:
+                self.tree_model.set_studio(entry)
+            finally:
+                selection.blockSignals(False)
+            for path in sorted(expand, key=lambda p: len(p.parts)):
+                self._expand_path(path)
             node = self.tree_model.studio_node()
             self.tree_model.ensure(node, lambda: self.contextTree.expand(
                 self.tree_model.index_of(node)))
-            self._build_index(later=True)
+            self._build_index(later=not self.filterEdit.text().strip())
             if self._context is None:
                 self.select_context(self.root)
             else:
@@ -1687,13 +1705,12 @@ class LauncherWindow(QMainWindow):
         if callable(clear):
             clear()
         studio = self.tree_model.studio_node()
-        if studio is None:
-            self._load_studio()
-            return
         expanded: list[Path] = []
 
         def walk(node: _Node) -> None:
             if node.children is None:
+                if node.loading:     # being listed for an expansion: list it again
+                    expanded.append(Path(node.entry.path))
                 return
             if node is studio or (not self._filtering
                                   and self.contextTree.isExpanded(self.tree_model.index_of(node))):
@@ -1701,22 +1718,11 @@ class LauncherWindow(QMainWindow):
                 for c in node.children:
                     walk(c)
 
-        walk(studio)
-        selection = self.contextTree.selectionModel()
-        selection.blockSignals(True)   # rows going away must not change the selection
-        try:
-            for path in sorted(expanded, key=lambda p: len(p.parts), reverse=True):
-                node = self._find_node(path)
-                if node is not None:
-                    self.tree_model.forget_children(node)
-        finally:
-            selection.blockSignals(False)
-        for path in sorted(expanded, key=lambda p: len(p.parts)):
-            self._expand_path(path)
-        self._build_index(later=not self.filterEdit.text().strip())
+        if studio is not None:
+            walk(studio)
+        self._load_studio(expand=tuple(expanded))   # lists them again, then the index
         if self._context is not None:
             self._request_details()
-            self.reveal(self._context)
 
     def _find_node(self, path: Path) -> _Node | None:
         node = self.tree_model.studio_node()
