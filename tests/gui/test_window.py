@@ -197,10 +197,14 @@ def test_stop_a_running_launch(qtbot, fake, open_window):
     qtbot.mouseClick(win.launchButton, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "up" in win.logPanel.currentWidget().toPlainText())
     assert win.stopButton.isEnabled()
+    win.logPanel.tabCloseRequested.emit(0)            # a running launch keeps its log
+    assert win.logPanel.count() == 1 and "still running" in win.messages[-1]
     qtbot.mouseClick(win.stopButton, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: win.runningList.count() == 0)
     assert win.exitCodeLabel.text().startswith("exit code ")
     assert not win.exitCodeLabel.text().startswith("exit code 0")
+    win.logPanel.tabCloseRequested.emit(0)            # an ended one can go
+    assert win.logPanel.count() == 0 and win.exitCodeLabel.text() == "no launch yet"
 
 
 def test_ctrl_enter_launches_the_default_tool(qtbot, fake, open_window):

@@ -1520,6 +1520,7 @@ class LauncherWindow(QMainWindow):
             self.show_message("that launch is still running: stop it first")
             return
         self.logPanel.removeTab(i)
+        w.deleteLater()              # removeTab keeps the page
         if launch is not None:
             del self._launches[launch.number]
 
