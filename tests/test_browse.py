@@ -205,6 +205,24 @@ def test_ten_thousand_shots_are_found_and_listed_lazily(tmp_path):
     assert len(children(root / "film/seq042", root)) == 100
 
 
+def test_a_listing_hands_its_entries_over_in_batches_in_folder_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(browse, "BATCH", 7)
+    root = write_tree(tmp_path / "s", {"landscape.yaml": "root: true\n",
+                                       "seq/landscape.yaml": "level: sequence\n"})
+    for n in ["B", "a", "c", *(f"sh{i:02d}" for i in range(20))]:
+        write_tree(root, {f"seq/{n}/landscape.yaml": f"name: Z{n}\n"})
+    batches: list[list[BrowseEntry]] = []
+    entries = children(root / "seq", root, batches.append)
+    assert [len(b) for b in batches] == [7, 7, 7, 2]
+    given_ = [e.path.name for b in batches for e in b]
+    assert given_ == sorted(given_, key=browse.folder_order) == ["a", "B", "c", *(
+        f"sh{i:02d}" for i in range(20))]
+    assert sorted(e.path for e in entries) == sorted(e.path for b in batches for e in b)
+    # the second listing (kept on disk) hands its entries over the same way
+    again: list[list[BrowseEntry]] = []
+    assert children(root / "seq", root, again.append) == entries and again == batches
+
+
 TEXT = st.text(max_size=12)
 
 

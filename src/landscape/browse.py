@@ -32,7 +32,7 @@ import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .cascade import CONFIG_NAME, VARIANT_NAME, load_config
 from .errors import LandscapeError, flatten
@@ -195,20 +195,37 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def children(folder: Path, root: Path) -> list[BrowseEntry]:
+#: entries per ``batch`` call of :func:`children`
+BATCH = 200
+
+
+def folder_order(name: str) -> tuple[str, str]:
+    """The sort key of a subfolder ``name`` in a listing's batches (case-insensitive, then
+    exact): a viewer appending batches keeps its rows in this order."""
+    return (name.casefold(), name)
+
+
+def children(folder: Path, root: Path,
+             batch: Callable[[list[BrowseEntry]], None] | None = None) -> list[BrowseEntry]:
     """The context folders directly below ``folder`` (see the module doc), sorted by name
     (then folder name). ``root`` is the studio root: a config file whose real path leaves it
-    is refused unread. Never raises: a subfolder that cannot be listed or read is an entry
-    whose ``errors`` say so; ``folder`` itself not being listable gives ``[]`` (its own entry
+    is refused unread. With ``batch``, the entries are also handed over while they are made,
+    :data:`BATCH` at a time in :func:`folder_order` of their folder names, so a viewer shows
+    the first rows of a folder of 10,000 shots before the last file is read. Never raises
+    (but what ``batch`` raises): a subfolder that cannot be listed or read is an entry whose
+    ``errors`` say so; ``folder`` itself not being listable gives ``[]`` (its own entry
     carries that error)."""
     with _gc_paused():
-        return _children(absolute(folder), _root_of(root))
+        return _children(absolute(folder), _root_of(root), batch)
 
 
-def _children(folder: Path, studio: Path | None) -> list[BrowseEntry]:
+def _children(folder: Path, studio: Path | None,
+              batch: Callable[[list[BrowseEntry]], None] | None = None) -> list[BrowseEntry]:
     own, subfolders, error = _listing(str(folder))
     if error is not None:
         return []
+    subfolders.sort(key=folder_order)
+    pending: list[BrowseEntry] = []
     child_level = _child_level(folder, studio) if CONFIG_NAME in own else None
     # A subfolder listed here is a real folder (links are not entered): when this folder's
     # real path is inside the root's, so is a plain (not linked) file in a subfolder — one
@@ -239,6 +256,13 @@ def _children(folder: Path, studio: Path | None) -> list[BrowseEntry]:
         if child_level is not None and entry.level is None:  # as the cascade gives it
             entry = replace(entry, level=child_level)
         out.append(entry)
+        if batch is not None:
+            pending.append(entry)
+            if len(pending) >= BATCH:
+                batch(pending)
+                pending = []
+    if batch is not None and pending:
+        batch(pending)
     if cache is not None:
         cache.save({e.path.name for e in out})
     out.sort(key=lambda e: (e.name.casefold(), e.name, e.path.name))

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from landscape.browse import BrowseEntry
+from landscape.browse import BrowseEntry, folder_order
 from landscape.errors import LandscapeError
 from landscape.gui.model import (ContextDetails, ImageState, LaunchRequest, LaunchResult,
                                  PackageRow, Row, ToolInfo)
@@ -49,7 +49,9 @@ class FakeBackend:
     as ``(method, argument)``. Knobs: :attr:`engine_down` (image state unknown, builds fail),
     :attr:`image` (``"missing"``/``"ready"``), :attr:`build_gate` (a build waits for it),
     :attr:`details_delay` (seconds a resolve of a path containing ``slow`` takes),
-    :attr:`hold_listing` (``(folder, event)``: listing that folder waits for the event)."""
+    :attr:`hold_listing` (``(folder, event)``: listing that folder waits for the event),
+    :attr:`batch_size` (listings hand entries to their ``batch`` callback that many at a
+    time before returning them all)."""
 
     def __init__(self, folders: list[Folder], root: Path = ROOT) -> None:
         self.root = root
@@ -67,6 +69,7 @@ class FakeBackend:
         self.details_delay = 0.0
         self.missing_root = False
         self.hold_listing: tuple[Path, threading.Event] | None = None
+        self.batch_size = 0  # > 0: listings hand their entries over in batches first
 
     def _record(self, method: str, arg: object) -> None:
         with self.lock:
@@ -95,11 +98,16 @@ class FakeBackend:
             raise LandscapeError(f"{self.root}: the studio root does not exist")
         return self._entry("")
 
-    def children(self, folder: Path) -> list[BrowseEntry]:
+    def children(self, folder: Path, batch=None) -> list[BrowseEntry]:
         self._record("children", folder)
         if self.hold_listing is not None and Path(folder) == self.hold_listing[0]:
             self.hold_listing[1].wait(30)
-        return [self._entry(r) for r in self._kids.get(self._rel(folder), [])]
+        entries = [self._entry(r) for r in self._kids.get(self._rel(folder), [])]
+        if batch is not None and self.batch_size:
+            ordered = sorted(entries, key=lambda e: folder_order(e.path.name))
+            for i in range(0, len(ordered), self.batch_size):
+                batch(ordered[i:i + self.batch_size])
+        return entries
 
     def index(self) -> "FakeIndex":
         self._record("index", None)

@@ -366,6 +366,40 @@ def test_ten_thousand_shots_lazily(qtbot, open_window):
     assert len(tree_paths(win)) == 2 + 10       # big, big/seq and sh09990…sh09999
 
 
+def test_a_big_folder_shows_its_first_rows_before_its_listing_ends(qtbot, open_window):
+    """Listings arrive in batches: rows are in the tree while the folder is still being
+    listed, and the end of the listing leaves each row once, in folder order."""
+    import threading
+
+    fake = many_shots_backend(1_000)
+    seq = ROOT / "big/seq"
+    gate = threading.Event()
+    real_children = fake.children
+
+    def in_batches(folder, batch=None):   # the first batch, then wait for the gate
+        if Path(folder) != seq:
+            return real_children(folder, batch)
+        entries = [fake._entry(r) for r in fake._kids[fake._rel(folder)]]
+        batch(entries[:100])
+        gate.wait(30)
+        batch(entries[100:])
+        return entries
+
+    fake.children = in_batches
+    win = open_window(fake, select=seq / "sh00500")
+    qtbot.waitUntil(lambda: win._find_node(seq) is not None
+                    and win._find_node(seq).children is not None)
+    node = win._find_node(seq)
+    qtbot.waitUntil(lambda: len(node.children) == 100)
+    assert node.loading
+    gate.set()
+    qtbot.waitUntil(lambda: not node.loading)
+    assert [c.entry.path.name for c in node.children] == [f"sh{i:05d}" for i in range(1_000)]
+    assert [c.row for c in node.children] == list(range(1_000))
+    qtbot.waitUntil(lambda: win.contextTree.currentIndex().data(PATH_ROLE)
+                    == str(seq / "sh00500"))
+
+
 def test_recents_and_favourites_survive_a_restart(qtbot, fake, open_window, settings_dir):
     win = open_window(fake, select=SH020, tool="python")
     wait_details(qtbot, win, SH020, "python")

@@ -184,9 +184,12 @@ class Backend:
         """The studio root's entry (:func:`landscape.browse.studio_entry`)."""
         return studio_entry(self.root)
 
-    def children(self, folder: Path) -> list[BrowseEntry]:
-        """The context folders below ``folder`` (:func:`landscape.browse.children`)."""
-        return children(Path(folder), self.root)
+    def children(self, folder: Path,
+                 batch: Callable[[list[BrowseEntry]], None] | None = None) -> list[BrowseEntry]:
+        """The context folders below ``folder`` (:func:`landscape.browse.children`; with
+        ``batch``, also handed over in batches while they are read, in
+        :func:`landscape.browse.folder_order`)."""
+        return children(Path(folder), self.root, batch)
 
     def index(self) -> ContextIndex:
         """A new, unbuilt index of the studio's context paths (the caller builds it, off

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QForm
                                QSplitter, QStyle, QTableWidget, QTableWidgetItem, QTabWidget,
                                QToolButton, QTreeView, QVBoxLayout, QWidget)
 
+from ..browse import folder_order
 from .model import ContextDetails, ImageState, LaunchRequest, LaunchResult
 
 #: Item data role carrying a tree row's absolute context path (``str``).
@@ -229,15 +230,37 @@ class StudioTreeModel(QAbstractItemModel):
             return QModelIndex()
         return self.createIndex(node.row, 0, node)
 
+    def add_children(self, node: _Node, entries: list[Any]) -> None:
+        """Append ``entries`` (a batch of a listing still running, in
+        :func:`landscape.browse.folder_order`) to ``node``'s rows, so a big folder shows its
+        first rows at once; :meth:`set_children` ends the listing."""
+        if not self.is_live(node) or not node.loading or not entries:
+            return
+        have = node.children or []
+        parent = self.index_of(node)
+        self.beginInsertRows(parent, len(have), len(have) + len(entries) - 1)
+        node.children = have + [_Node(e, node, len(have) + i) for i, e in enumerate(entries)]
+        self.endInsertRows()
+
     def set_children(self, node: _Node, entries: list[Any]) -> None:
         """Insert ``entries`` (BrowseEntry list) as ``node``'s children and run its waiters
-        (nothing for a node of a replaced tree)."""
+        (nothing for a node of a replaced tree). Rows already added by batches
+        (:meth:`add_children`) are kept when they are the same entries, else replaced."""
         node.loading = False
         if not self.is_live(node):
             node.waiters = []
             return
         parent = self.index_of(node)
-        entries = sorted(entries, key=lambda e: (e.path.name.casefold(), e.path.name))
+        entries = sorted(entries, key=lambda e: folder_order(e.path.name))
+        if node.children is not None:  # batches came first
+            if [c.entry.path for c in node.children] == [e.path for e in entries]:
+                entries = []  # already shown
+                self._done(node)
+                return
+            if node.children:
+                self.beginRemoveRows(parent, 0, len(node.children) - 1)
+                node.children = None
+                self.endRemoveRows()
         if entries:
             self.beginInsertRows(parent, 0, len(entries) - 1)
             node.children = [_Node(e, node, i) for i, e in enumerate(entries)]
@@ -246,13 +269,17 @@ class StudioTreeModel(QAbstractItemModel):
             node.children = []
             if parent.isValid():
                 self.dataChanged.emit(parent, parent)
+        self._done(node)
+
+    def _done(self, node: _Node) -> None:
+        """Run ``node``'s waiters: its listing has ended."""
         waiters, node.waiters = node.waiters, []
         for w in waiters:
             w()
 
     def ensure(self, node: _Node, then: Callable[[], None]) -> None:
         """Run ``then`` once ``node``'s children are listed (now, or when they arrive)."""
-        if node.children is not None:
+        if node.children is not None and not node.loading:
             then()
             return
         node.waiters.append(then)
@@ -811,7 +838,11 @@ class LauncherWindow(QMainWindow):
             self.show_message(f"cannot list {path}: {message}")
             self.tree_model.set_children(node, [])
 
-        self.spawn(lambda: self.backend.children(path), done, failed, name="children")
+        def batch(entries: list[Any]) -> None:  # in the worker: rows shown as they come
+            self.post(lambda: self.tree_model.add_children(node, list(entries)))
+
+        self.spawn(lambda: self.backend.children(path, batch=batch), done, failed,
+                   name="children")
 
     #: Seconds after the studio opens (or F5) before the search index is built unasked: a
     #: first listing of a big folder is not slowed by a walk of the whole studio beside it.
