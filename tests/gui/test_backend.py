@@ -58,6 +58,9 @@ def test_details_of_a_shot_with_provenance(example):
     assert [(t.name, t.variants) for t in d.tools] == [("blender", ("", "render")),
                                                       ("python", ("",))]
     assert d.available_variants == ["lighting"]
+    assert d.level_folders == {str(example / "projects/lighthouse"): "project",
+                               str(example / "projects/lighthouse/seq010"): "sequence",
+                               str(example / SH020): "shot"}
     assert d.workdir.endswith("sh020/work/blender")
 
 
@@ -247,3 +250,10 @@ def test_a_shot_folder_without_a_file_is_shown_and_launchable(example):
     d = b.details(example / "projects/lighthouse/seq010/sh099", "python", ())
     assert d.errors == [] and d.launchable and d.levels["shot"] == "sh099"
     assert d.workdir.endswith("seq010/sh099/work/python")
+
+
+def test_the_tools_keep_the_files_order_whatever_tool_is_selected(example):
+    b = Backend(example)
+    for tool in (None, "blender", "python"):
+        assert [t.name for t in b.details(example / SH020, tool, ()).tools] == \
+            ["blender", "python"], tool

@@ -267,6 +267,7 @@ class Backend:
             d.errors = error_lines(e)
             return d, None
         d.levels = dict(cascade.level_values)
+        d.level_folders = {str(lv.directory): lv.level for lv in cascade.levels}
         d.files = [str(f.path) for f in cascade.files]
         d.metadata = metadata_rows(cascade.node("metadata"))
         tools = cascade.plain("tools", {}) or {}
@@ -283,7 +284,9 @@ class Backend:
         d.storage = storage_rows(explained)
         d.workdir = rc.workdir or ""
         d.image_key, d.image_tag = rc.image.key, rc.image.tag
-        d.tools = _tool_infos(rc.tools_json())
+        order = {t.name: i for i, t in enumerate(d.tools)}  # the files' order, whatever tool
+        d.tools = sorted(_tool_infos(rc.tools_json()),        # is selected
+                         key=lambda t: (order.get(t.name, len(order)), t.name))
         self._judge(d, rc)
         return d, rc
 

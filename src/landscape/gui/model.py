@@ -65,6 +65,7 @@ class ContextDetails:
     variants: tuple[str, ...] = ()
     available_variants: list[str] = field(default_factory=list)
     levels: dict[str, str] = field(default_factory=dict)
+    level_folders: dict[str, str] = field(default_factory=dict)  # folder path → its level
     files: list[str] = field(default_factory=list)
     metadata: list[Row] = field(default_factory=list)
     packages: list[PackageRow] = field(default_factory=list)

@@ -654,6 +654,8 @@ class LauncherWindow(QMainWindow):
         self.stopButton.setEnabled(False)
         self.stopButton.clicked.connect(self._on_stop)
         self.runningList.currentItemChanged.connect(self._on_running_current)
+        ll.setColumnStretch(0, 1)
+        ll.setColumnStretch(1, 1)
         ll.addWidget(_label("Launch logs"), 0, 0)
         ll.addWidget(self.exitCodeLabel, 0, 1, Qt.AlignmentFlag.AlignRight)
         ll.addWidget(_label("Running"), 0, 2)
@@ -1227,7 +1229,8 @@ class LauncherWindow(QMainWindow):
             chain.reverse()
         else:
             chain = [path]
-        by_name = {v: k for k, v in (levels or {}).items()}
+        by_name = {v: k for k, v in (levels or {}).items()}  # when no folders are known
+        folders = getattr(self._details, "level_folders", None) or {}
         for i, p in enumerate(chain):
             if i:
                 sep = _label("›")
@@ -1236,7 +1239,7 @@ class LauncherWindow(QMainWindow):
             b = QToolButton()
             b.setAutoRaise(True)
             text = p.name or str(p)
-            level = by_name.get(p.name)
+            level = folders.get(str(p)) if folders else by_name.get(p.name)
             b.setText(_amp(f"{text} ({level})" if level else text))
             b.setToolTip(plain_tip(str(p)))
             b.setProperty("contextPath", str(p))
@@ -1446,7 +1449,7 @@ class LauncherWindow(QMainWindow):
         log = QPlainTextEdit()
         log.setObjectName(f"launchLog{n}")
         log.setReadOnly(True)
-        log.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        log.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         log.setFont(QFont("monospace"))
         tool = request.tool + (f"/{request.variant}" if request.variant else "")
         title = f"{n}: {tool} · {request.context.name}"
@@ -1461,7 +1464,7 @@ class LauncherWindow(QMainWindow):
             command = self.backend.command_line(request)
         except Exception as e:  # noqa: BLE001 - the log still opens
             command = f"({_short_error(e)})"
-        log.appendPlainText(f"$ {command}")
+        log.setPlainText(f"$ {command}\n")  # the tool's output starts on the next line
         i = self.logPanel.addTab(log, _amp(title))
         self.logPanel.setTabToolTip(i, plain_tip(command))
         self.logPanel.setCurrentIndex(i)
