@@ -513,8 +513,9 @@ def launch(
     if not tool:
         from .output import printable
 
-        raise typer.BadParameter(printable(_tools_hint(context, variant, root)),
-                                 param_hint="--tool")
+        sys.stderr.write("Usage: landscape launch CONTEXT --tool T[/VARIANT] [-- ARGS…]\n"
+                         f"Error: {printable(_tools_hint(context, variant, root))}\n")
+        raise typer.Exit(2)
     if warm and host:
         raise typer.BadParameter("--warm and --host exclude each other", param_hint="--host")
     inputs = _launch_inputs("launch", context, tool, variant, root, add, env, dev)
