@@ -43,6 +43,27 @@ def test_without_a_display_one_line():
     assert len(lines) == 1 and lines[0].startswith("error: the launcher needs a display")
 
 
+def test_a_display_qt_cannot_use_is_one_line_not_an_abort(tmp_path):
+    """A DISPLAY where no X server answers (or an X11 plugin whose libraries are missing):
+    Qt would abort the process; the launcher asks a child first and says why."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env.update(DISPLAY=":987", XDG_CONFIG_HOME=str(tmp_path))
+    proc = run(f"from landscape.cli import run\nrun(['gui', {str(EXAMPLE)!r}])", env)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: Qt cannot open the display: ")
+    assert "could not connect to display :987" in lines[0] or "missing lib" in lines[0]
+
+
+def test_the_missing_library_is_named():
+    from landscape.gui.app import _MISSING
+
+    line = ('qt.core.library: "/x/libqxcb.so" cannot load: Cannot load library /x/libqxcb.so:'
+            ' libxcb-icccm.so.4: cannot open shared object file: No such file or directory')
+    assert _MISSING.search(line).group(1) == "libxcb-icccm.so.4"
+
+
 def test_main_opens_the_window_and_returns_when_it_closes(qapp, example, monkeypatch,
                                                           tmp_path):
     """``landscape gui``'s main: the real Backend, the context and tool selected, settings
