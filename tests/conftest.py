@@ -164,6 +164,17 @@ def _studio_ids(top: Path) -> set[str]:
     return ids
 
 
+def remove_image(image_id: str) -> None:
+    """Remove the image ``image_id`` that a test built (by its exact id, with its tags);
+    nothing when it is gone already."""
+    import docker
+
+    try:
+        docker.from_env().images.remove(image_id, force=True)
+    except docker.errors.NotFound:
+        pass
+
+
 @pytest.fixture(scope="session")
 def docker_engine(tmp_path_factory: pytest.TempPathFactory):
     """The Docker SDK client. Fails the test (never skips) when no engine answers.

@@ -23,7 +23,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO, landscape_exe
+from conftest import REPO, landscape_exe, remove_image
 from landscape.context import Extras, resolve
 from landscape.errors import LandscapeError, ResolveError
 
@@ -305,14 +305,17 @@ def test_image_with_unversioned_and_single_file_packages_bakes_and_launches(base
     assert sorted(rc.image.tools["py"]) == ["gear==2.0", "halo==2.6", "nada==",
                                             "python==3.11.6", "vapor=="]
     result = build_image(rc.image, log=lambda line: None)
-    assert result.tag == rc.image.tag
-    r = cli("launch", ctx, "--tool", "py", "--", "-c",
-            "import os, nada; print(nada.WHERE, os.environ['GEAR_VERSION'], "
-            "os.environ['NADA_ROOT'], os.environ['REZ_USED_RESOLVE'])")
-    assert r.code == 0, r
-    assert r.out.strip().splitlines()[-1].split(" ", 4) == [
-        "an", "unversioned", "rez", "package", "2.0 /landscape/packages/nada "
-        + " ".join(p.qualified for p in rc.solution.packages)]
+    try:
+        assert result.tag == rc.image.tag
+        r = cli("launch", ctx, "--tool", "py", "--", "-c",
+                "import os, nada; print(nada.WHERE, os.environ['GEAR_VERSION'], "
+                "os.environ['NADA_ROOT'], os.environ['REZ_USED_RESOLVE'])")
+        assert r.code == 0, r
+        assert r.out.strip().splitlines()[-1].split(" ", 4) == [
+            "an", "unversioned", "rez", "package", "2.0 /landscape/packages/nada "
+            + " ".join(p.qualified for p in rc.solution.packages)]
+    finally:  # built without a studio label: removed by its exact id
+        remove_image(result.id)
 
 
 @settings(max_examples=200, deadline=None)

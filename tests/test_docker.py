@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import landscape_exe
+from conftest import landscape_exe, remove_image
 from test_overrides import OVERRIDE_STUDIO, override
 
 pytestmark = pytest.mark.docker
@@ -189,8 +189,11 @@ def test_override_companions_are_baked_into_the_image(base_image, studio, docker
     override(root / "proj/shot/packages", "maya", ["mgear-4"], "env.MAYA_STACK.append('shot')")
     rc = resolve(root / "proj/shot")
     assert rc.env["MAYA_STACK"] == "maya-2024.2:project:shot"
-    build_image(rc.image, log=lambda line: None)
-    baked = json.loads(docker_engine.containers.run(
-        rc.image.tag, ["sh", "-c", "cat /landscape/tools/.context/environ.json; echo"],
-        remove=True))
+    made = build_image(rc.image, log=lambda line: None)
+    try:
+        baked = json.loads(docker_engine.containers.run(
+            rc.image.tag, ["sh", "-c", "cat /landscape/tools/.context/environ.json; echo"],
+            remove=True))
+    finally:  # built without a studio label: removed by its exact id
+        remove_image(made.id)
     assert baked["MAYA_STACK"] == "maya-2024.2:project:shot"
