@@ -31,6 +31,25 @@ def fake() -> FakeBackend:
     return example_backend()
 
 
+#: milliseconds a test waits for the window (pytest-qt's default, 5 s, is short on a
+#: loaded 2-core CI machine building images beside it); a passing wait returns at once
+PATIENCE = 60_000
+
+
+@pytest.fixture(autouse=True)
+def _patient_waits(request, monkeypatch):
+    """``qtbot.waitUntil`` without a timeout of its own waits :data:`PATIENCE` ms."""
+    if "qtbot" not in request.fixturenames:
+        return
+    qtbot = request.getfixturevalue("qtbot")
+    original = qtbot.waitUntil
+
+    def wait_until(callback, *, timeout: int = PATIENCE):
+        return original(callback, timeout=timeout)
+
+    monkeypatch.setattr(qtbot, "waitUntil", wait_until)
+
+
 @pytest.fixture
 def open_window(qtbot, settings_dir):
     """``open_window(backend, select=None, tool=None, root=None, settings=None)``: a shown
