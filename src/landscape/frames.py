@@ -89,15 +89,16 @@ def parse(spec: str) -> list[int]:
     return out
 
 
-def runs(frames: Sequence[int]) -> list[Chunk]:
-    """``frames`` (in order) as the fewest stepped runs, read left to right: each run is
-    a :class:`Chunk` of frames with one constant step (a single frame is a run of its own
-    when it fits no neighbour)."""
+def runs(frames: Sequence[int], stepped: bool = True) -> list[Chunk]:
+    """``frames`` (in order) as runs read left to right: each run is a :class:`Chunk` of
+    frames with one constant step (a single frame is a run of its own when it fits no
+    neighbour). Without ``stepped``, only runs of step 1 are made (for a tool that takes a
+    start and an end but no step)."""
     out: list[Chunk] = []
     i, n = 0, len(frames)
     while i < n:
         start = frames[i]
-        if i + 1 < n and frames[i + 1] > start:
+        if i + 1 < n and frames[i + 1] > start and (stepped or frames[i + 1] == start + 1):
             step = frames[i + 1] - start
             j = i + 1
             while j + 1 < n and frames[j + 1] - frames[j] == step:
@@ -116,14 +117,15 @@ def format_frames(frames: Sequence[int]) -> str:
     return ",".join(c.name for c in runs(frames))
 
 
-def chunks(frames: Sequence[int], size: int) -> list[Chunk]:
-    """``frames`` (in order) split into chunks of at most ``size`` frames: each stepped run
-    (:func:`runs`) cut into pieces, in order, so the chunks together hold exactly
-    ``frames``. Raises :class:`FrameError` when ``size`` is below 1."""
+def chunks(frames: Sequence[int], size: int, stepped: bool = True) -> list[Chunk]:
+    """``frames`` (in order) split into chunks of at most ``size`` frames: each run
+    (:func:`runs`; stepped runs only when ``stepped``) cut into pieces, in order, so the
+    chunks together hold exactly ``frames``. Raises :class:`FrameError` when ``size`` is
+    below 1."""
     if size < 1:
         raise FrameError(f"a chunk holds at least 1 frame, not {size}")
     out: list[Chunk] = []
-    for run in runs(frames):
+    for run in runs(frames, stepped):
         fs = run.frames
         for k in range(0, len(fs), size):
             piece = fs[k:k + size]

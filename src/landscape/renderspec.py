@@ -59,6 +59,12 @@ class RenderSpec:
         every attempt renders into a folder of its own and verified frames are moved in."""
         return any("{output}" in a for a in self.frames)
 
+    @property
+    def steps(self) -> bool:
+        """Whether a chunk may be a stepped run (``{frame_step}`` or ``{frames}`` tells the
+        tool which frames); otherwise every chunk is a run of consecutive frames."""
+        return any("{frame_step}" in a or "{frames}" in a for a in self.frames)
+
 
 def _location(where: str | None) -> Location | None:
     if not where:

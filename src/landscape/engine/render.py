@@ -268,6 +268,10 @@ def render(job: RenderJob, runner: ChunkRunner, *, log: Log, stop: threading.Eve
             on_stop()
     for leftover in job.outdir.glob(".landscape-attempt-*"):  # interrupted attempts
         shutil.rmtree(leftover, ignore_errors=True)
+    try:
+        job.logs.rmdir()  # when no failed attempt left a log
+    except OSError:
+        pass
     result.results = [by_chunk.get(c) or ChunkResult(c, False, 0, "not started")
                       for c in job.chunks]
     result.fatal = fatal[0] if fatal else None
@@ -429,7 +433,7 @@ def prepare_local(inputs: "LaunchInputs", asked: Sequence[int], chunk: int, *,
     frames = list(asked)
     if resume:
         frames = frames_to_render(frames, spec, outdir, resolution)
-    job = RenderJob(split(frames, chunk), spec, workdir, outdir, resolution, retries,
+    job = RenderJob(split(frames, chunk, spec.steps), spec, workdir, outdir, resolution, retries,
                     parallel, timeout)
     note = weaker_check(spec.outputs, spec.verify)
     return LocalRender(job, frames, list(asked), [note] if note else [])
