@@ -408,3 +408,9 @@ def test_launch_inputs_carry_the_render_keys_through_the_cache(example):
     assert s.outputs == "renders/frame_####.png" and s.verify == "resolution"
     assert s.chooses_output
     assert s.where["outputs"].startswith(str(example / "landscape.yaml") + ":")
+
+
+def test_a_chunk_claiming_more_than_the_file_holds_is_not_read(tmp_path):
+    f = tmp_path / "f.png"
+    f.write_bytes(png(2, 2)[:33] + struct.pack(">I", 0x7FFFFFF0) + b"IDAT" + b"\0" * 16)
+    assert "truncated in chunk IDAT" in verify_frame(f, "decodes")

@@ -236,6 +236,7 @@ def png_size(path: Path | str, *, decode: bool = True) -> tuple[int, int]:
     promises, the end chunk); only the signature and header otherwise. Raises
     :class:`BadImage` saying what is wrong, ``OSError`` when it cannot be read."""
     with open(path, "rb") as f:
+        left = os.fstat(f.fileno()).st_size - 8
         if f.read(8) != _PNG_SIGNATURE:
             raise BadImage("not a PNG file")
         size: tuple[int, int] | None = None
@@ -247,8 +248,9 @@ def png_size(path: Path | str, *, decode: bool = True) -> tuple[int, int]:
             if len(head) < 8:
                 raise BadImage("truncated (no end chunk)")
             length, kind = struct.unpack(">I4s", head)
-            if length > _MAX_CHUNK:
-                raise BadImage(f"chunk {kind!r} claims {length} bytes")
+            left -= 12 + length
+            if length > _MAX_CHUNK or left < 0:  # never read more than the file holds
+                raise BadImage(f"truncated in chunk {kind.decode('latin-1')}")
             if first and kind != b"IHDR":
                 raise BadImage("the first chunk is not the header")
             if not decode and kind != b"IHDR":
