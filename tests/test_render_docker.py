@@ -192,6 +192,18 @@ def test_an_interrupt_stops_and_removes_every_container(farm, docker_engine):
     assert not list((shot / "work/python/renders").glob(".landscape-attempt-*"))
 
 
+def test_an_attempt_that_runs_too_long_is_stopped_and_named(farm, cli, docker_engine):
+    shot = farm / SH010
+    started = time.monotonic()
+    r = cli("render", shot, "--tool", "python", "--variant", "farm-sleep", "--frames", "1",
+            "--retries", "0", "--timeout", "5")
+    assert r.code == 1, r
+    assert time.monotonic() - started < 90
+    assert "chunk 1 failed after 1 attempt(s)" in r.err
+    assert docker_engine.containers.list(all=True, filters={"label": [
+        "io.landscape.role=render", f"io.landscape.context={shot}"]}) == []
+
+
 def test_bad_input_is_one_line_without_traceback(built, cli, tmp_path):
     studio, _ = built
     for args, code, words in [
