@@ -317,7 +317,7 @@ class ResolvedContext:
             registry_error=registry_error, errors=errors + payload_errors,
             context_json=self.to_json(), root=str(self.cascade.root), warm_idle=idle,
             warm_idle_error=idle_error, image_labels=image_labels(self.image),
-            user_state=user_state, payloads=payloads)
+            user_state=user_state, payloads=payloads, render=_render_keys(setup))
 
     def user_state(self) -> UserState:
         """The studio root's settings for the user's state at launch (home, audit trail) and
@@ -342,6 +342,18 @@ class ResolvedContext:
                              "which holds the studio's trusted config or code")
                     break
         return UserState(home, home_root, audit, required, secrets, error)
+
+
+def _render_keys(setup: Any) -> dict:
+    """The render keys of a tool setup (``frames``, ``outputs``, ``verify``) as
+    ``{key: {"value": plain value, "from": "file:line:col"}}`` (absent keys left out)."""
+    out = {}
+    for key in ("frames", "outputs", "verify"):
+        node = setup.field_node(key)
+        if node is not None:
+            out[key] = {"value": node.plain(), "from": f"{node.loc.file}:{node.loc.line}:"
+                                                      f"{node.loc.col}"}
+    return out
 
 
 def _concerns_tool(error: LandscapeError, parts: list[str]) -> bool:

@@ -98,7 +98,9 @@ class LaunchInputs:
     the user's state — home, audit trail, secret declarations (``user_state``,
     :class:`~landscape.userstate.UserState`; never a secret's value) — and the package
     folders mounted read-only instead of baked (``payloads``: ``delivery: mount`` and
-    ``--dev``; checked again at every launch, :mod:`landscape.engine.payloads`).
+    ``--dev``; checked again at every launch, :mod:`landscape.engine.payloads`) and the
+    tool's render keys (``render``: ``frames``/``outputs``/``verify`` → ``{"value": plain
+    value, "from": "file:line:col"}``, read by :func:`landscape.renderspec.render_spec`).
 
     Made by :meth:`ResolvedContext.launch_inputs`, or read back from the resolve cache
     (:mod:`landscape.resolvecache`) with :meth:`from_record`, so a launch of an unchanged
@@ -129,6 +131,7 @@ class LaunchInputs:
     image_labels: dict[str, str] = field(default_factory=dict)
     user_state: UserState = field(default_factory=UserState)
     payloads: list[PayloadMount] = field(default_factory=list)
+    render: dict = field(default_factory=dict)
 
     @property
     def project(self) -> str:
@@ -159,6 +162,9 @@ class LaunchInputs:
         if not isinstance(inputs.command, list) or not all(isinstance(a, str)
                                                            for a in inputs.command):
             raise TypeError("command")
+        if not isinstance(inputs.render, dict) or not all(
+                isinstance(v, dict) for v in inputs.render.values()):
+            raise TypeError("render")
         for name in ("env", "image_labels"):
             table = getattr(inputs, name)
             if not isinstance(table, dict) or not all(

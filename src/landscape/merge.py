@@ -518,6 +518,7 @@ TOOL_FIELDS: dict[str, Strategy] = {
     "capabilities": UNION,
     "workdir": REPLACE, "dirs": UNION,
     "secrets": MapOf(REPLACE),  # per name, each declaration whole
+    "frames": REPLACE, "outputs": REPLACE, "verify": REPLACE,  # renders (renderspec.py)
 }
 TOOL = Fields(TOOL_FIELDS, "a tool")
 TOOL_FIELDS["variants"] = MapOf(TOOL)

@@ -53,6 +53,9 @@ _DIRS = {
               "pattern": r"^(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9_@+][^\x00\n\r]*$"},
     "description": "folders created inside the working directory (relative, no '..')",
 }
+#: a relative path without '..', '.' or empty parts, one line, a run of # in the file name
+_OUTPUTS_PATTERN = (r"^(?![/~])(?!.*(?:^|/)\.{1,2}(?:/|$))(?!.*//)(?!.*(?:^|/)\.landscape-attempt-)"
+                    r"[^\x00\n\r]*#[^/\x00\n\r]*$")
 _PATHS = {"type": "array", "items": {"type": "string", "pattern": r"^[^\x00]*$"}}
 _ENV = {
     "type": "object",
@@ -138,6 +141,16 @@ _TOOL: dict[str, Any] = {
         "workdir": {"type": "string", "description": "a template name or a template string"},
         "dirs": _DIRS,
         "secrets": _SECRETS,
+        "frames": {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1,
+                   "description": "render: the arguments that hand one chunk to the tool, "
+                   "with {frame_start}, {frame_end}, {frame_step}, {frames} and {output} "
+                   "(replaced as exact tokens, never through a shell)"},
+        "outputs": {"type": "string", "pattern": _OUTPUTS_PATTERN,
+                    "description": "render: where frames land, relative to the working "
+                    "directory, # for the padded frame number (renders/frame_####.png)"},
+        "verify": {"enum": ["exists", "decodes", "resolution"],
+                   "description": "render: how a frame is checked (exists: non-empty file; "
+                   "decodes: a PNG reads through; resolution: and is metadata.resolution)"},
         "variants": {"type": "object", "propertyNames": _NAME_MAP_KEYS,
                      "additionalProperties": {"$ref": "#/$defs/tool"}},
     },
@@ -459,6 +472,9 @@ def _explain(err: Any, root: Node, schema: dict) -> list[ConfigError]:
             msg = f"{err.instance!r} is not a rez package request"
         elif "dirs" in path[-2:-1]:
             msg = f"{err.instance!r}: a dir is a relative folder name without '..'"
+        elif path[-1:] == ["outputs"]:
+            msg = (f"{err.instance!r}: outputs is a path relative to the working directory, "
+                   "without '..', with # for the frame number in its file name")
     elif err.validator == "anyOf" and path[-2:-1] == ["allowed_binds"]:
         msg = f"{err.instance!r} is not an IP address"
     elif err.validator == "required":

@@ -560,6 +560,105 @@ def shell(
                           command="shell"))
 
 
+@app.command()
+def render(
+    context: Annotated[Path, _folder(help="Context directory (a shot).")],
+    tool: Annotated[str, typer.Option("--tool", "-t", autocompletion=complete_tool,
+                                      help="Tool[/variant] that renders (it declares "
+                                      "frames/outputs/verify).")] = "",
+    frames: Annotated[str, typer.Option(
+        "--frames", "-f", help="Frames: 1001-1100, 1-10x2, 1,5,9 or a mix.")] = "",
+    chunk: Annotated[int, typer.Option("--chunk", "-c", help="Frames per chunk (one "
+                                       "container each).")] = 1,
+    parallel: Annotated[Optional[int], typer.Option(
+        "--parallel", "-p", help="Chunks at once (default: the usable cores).")] = None,
+    retries: Annotated[int, typer.Option("--retries", help="Retries of a failed chunk.")] = 2,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Render only the frames missing or failing verification.")] = False,
+    timeout: Annotated[Optional[float], typer.Option(
+        "--timeout", help="Seconds an attempt may take before it is stopped (and "
+        "retried).")] = None,
+    swarm: Annotated[bool, typer.Option("--swarm", help="Not available yet.")] = False,
+    emit: Annotated[Optional[str], typer.Option("--emit", help="Not available yet.")] = None,
+    variant: VariantOpt = [],
+    root: RootOpt = None,
+) -> None:
+    """Render FRAMES of CONTEXT in chunks, each in the context's image with the launch's
+    user, storage and environment; frames are verified on disk, failed chunks retried.
+    Exit 0 when every frame is verified, 1 otherwise."""
+    from ..frames import FrameError, chunks as split, parse
+
+    if swarm or emit is not None:
+        _usage_error("render", "--swarm and --emit are not available yet: renders run on "
+                     "this machine")
+    if not tool:
+        _usage_error("render", "render needs --tool, the tool that renders (e.g. "
+                     "--tool blender/render)")
+    try:
+        asked = parse(frames) if frames else parse("")
+        split(asked[:1], chunk)  # a chunk below 1 is a usage error
+    except FrameError as e:
+        _usage_error("render", e.message)
+    from ..engine.render import prepare_local, run_local
+
+    inputs = _launch_inputs("launch", context, tool, variant, root)
+    local = prepare_local(inputs, asked, chunk, parallel=parallel or _cores(),
+                          retries=retries, resume=resume, timeout=timeout)
+    for line in local.notes:
+        note(f"note: {safe(line)}")
+    job = local.job
+    if not job.chunks:
+        note(f"[green]✓[/] all {len(asked)} frame(s) are in place and verified: nothing to "
+             "render")
+        raise typer.Exit(0)
+    image = _ensure_image(inputs, lambda: _fresh(context, tool, variant, root))
+    note(f"rendering {len(local.frames)} frame(s) in {len(job.chunks)} chunk(s), "
+         f"{min(job.parallel, len(job.chunks))} at a time, into {safe(str(job.outdir))}")
+    result = run_local(inputs, image, local, log=lambda line: note(safe(line)))
+    raise typer.Exit(_render_report(result, len(local.frames)))
+
+
+def _render_report(result, frames: int) -> int:
+    """Print how a render ended (failed chunks with the tail of their log); its exit code."""
+    from ..engine.render import log_tail
+
+    if result.fatal:
+        note(f"[bold red]error[/]: {safe(result.fatal)}")
+    for r in result.failed:
+        if r.reason in ("interrupted", "not started") or result.fatal:
+            continue
+        note(f"[red]chunk {r.chunk.name} failed after {r.attempts} attempt(s)[/]: "
+             f"{safe(r.reason)}; log: {safe(str(r.log))}")
+        for line in log_tail(r):
+            note(f"  | {safe(line)}")
+    if result.interrupted:
+        note("[red]interrupted[/]: the render's containers are removed; frames already in "
+             "place are kept (--resume renders the rest)")
+        return 130
+    if result.ok:
+        note(f"[green]✓[/] {frames} frame(s) rendered and verified")
+        return 0
+    bad = len(result.failed)
+    note(f"[red]{bad} chunk(s) failed[/]: --resume renders their frames again")
+    return 1
+
+
+def _cores() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _usage_error(command: str, message: str) -> None:
+    """A usage error of ``command`` on one line of stderr; exit 2."""
+    from .output import printable
+
+    sys.stderr.write(f"Error: landscape {command}: {printable(message)}\n")
+    raise typer.Exit(2)
+
+
 def _fresh(context: Path, tool: str, variants: list[str], root: Optional[Path],
            add: list[str] = (), env: list[str] = (), dev: bool = False):
     """A fresh resolve of ``tool`` of ``context`` (imports rez)."""

@@ -1,0 +1,224 @@
+"""``landscape render`` for real: chunks in the context's image, verified on disk, retried,
+resumed, interrupted. Marked ``docker``: fails (never skips) without an engine.
+
+The Blender cases render the example's shot sh020 (640x272, 8 samples: a few seconds a
+frame). The failure cases use the example's ``python`` tool, given render keys by a context
+variant file written for the test (``landscape.<variant>.yaml``; render keys do not change the
+image), so they need no other image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import landscape_exe
+from landscape.renderspec import png_size
+
+pytestmark = pytest.mark.docker
+
+SH020 = "projects/lighthouse/seq010/sh020"
+SH010 = "projects/lighthouse/seq010/sh010"
+
+#: a "renderer" in Python: writes a 4x2 PNG per frame of "{frames}" to "{output}"; its mode
+#: (the last argument) makes it misbehave, once per chunk (a marker file) or always
+FAKE = textwrap.dedent("""\
+    import os, struct, sys, time, zlib
+    out, frames, mode = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+    marker = os.path.join(os.path.dirname(os.path.dirname(out)), ".tried-" + sys.argv[2])
+    first = not os.path.exists(marker)
+    open(marker, "a").close()
+    print("rendering", frames, "mode", mode, flush=True)
+    if mode == "always":
+        print("Error: no licence", flush=True)
+        sys.exit(3)
+    if mode == "flaky" and first:
+        sys.exit(4)
+    if mode == "silent" and first:
+        sys.exit(0)
+    if mode == "sleep":
+        time.sleep(300)
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    png = (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 2, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\\0" * 13 * 2)) + chunk(b"IEND", b""))
+    for f in frames:
+        path = out.replace("####", f.zfill(4))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(png)
+    with open(os.path.join(os.path.dirname(os.path.dirname(out)), "env-" + sys.argv[2] + ".json"), "w") as fh:
+        import json
+        json.dump({"env": dict(os.environ), "uid": os.getuid(), "gid": os.getgid(), "cwd": os.getcwd()}, fh)
+    """)
+
+
+@pytest.fixture
+def farm(built):
+    """The built example studio with context variants ``farm-<mode>`` at shot sh010 that
+    make its python tool a renderer misbehaving as ``<mode>`` says; removed afterwards with
+    the renders."""
+    import shutil
+
+    studio, _ = built
+    shot = studio / SH010
+    made = []
+    for mode in ("ok", "flaky", "silent", "always", "sleep"):
+        f = shot / f"landscape.farm-{mode}.yaml"
+        f.write_text(json.dumps({"tools": {"python": {
+            "frames": ["-c", FAKE, "{output}", "{frames}", mode],
+            "outputs": "renders/frame_####.png", "verify": "decodes"}}}))
+        made.append(f)
+    shutil.rmtree(shot / "work/python/renders", ignore_errors=True)
+    yield studio
+    for f in made:
+        f.unlink()
+    shutil.rmtree(shot / "work/python/renders", ignore_errors=True)
+
+
+def frames_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("frame_*.png"))
+
+
+def test_blender_renders_8_frames_in_4_chunks_verified_and_resumes_2(built, cli):
+    import shutil
+
+    studio, _ = built
+    renders = studio / SH020 / "work/blender/renders"
+    shutil.rmtree(renders, ignore_errors=True)
+    r = cli("render", studio / SH020, "--tool", "blender/render", "--frames", "1001-1008",
+            "--chunk", "2", "--parallel", "2")
+    assert r.code == 0, r
+    assert r.err.count(": done, 2 frame(s) verified") == 4
+    assert frames_in(renders) == [f"frame_{f}.png" for f in range(1001, 1009)]
+    for p in renders.glob("frame_*.png"):
+        assert png_size(p) == (640, 272)  # the shot's metadata.resolution
+        assert p.stat().st_uid == os.getuid()
+    assert not [p for p in renders.iterdir() if p.name.startswith(".landscape-")]
+    kept = {p.name: p.stat().st_mtime_ns for p in renders.glob("frame_*.png")}
+    (renders / "frame_1003.png").unlink()
+    (renders / "frame_1006.png").write_bytes(b"")
+    r = cli("render", studio / SH020, "--tool", "blender/render", "--frames", "1001-1008",
+            "--chunk", "2", "--resume")
+    assert r.code == 0, r
+    assert "rendering 2 frame(s) in 1 chunk(s)" in r.err
+    assert "chunk 1003-1006x3: done, 2 frame(s) verified" in r.err  # Blender's -j 3
+    now = {p.name: p.stat().st_mtime_ns for p in renders.glob("frame_*.png")}
+    changed = sorted(n for n in now if now[n] != kept.get(n))
+    assert changed == ["frame_1003.png", "frame_1006.png"]
+    r = cli("render", studio / SH020, "--tool", "blender/render", "--frames", "1001-1008",
+            "--resume")
+    assert r.code == 0 and "nothing to render" in r.err, r
+
+
+def test_a_chunk_runs_with_the_environment_of_a_launch(farm, cli):
+    shot = farm / SH010
+    r = cli("render", shot, "--tool", "python", "--variant", "farm-ok", "--frames", "1-2",
+            "--chunk", "2")
+    assert r.code == 0, r
+    chunk = json.loads((shot / "work/python/renders/env-1,2.json").read_text())
+    code = ("import json, os; print(json.dumps({'env': dict(os.environ), 'uid': os.getuid(), "
+            "'gid': os.getgid(), 'cwd': os.getcwd()}))")
+    r = cli("launch", shot, "--tool", "python", "--variant", "farm-ok", "--", "-c", code)
+    assert r.code == 0, r
+    launch = json.loads(r.out.strip().splitlines()[-1])
+    for data in (chunk, launch):
+        data["env"].pop("HOSTNAME")  # the container's own id
+    assert chunk == launch
+
+
+def test_failures_are_retried_caught_and_reported_by_chunk(farm, cli):
+    shot = farm / SH010
+    renders = shot / "work/python/renders"
+    r = cli("render", shot, "--tool", "python", "--variant", "farm-flaky", "--frames",
+            "1-4", "--chunk", "2", "--retries", "1")
+    assert r.code == 0, r
+    assert "chunk 1-2: attempt 1 failed: exit 4" in r.err
+    assert "chunk 3-4: attempt 1 failed: exit 4" in r.err
+    assert frames_in(renders) == [f"frame_{f:04d}.png" for f in (1, 2, 3, 4)]
+
+    r = cli("render", shot, "--tool", "python", "--variant", "farm-silent", "--frames", "5-6",
+            "--chunk", "2")
+    assert r.code == 0, r
+    assert "chunk 5-6: attempt 1 failed: exit 0, frame 5 missing, frame 6 missing" in r.err
+
+    started = time.monotonic()
+    r = cli("render", shot, "--tool", "python", "--variant", "farm-always", "--frames", "7-8",
+            "--chunk", "2", "--retries", "2")
+    assert r.code == 1, r
+    assert time.monotonic() - started < 120
+    assert "chunk 7-8 failed after 3 attempt(s): exit 3" in r.err
+    assert "Error: no licence" in r.err  # the tail of its log
+    log = renders / ".landscape-logs/7-8.3.log"
+    assert "no licence" in log.read_text()
+    assert not list(renders.glob(".landscape-attempt-*"))
+
+
+def test_an_interrupt_stops_and_removes_every_container(farm, docker_engine):
+    shot = farm / SH010
+    proc = subprocess.Popen(
+        [*landscape_exe(), "render", str(shot), "--tool", "python", "--variant", "farm-sleep",
+         "--frames", "1-4", "--chunk", "1", "--parallel", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    labels = ["io.landscape.role=render", f"io.landscape.context={shot}"]
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            running = docker_engine.containers.list(filters={"label": labels})
+            if len(running) == 2:
+                break
+            time.sleep(0.5)
+        assert len(running) == 2, proc.stderr.read() if proc.poll() is not None else running
+        time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+        err = proc.stderr.read()
+        assert code == 130, err
+        assert "interrupted" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for c in docker_engine.containers.list(all=True, filters={"label": labels}):
+            c.remove(force=True)
+    assert docker_engine.containers.list(all=True, filters={"label": labels}) == []
+    assert not list((shot / "work/python/renders").glob(".landscape-attempt-*"))
+
+
+def test_an_attempt_that_runs_too_long_is_stopped_and_named(farm, cli, docker_engine):
+    shot = farm / SH010
+    started = time.monotonic()
+    r = cli("render", shot, "--tool", "python", "--variant", "farm-sleep", "--frames", "1",
+            "--retries", "0", "--timeout", "5")
+    assert r.code == 1, r
+    assert time.monotonic() - started < 90
+    assert "chunk 1 failed after 1 attempt(s)" in r.err
+    assert docker_engine.containers.list(all=True, filters={"label": [
+        "io.landscape.role=render", f"io.landscape.context={shot}"]}) == []
+
+
+def test_bad_input_is_one_line_without_traceback(built, cli, tmp_path):
+    studio, _ = built
+    for args, code, words in [
+        (["--frames", "1100-1001"], 2, "runs backwards"),
+        (["--frames", "1-4", "--chunk", "0"], 2, "at least 1 frame"),
+        (["--frames", "1-4", "--swarm"], 2, "not available yet"),
+    ]:
+        r = _run(studio / SH020, "blender/render", *args)
+        assert r.returncode == code, r.stderr
+        assert words in r.stderr and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = _run(studio / SH020, "blender", "--frames", "1-2")
+    assert r.returncode == 1 and "cannot render" in r.stderr and "Traceback" not in r.stderr
+
+
+def _run(shot: Path, tool: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*landscape_exe(), "render", str(shot), "--tool", tool, *args],
+                          capture_output=True, text=True, timeout=300)
