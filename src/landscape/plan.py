@@ -25,6 +25,7 @@ from .context import resolve
 from .errors import LandscapeError, flatten
 from .imagekey import ImageSpec
 from .nodes import read_file
+from .resources import usable_cpus
 from .launchinputs import StorageMount
 
 
@@ -241,7 +242,7 @@ def _plan_contexts(found: list[tuple[Path, tuple[str, ...]]], root: Path | None,
     """The outcome of each context of ``found`` (in order); each distinct spec lands in
     ``specs`` by key."""
     total = len(found)
-    workers = workers or _usable_cpus()
+    workers = workers or usable_cpus()
     if workers > 1 and total >= PARALLEL_MIN_CONTEXTS and sys.platform == "linux":
         return _plan_in_workers(found, root, specs, progress, workers)
     out: list[_Outcome] = []
@@ -260,13 +261,6 @@ def _outcome(path: Path, variants: tuple[str, ...], root: Path | None,
     if spec is not None:
         specs.setdefault(spec.key, spec)
     return spec.key if spec is not None else None, storage, errors
-
-
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 _JOB: tuple[list, Path | None] | None = None  # what forked workers plan (set before forking)

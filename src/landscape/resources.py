@@ -60,3 +60,12 @@ def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def usable_cpus() -> int:
+    """The number of cores this process may run on (its CPU affinity, ``os.sched_getaffinity``;
+    ``os.cpu_count()`` where that is missing; at least 1): how many workers to start."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1

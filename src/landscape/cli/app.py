@@ -600,9 +600,10 @@ def render(
     except FrameError as e:
         _usage_error("render", e.message)
     from ..engine.render import prepare_local, run_local
+    from ..resources import usable_cpus
 
     inputs = _launch_inputs("launch", context, tool, variant, root)
-    local = prepare_local(inputs, asked, chunk, parallel=parallel or _cores(),
+    local = prepare_local(inputs, asked, chunk, parallel=parallel or usable_cpus(),
                           retries=retries, resume=resume, timeout=timeout)
     for line in local.notes:
         note(f"note: {safe(line)}")
@@ -641,14 +642,6 @@ def _render_report(result, frames: int) -> int:
     bad = len(result.failed)
     note(f"[red]{bad} chunk(s) failed[/]: --resume renders their frames again")
     return 1
-
-
-def _cores() -> int:
-    """The cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def _usage_error(command: str, message: str) -> None:
