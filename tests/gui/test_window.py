@@ -175,8 +175,8 @@ def test_launch_output_and_exit_codes_while_the_ui_runs(qtbot, fake, open_window
     assert "bye" in log.toPlainText() and win.runningList.count() == 0
     lines = log.toPlainText().splitlines()  # the command on its own line, then the output
     assert lines[0].startswith("$ landscape launch ") and "hello from the tool" in lines
-    label = win.exitCodeLabel                # the duration is not cut off
-    assert label.width() >= label.fontMetrics().horizontalAdvance(label.text())
+    label = win.exitCodeLabel                # the duration is not cut off, once laid out
+    qtbot.waitUntil(lambda: label.width() >= label.fontMetrics().horizontalAdvance(label.text()))
     # a second launch exiting 3, its stderr shown
     win.argsEdit.setText(shlex.join(["-c", "import sys; sys.stderr.write('oops\\n'); "
                                             "sys.exit(3)"]))

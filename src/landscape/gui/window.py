@@ -1537,10 +1537,13 @@ class LauncherWindow(QMainWindow):
     def _update_exit_label(self) -> None:
         launch = self._current_launch()
         text = self._exit_text(launch) if launch else "no launch yet"
-        self.exitCodeLabel.setText(text)
         bad = launch is not None and launch.result is not None and launch.result.exit_code != 0
-        self.exitCodeLabel.setStyleSheet("color: #b00020; font-weight: bold;" if bad else
-                                         "font-weight: bold;")
+        label = self.exitCodeLabel
+        label.setStyleSheet("color: #b00020; font-weight: bold;" if bad else "font-weight: bold;")
+        label.setText(text)
+        # the style's bold font is applied at polish; the layout must never cut the duration off
+        label.ensurePolished()
+        label.setMinimumWidth(label.fontMetrics().horizontalAdvance(text) + 4)
 
     @_guarded
     def _on_log_tab(self, *_: Any) -> None:
