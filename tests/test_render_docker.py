@@ -219,6 +219,46 @@ def test_bad_input_is_one_line_without_traceback(built, cli, tmp_path):
     assert r.returncode == 1 and "cannot render" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_container_the_engine_refuses_stops_the_render_in_one_line(farm, cli, monkeypatch,
+                                                                    docker_engine):
+    """The engine refuses the chunks' container (here: its image is gone): the render stops
+    at once with the engine's reason on one line, starts nothing else, and loses no frame
+    already in place."""
+    import landscape.cli.app as app
+
+    shot = farm / SH010
+    renders = shot / "work/python/renders"
+    renders.mkdir(parents=True, exist_ok=True)
+    kept = renders / "frame_0001.png"
+    kept.write_bytes(b"an earlier render")
+    gone = "sha256:" + "0" * 64
+    monkeypatch.setattr(app, "_ensure_image", lambda inputs, fresh: gone)
+    r = cli("render", shot, "--tool", "python", "--variant", "farm-ok", "--frames", "1-8",
+            "--chunk", "1", "--parallel", "2")
+    assert r.code == 1, r
+    errors = [line for line in r.err.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and "chunk " in errors[0] and "No such image" in errors[0], r.err
+    assert "Traceback" not in r.err and r.err.count("attempt 1 started") <= 2
+    assert kept.read_bytes() == b"an earlier render"
+    assert not list(renders.glob(".landscape-attempt-*"))
+    assert docker_engine.containers.list(all=True, filters={"label": [
+        "io.landscape.role=render", f"io.landscape.context={shot}"]}) == []
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(farm, cli):
+    shot = farm / SH010
+    work = shot / "work/python"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "renders").write_text("a file where the output folder should be")
+    try:
+        r = cli("render", shot, "--tool", "python", "--variant", "farm-ok", "--frames", "1-2")
+        assert r.code == 1, r
+        assert "cannot make the output folder" in r.err and "Traceback" not in r.err
+        assert (work / "renders").read_text().startswith("a file")
+    finally:
+        (work / "renders").unlink()
+
+
 def _run(shot: Path, tool: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*landscape_exe(), "render", str(shot), "--tool", tool, *args],
                           capture_output=True, text=True, timeout=300)
