@@ -25,7 +25,7 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(["overrides", "rezsolve", "imagekey", "recipe", "launchinputs", "payloads", "context",
                      "diff", "resolvecache"], 3),
     # 4 — the build plan (and what reads a whole plan: lock, check, CI files)
-    **dict.fromkeys(["plan", "lock", "check", "ci", "browse"], 4),
+    **dict.fromkeys(["plan", "lock", "check", "ci", "browse", "landmap"], 4),
     # 5 — the engine
     "engine": 5,
     # 6 — the command line

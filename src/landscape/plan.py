@@ -40,6 +40,9 @@ class PlannedContext:
     image: ImageSpec | None = None
     storage: list[StorageMount] = field(default_factory=list)
     errors: list[LandscapeError] = field(default_factory=list)
+    #: the ``level`` the context's own folder declares (``shot``), ``""`` when it declares
+    #: none or the context does not resolve
+    level: str = ""
 
     @property
     def label(self) -> str:
@@ -174,7 +177,7 @@ def _variants_on_walk(d: Path, listings: dict[Path, set[str]], fallback: set[str
 #: A plan of at least this many contexts is shared out to worker processes.
 PARALLEL_MIN_CONTEXTS = 1000
 
-_Outcome = tuple["str | None", list, list]  # (image key, storage, errors) of one context
+_Outcome = tuple["str | None", list, list, str]  # (image key, storage, errors, level)
 
 
 def make_plan(top: str | Path, *, root: Path | None = None,
@@ -201,10 +204,10 @@ def make_plan(top: str | Path, *, root: Path | None = None,
     with memo.scope():
         found = enumerate_contexts(top)
         specs: dict[str, ImageSpec] = {}
-        for (path, variants), (key, storage, errors) in zip(
+        for (path, variants), (key, storage, errors, level) in zip(
                 found, _plan_contexts(found, root, specs, progress, workers)):
             pc = PlannedContext(path, variants, specs.get(key) if key else None, storage,
-                                errors)
+                                errors, sys.intern(level))
             contexts.append(pc)
             if pc.image is not None:
                 images.setdefault(key, PlannedImage(pc.image, [])).contexts.append(pc)
@@ -223,17 +226,20 @@ def make_plan(top: str | Path, *, root: Path | None = None,
 
 
 def plan_context(path: Path, variants: tuple[str, ...], root: Path | None
-                 ) -> tuple[ImageSpec | None, list[StorageMount], list[LandscapeError]]:
-    """One context of a plan: ``(image spec, storage mounts, [])``, or ``(None, [], errors)``
-    when it does not resolve (what :func:`landscape.context.resolve` raises for it, without
-    a tool). The host refusing a file of the context fails that context alone."""
+                 ) -> tuple[ImageSpec | None, list[StorageMount], list[LandscapeError], str]:
+    """One context of a plan: ``(image spec, storage mounts, [], level)``, or ``(None, [],
+    errors, "")`` when it does not resolve (what :func:`landscape.context.resolve` raises
+    for it, without a tool). ``level`` is the level its own folder declares (``""``: none).
+    The host refusing a file of the context fails that context alone."""
     try:
         rc = resolve(path, variants=variants, root=root)
     except LandscapeError as e:
-        return None, [], flatten(e)
+        return None, [], flatten(e), ""
     except OSError as e:
-        return None, [], [LandscapeError(f"{e.strerror or e}: {e.filename or path}")]
-    return rc.image, rc.storage, []
+        return None, [], [LandscapeError(f"{e.strerror or e}: {e.filename or path}")], ""
+    here = rc.cascade.context
+    level = next((lv.level for lv in reversed(rc.cascade.levels) if lv.directory == here), "")
+    return rc.image, rc.storage, [], level
 
 
 def _plan_contexts(found: list[tuple[Path, tuple[str, ...]]], root: Path | None,
@@ -255,12 +261,12 @@ def _plan_contexts(found: list[tuple[Path, tuple[str, ...]]], root: Path | None,
 
 def _outcome(path: Path, variants: tuple[str, ...], root: Path | None,
              specs: dict[str, ImageSpec]) -> _Outcome:
-    """:func:`plan_context` as ``(image key, storage, errors)``; its spec lands in
+    """:func:`plan_context` as ``(image key, storage, errors, level)``; its spec lands in
     ``specs`` by key."""
-    spec, storage, errors = plan_context(path, variants, root)
+    spec, storage, errors, level = plan_context(path, variants, root)
     if spec is not None:
         specs.setdefault(spec.key, spec)
-    return spec.key if spec is not None else None, storage, errors
+    return spec.key if spec is not None else None, storage, errors, level
 
 
 _JOB: tuple[list, Path | None] | None = None  # what forked workers plan (set before forking)

@@ -45,14 +45,14 @@ def data_dir(name: str) -> Path:
     raise FileNotFoundError(f"landscape data directory {name!r} is missing from the install")
 
 
-def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, renamed
-    over it; ``mode`` 0644 unless told): readers see the old file or the new one, never a
-    part."""
+def atomic_write(path: Path, text: str | bytes, mode: int = 0o644) -> None:
+    """Write ``text`` (or bytes) to ``path`` atomically (a temporary file in the same
+    folder, renamed over it; ``mode`` 0644 unless told): readers see the old file or the new
+    one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
         os.chmod(tmp, mode)
         os.replace(tmp, path)

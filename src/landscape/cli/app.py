@@ -227,6 +227,54 @@ def plan(project: Annotated[Path, _folder(help="Project (or any) folder.")],
     raise typer.Exit(1 if p.failed else 0)
 
 
+#: what ``landscape map --out`` writes, by the file's suffix
+MAP_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+
+
+@app.command("map")
+def map_command(
+    project: Annotated[Path, _folder(help="Project (or any) folder.")],
+    out_file: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Where to write the map: .svg, .png, .pdf, or .dot (the DOT "
+        "source; needs no Graphviz). Default: SVG on stdout.")] = None,
+    root: RootOpt = None,
+) -> None:
+    """Draw the project as one picture: config files per level, contexts grouped by image,
+    images with their packages, tools, the stack's services and volumes (Graphviz)."""
+    from ..cascade import build_cascade
+    from ..engine.images import image_exists
+    from ..engine.stack import compose_document
+    from ..errors import LandscapeError
+    from ..landmap import map_graph, render as render_map
+    from ..plan import make_plan
+    from ..resources import atomic_write
+    from .output import PlanProgress
+
+    fmt = "svg"
+    if out_file is not None:
+        fmt = MAP_FORMATS.get(out_file.suffix.lower(), "")
+        if not fmt:
+            _usage_error("map", f"--out {out_file}: the name must end in "
+                         f"{', '.join(MAP_FORMATS)}")
+    with PlanProgress() as progress:
+        plan = make_plan(project, root=root, exists=image_exists, progress=progress)
+    cascade = build_cascade(project, (), root)
+    try:
+        stack, stack_error = compose_document(plan, cascade), None
+    except LandscapeError as e:
+        stack, stack_error = None, str(e).splitlines()[0]
+    data = render_map(map_graph(plan, cascade, stack, stack_error), fmt)
+    if out_file is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        atomic_write(out_file, data)
+        note(f"[green]✓[/] map of {len(plan.contexts):,} context(s), {len(plan.images)} "
+             f"image(s) written to {safe(str(out_file))} ({len(data):,} bytes)")
+    if plan.failed:
+        note(f"[yellow]{len(plan.failed)} context(s) broken[/] (marked in red)")
+
+
 @app.command()
 def build(
     target: Annotated[Path, _folder(help="Project or context folder.")],
