@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -90,9 +91,11 @@ def test_the_emitted_job_renders_every_chunk_verified(farm_registry, cli, tmp_pa
 def test_a_changed_context_refuses_the_job_image(farm_registry, cli, tmp_path):
     """sh020 resolves to another image than sh010: sh010's digest is refused in one line."""
     shot = farm_registry / SH010
+    started = time.monotonic()
     r = cli("render", shot, "--tool", "python", "--variant", "farm-ok", "--frames", "1",
             "--emit", "openjd", "--out", tmp_path / "job.json")
     assert r.code == 0, r
+    print(f"\nopenjd emit with the image in the registry: {time.monotonic() - started:.2f} s")
     data = json.loads((tmp_path / "job.json").read_text())
     digest = next(a for a in data["steps"][0]["script"]["actions"]["onRun"]["args"]
                   if a.startswith("--digest=")).split("=", 1)[1]
@@ -105,3 +108,47 @@ def test_a_changed_context_refuses_the_job_image(farm_registry, cli, tmp_path):
     r = cli("render", shot, "--tool", "python", "--variant", "farm-ok", "--frames", "1",
             "--digest", missing)
     assert r.code == 1 and "Traceback" not in r.err, r
+
+
+def test_a_digest_not_in_the_engine_is_pulled_by_that_digest(built, registry, docker_engine):
+    """An image the engine lacks is pulled by ``repository@digest`` and checked by its labels
+    (a variant spec of sh010's image, as in test_registry.py: its own key, a fully cached
+    build); the same digest asked for another spec is refused."""
+    import uuid
+
+    from landscape.engine.images import build_image, find_image
+    from landscape.engine.registry import (ImageMismatch, image_by_digest, push_image,
+                                           registry_reference, registry_repository)
+    from landscape.plan import make_plan
+    from test_registry import variant
+
+    studio, _ = built
+    plan = make_plan(studio / "projects/lighthouse")
+    spec = next(im.spec for im in plan.images.values()
+                for c in im.contexts if not c.variants and Path(c.path).name == "sh010")
+    v = variant(spec, uuid.uuid4().hex[:8], project=spec.project)  # the same repository
+    ref = registry_reference(v, registry)
+    build_image(v, log=lambda line: None)
+    try:
+        digest = push_image(v, registry, log=lambda line: None)
+        for r in (ref, v.tag):  # the variant leaves the engine (its layers are the example's)
+            docker_engine.images.remove(r)
+        assert find_image(v, tag=False) is None
+        lines: list[str] = []
+        image = image_by_digest(v, registry, digest, log=lines.append)
+        want = f"{registry_repository(v, registry)}@{digest}"
+        assert want in image.attrs["RepoDigests"] and v.tag in image.tags
+        assert any(line.startswith(f"pulling {want}") for line in lines)
+        assert image_by_digest(v, registry, digest).id == image.id  # local now: no pull
+        with pytest.raises(ImageMismatch) as e:
+            image_by_digest(spec, registry, digest)
+        assert e.value.reference == want and "is not the image of" in str(e.value)
+    finally:
+        for r in (v.tag, ref):
+            try:
+                docker_engine.images.remove(r)
+            except Exception:  # already gone
+                pass
+        leftover = find_image(v, tag=False)
+        if leftover is not None:
+            docker_engine.images.remove(leftover.id, force=True)
