@@ -110,6 +110,13 @@ def test_the_serialised_template_decodes_to_the_same_data(as_json):
     assert tasks(doc)[0][1][-1] == "/s/{{Param.Landscape}}/ünï code: [x] #y"
 
 
+@pytest.mark.parametrize("path", ["/s/\x85x", "/s/\u2028x", "/s/\u2029", "/s/\ufeffx", "/s/\tx\r"])
+def test_line_breaks_yaml_would_reread_survive_the_yaml(path):
+    data = template(context=path)
+    assert yaml.safe_load(dump(data)) == data
+    assert tasks(yaml.safe_load(dump(data)))[0][1][-1] == path
+
+
 def test_a_context_path_holding_expressions_stays_literal():
     # a path is a parameter's value: substituted, never read as an expression
     path = "/studio/{{Param.Landscape}}/{{ Task.Param.Frames }}/sh010"
@@ -143,7 +150,7 @@ def test_the_job_name_drops_braces_and_control_characters():
     assert len(job_name("x" * 500, "t")) == 128
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(path=st.text(min_size=1, max_size=60), tool=st.text(max_size=30),
        variant=st.text(max_size=30), root=st.one_of(st.none(), st.text(min_size=1)))
 def test_arbitrary_names_are_refused_or_reach_the_argv_exactly(path, tool, variant, root):

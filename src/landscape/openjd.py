@@ -180,10 +180,12 @@ def job_template(*, context: str, tool: str, variants: Sequence[str], chunks: Se
 
 
 def dump(template: dict[str, Any], as_json: bool = False) -> str:
-    """``template`` as YAML (``yaml.safe_dump``, keys in the order built, Unicode kept) or,
-    with ``as_json``, as indented JSON; ends with a newline."""
+    """``template`` as YAML (``yaml.safe_dump``, keys in the order built, every non-ASCII
+    character written as an escape: written raw, a NEL or line separator in a path would be
+    read back as a line break) or, with ``as_json``, as indented JSON; ends with a
+    newline. Either reads back to exactly ``template``."""
     if as_json:
         return json.dumps(template, indent=2, ensure_ascii=False) + "\n"
     import yaml
 
-    return yaml.safe_dump(template, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.safe_dump(template, sort_keys=False, allow_unicode=False, width=100)
