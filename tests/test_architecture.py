@@ -16,7 +16,7 @@ LAYERS: dict[str, int] = {
     # 0 — foundations: no Landscape imports above these
     **dict.fromkeys(["landscape", "errors", "grammar", "memo", "resources", "paths", "identity",
                      "digest", "envactions", "templates", "nodes", "schema", "scaffold",
-                     "vendor", "names", "frames", "renderspec"], 0),
+                     "vendor", "names", "frames", "renderspec", "openjd"], 0),
     # 1 — config files: merge strategies, policy, declarative packages, the feature catalog
     **dict.fromkeys(["merge", "policy", "declarative", "features"], 1),
     # 2 — the cascade

@@ -620,25 +620,52 @@ def render(
                                        "container each).")] = 1,
     parallel: Annotated[Optional[int], typer.Option(
         "--parallel", "-p", help="Chunks at once (default: the usable cores).")] = None,
-    retries: Annotated[int, typer.Option("--retries", help="Retries of a failed chunk.")] = 2,
+    retries: Annotated[Optional[int], typer.Option(
+        "--retries", help="Retries of a failed chunk (default 2).")] = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Render only the frames missing or failing verification.")] = False,
     timeout: Annotated[Optional[float], typer.Option(
         "--timeout", help="Seconds an attempt may take before it is stopped (and "
         "retried).")] = None,
     swarm: Annotated[bool, typer.Option("--swarm", help="Not available yet.")] = False,
-    emit: Annotated[Optional[str], typer.Option("--emit", help="Not available yet.")] = None,
+    emit: Annotated[Optional[str], typer.Option(
+        "--emit", help="Write a farm job instead of rendering: openjd (an Open Job "
+        "Description job template; the image is pushed to the studio registry).")] = None,
+    out_file: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="With --emit: the file to write (default stdout; .json: "
+        "JSON, else YAML).")] = None,
+    digest: Annotated[Optional[str], typer.Option(
+        "--digest", help="Render in exactly this image of the studio registry "
+        "(sha256:…), as a farm job emitted by --emit does.")] = None,
     variant: VariantOpt = [],
     root: RootOpt = None,
 ) -> None:
     """Render FRAMES of CONTEXT in chunks, each in the context's image with the launch's
     user, storage and environment; frames are verified on disk, failed chunks retried.
-    Exit 0 when every frame is verified, 1 otherwise."""
+    Exit 0 when every frame is verified, 1 otherwise. With --emit openjd, write a farm job
+    that renders each chunk this way instead."""
+    import re
+
     from ..frames import FrameError, chunks as split, parse
 
-    if swarm or emit is not None:
-        _usage_error("render", "--swarm and --emit are not available yet: renders run on "
-                     "this machine")
+    if swarm:
+        _usage_error("render", "--swarm is not available yet: renders run on this machine "
+                     "(or on a farm: --emit openjd)")
+    if emit is not None:
+        if emit != "openjd":
+            _usage_error("render", f"--emit takes openjd (an Open Job Description job "
+                         f"template), not {emit!r}")
+        for given, name in ((resume, "--resume"), (parallel is not None, "--parallel"),
+                            (digest is not None, "--digest")):
+            if given:
+                _usage_error("render", f"--emit and {name} exclude each other: the farm "
+                             "runs the job's tasks (each renders its chunk once, in the "
+                             "image the job names)")
+    elif out_file is not None:
+        _usage_error("render", "--out goes with --emit (the file the job is written to)")
+    if digest is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        _usage_error("render", f"--digest {digest!r} is not sha256:<64 lowercase hex "
+                     "digits>")
     if not tool:
         _usage_error("render", "render needs --tool, the tool that renders (e.g. "
                      "--tool blender/render)")
@@ -651,8 +678,16 @@ def render(
     from ..resources import usable_cpus
 
     inputs = _launch_inputs("launch", context, tool, variant, root)
+    if emit is not None:
+        if retries is not None:
+            note("note: --retries is not written into the job: each task renders its chunk "
+                 "once and the farm retries a failed task (its own setting)")
+        _emit_openjd(inputs, asked, chunk, timeout, variant, root, out_file,
+                     lambda: _fresh(context, tool, variant, root))
+        return
     local = prepare_local(inputs, asked, chunk, parallel=parallel or usable_cpus(),
-                          retries=retries, resume=resume, timeout=timeout)
+                          retries=2 if retries is None else retries, resume=resume,
+                          timeout=timeout)
     for line in local.notes:
         note(f"note: {safe(line)}")
     job = local.job
@@ -660,11 +695,59 @@ def render(
         note(f"[green]✓[/] all {len(asked)} frame(s) are in place and verified: nothing to "
              "render")
         raise typer.Exit(0)
-    image = _ensure_image(inputs, lambda: _fresh(context, tool, variant, root))
+    if digest is not None:
+        from ..engine.render import digest_image
+
+        image = digest_image(inputs, digest, log=lambda line: note(safe(line)))
+    else:
+        image = _ensure_image(inputs, lambda: _fresh(context, tool, variant, root))
     note(f"rendering {len(local.frames)} frame(s) in {len(job.chunks)} chunk(s), "
          f"{min(job.parallel, len(job.chunks))} at a time, into {safe(str(job.outdir))}")
     result = run_local(inputs, image, local, log=lambda line: note(safe(line)))
     raise typer.Exit(_render_report(result, len(local.frames)))
+
+
+def _emit_openjd(inputs, asked: list[int], chunk: int, timeout: Optional[float],
+                 variants: list[str], root: Optional[Path], out_file: Optional[Path],
+                 fresh) -> None:
+    """``render --emit openjd``: check the render as a local one would be checked
+    (:func:`landscape.engine.render.prepare_local`; nothing renders), get the image, push
+    it (:func:`landscape.engine.render.publish_image`) and write the job template
+    (:func:`landscape.openjd.job_template`) to ``out_file`` or stdout."""
+    import time
+
+    from ..engine.render import prepare_local, publish_image, studio_registry
+    from ..openjd import dump, job_template
+
+    started = time.monotonic()
+    local = prepare_local(inputs, asked, chunk, parallel=1, retries=0, resume=False,
+                          timeout=timeout)
+    for line in local.notes:
+        note(f"note: {safe(line)}")
+    context = os.path.abspath(inputs.context)
+    rel = os.path.relpath(context, inputs.root) if inputs.root else context
+
+    def template(digest: str, image: str) -> dict:
+        return job_template(context=context, tool=inputs.tool, variants=variants,
+                            chunks=local.job.chunks, chunk=chunk, digest=digest, image=image,
+                            label=rel, timeout=timeout,
+                            root=os.path.abspath(root) if root is not None else None)
+
+    template("sha256:" + "0" * 64, "-")  # refuse hostile names before pushing anything
+    studio_registry(inputs, "a farm job runs the image from the studio registry")
+    _ensure_image(inputs, fresh)
+    reference, digest = publish_image(inputs, log=lambda line: note(safe(line)))
+    text = dump(template(digest, reference),
+                as_json=out_file is not None and out_file.suffix == ".json")
+    if out_file is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        out_file.write_text(text, encoding="utf-8")
+    where = safe(str(out_file)) if out_file is not None else "stdout"
+    note(f"[green]✓[/] OpenJD job: {len(local.job.chunks)} task(s), {len(local.frames)} "
+         f"frame(s), image {safe(reference)}, written to {where} "
+         f"({len(text.encode())} bytes) in {time.monotonic() - started:.1f} s")
 
 
 def _render_report(result, frames: int) -> int:

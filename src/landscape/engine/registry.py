@@ -248,8 +248,17 @@ def remote_digest(spec: ImageSpec, registry: str) -> str | None:
     return digest
 
 
+class ImageMismatch(EngineError):
+    """A registry image whose labels say it is not the image of the spec asked for (one
+    line); ``reference`` is the registry reference that was checked."""
+
+    def __init__(self, message: str, reference: str) -> None:
+        super().__init__(message)
+        self.reference = reference
+
+
 def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = None,
-               log: Log = print) -> Any:
+               log: Log = print, *, by_digest: bool = False) -> Any:
     """Pull :func:`registry_reference` from ``registry`` (``APIClient.pull(repo, tag=…,
     stream=True, decode=True)``), check it and tag it as ``spec.tag``; returns the Docker SDK
     ``Image``. Each layer's end state and a summary (layers and bytes downloaded) go to
@@ -266,7 +275,12 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
     registry reference is untagged if the pull created it (or pointed back at the image it
     named before); no image is removed otherwise. Raises :class:`EngineError` (one line) when
     the registry does not answer, lacks the image or refuses the pull;
-    :class:`LandscapeError` for a bad ``registry`` or ``expected_digest``."""
+    :class:`ImageMismatch` (an :class:`EngineError`) when the labels differ;
+    :class:`LandscapeError` for a bad ``registry`` or ``expected_digest``.
+
+    With ``by_digest`` (``expected_digest`` required) the pull asks for
+    ``REGISTRY/landscape/<project>@<expected>`` — the engine checks the manifest's digest —
+    instead of the tag, and the label checks are the same."""
     from docker.errors import DockerException
     from requests.exceptions import RequestException
 
@@ -275,7 +289,11 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
     ref = registry_reference(spec, registry)
     repo, tag = _split(ref)
     _check_digest(expected_digest)
-    if expected_digest is not None:
+    if by_digest:
+        if expected_digest is None:
+            raise LandscapeError("a pull by digest needs the digest")
+        tag, ref = expected_digest, f"{repo}@{expected_digest}"
+    elif expected_digest is not None:
         has = remote_digest(spec, registry)
         if has is not None and has != expected_digest:
             raise EngineError(one_line(f"digest mismatch: registry has {has}, the lock says "
@@ -305,7 +323,7 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
     log(f"pulled {ref}: {len(sizes)} layer(s), {sum(sizes.values())} bytes downloaded, "
         f"{time.monotonic() - started:.1f}s")
 
-    def give_back(message: str) -> EngineError:
+    def give_back(message: str, error: type[EngineError] = EngineError) -> EngineError:
         """Undo the tag this pull made (never an image that was there), return the error."""
         try:
             if before is None:
@@ -317,7 +335,9 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
                 before.tag(repo, tag)  # the reference names what it named before
         except DockerException:
             pass
-        return EngineError(one_line(message, 400))
+        if error is ImageMismatch:
+            return ImageMismatch(one_line(message, 400), ref)
+        return error(one_line(message, 400))
 
     if expected_digest is not None:
         want = f"{repo}@{expected_digest}"
@@ -325,19 +345,51 @@ def pull_image(spec: ImageSpec, registry: str, expected_digest: str | None = Non
             has = _repo_digest(image, repo) or "another manifest"
             raise give_back(f"digest mismatch: registry has {has}, the lock says "
                             f"{expected_digest} ({ref})")
-    expected = image_labels(spec)
-    if not (_matches(image, expected) or _matches(image, expected, ignore=NAMING_LABELS)):
-        labels = image.labels or {}
-        differ = sorted(k for k, v in expected.items()
-                        if k not in NAMING_LABELS and labels.get(k) != v)
+    differ = _differing_labels(image, image_labels(spec))
+    if differ is not None:
         raise give_back(f"{ref} is not the image of {spec.tag}: its label(s) "
-                        f"{', '.join(differ)} differ from this spec's")
+                        f"{', '.join(differ)} differ from this spec's", ImageMismatch)
     local_repo, _, short = spec.tag.rpartition(":")
     try:
         image.tag(local_repo, short)
         image.reload()
     except DockerException as e:
         raise _api_error(f"tagging {ref} as {spec.tag} failed", e, registry) from None
+    return image
+
+
+def _differing_labels(image: Any, expected: dict[str, str]) -> list[str] | None:
+    """``None`` when ``image`` carries ``expected`` (the project's naming labels aside, as
+    :func:`~landscape.engine.images.find_image` allows), else the keys that differ."""
+    if _matches(image, expected) or _matches(image, expected, ignore=NAMING_LABELS):
+        return None
+    labels = image.labels or {}
+    return sorted(k for k, v in expected.items()
+                  if k not in NAMING_LABELS and labels.get(k) != v)
+
+
+def image_by_digest(spec: ImageSpec, registry: str, digest: str, log: Log = print) -> Any:
+    """The Docker SDK ``Image`` that is exactly ``REGISTRY/landscape/<project>@<digest>``
+    (:func:`registry_repository`), checked to be ``spec``'s image by its labels: the local
+    image whose ``RepoDigests`` hold that reference (the engine resolves
+    ``repository@digest`` references itself), else pulled by that digest
+    (:func:`pull_image` with ``by_digest``).
+
+    Raises :class:`ImageMismatch` when that image's labels are not ``spec``'s (it is the
+    image of another context, or of this context before its config changed),
+    :class:`EngineError` when the registry does not answer or lacks the digest,
+    :class:`LandscapeError` for a bad ``registry`` or ``digest``."""
+    from ..recipe import image_labels
+
+    _check_digest(digest)
+    ref = f"{registry_repository(spec, registry)}@{digest}"
+    image = dk.get_image(ref)
+    if image is None:
+        return pull_image(spec, registry, digest, log=log, by_digest=True)
+    differ = _differing_labels(image, image_labels(spec))
+    if differ is not None:
+        raise ImageMismatch(one_line(f"{ref} is not the image of {spec.tag}: its label(s) "
+                                     f"{', '.join(differ)} differ from this spec's", 400), ref)
     return image
 
 

@@ -473,3 +473,53 @@ def run_local(inputs: "LaunchInputs", image: str, local: LocalRender, *, log: Lo
         runner.stop_all()
         for sig, h in previous.items():
             signal.signal(sig, h)
+
+
+# -- farms: the image by digest ------------------------------------------------------------
+
+def studio_registry(inputs: "LaunchInputs", why: str) -> str:
+    """The studio's registry (``image.registry`` of the root file) for ``inputs``. Raises
+    :class:`LandscapeError` (one line, ``why`` saying what needs it) when the studio has
+    none or its value could not be read."""
+    if inputs.registry_error:
+        raise LandscapeError(f"{why}, and the studio's image.registry cannot be used: "
+                             f"{inputs.registry_error}")
+    if not inputs.registry:
+        raise LandscapeError(f"{why}: set image.registry in the studio's landscape.yaml "
+                             "(e.g. registry.example.com or 127.0.0.1:5000)")
+    return inputs.registry
+
+
+def publish_image(inputs: "LaunchInputs", log: Log) -> tuple[str, str]:
+    """Push the (local) image of ``inputs`` to the studio registry
+    (:func:`landscape.engine.registry.push_image`) and return ``(reference, digest)``:
+    ``REGISTRY/landscape/<project>@sha256:…`` and the manifest digest alone. The image
+    must be local first (the CLI gets it as a local render does). Raises
+    :class:`LandscapeError` without a registry, :class:`EngineError` when the push
+    fails."""
+    from .registry import push_image, registry_repository
+
+    registry = studio_registry(inputs, "a farm job runs the image from the studio registry")
+    digest = push_image(inputs.image, registry, log=log)
+    return f"{registry_repository(inputs.image, registry)}@{digest}", digest
+
+
+def digest_image(inputs: "LaunchInputs", digest: str, log: Log) -> str:
+    """The id of the image a render with ``--digest digest`` runs in: exactly
+    ``REGISTRY/landscape/<project>@<digest>``, local or pulled by digest
+    (:func:`landscape.engine.registry.image_by_digest`), whose labels must be those of the
+    image ``inputs``' context resolves to now. Raises :class:`LandscapeError` (one line)
+    without a registry, or when that image belongs to another resolve ("the job was emitted
+    for image …; this context now resolves to …"); :class:`EngineError` when it cannot be
+    had (registry down, unknown digest)."""
+    from .registry import ImageMismatch, image_by_digest
+
+    registry = studio_registry(inputs, "--digest names an image of the studio registry")
+    try:
+        image = image_by_digest(inputs.image, registry, digest, log=log)
+    except ImageMismatch as e:
+        raise LandscapeError(
+            f"the job was emitted for image {e.reference}; this context now resolves to "
+            f"{inputs.image.tag} (its config changed since): emit the job again",
+            hint="landscape render … --emit openjd") from None
+    return image.id
