@@ -578,7 +578,9 @@ def render(
     timeout: Annotated[Optional[float], typer.Option(
         "--timeout", help="Seconds an attempt may take before it is stopped (and "
         "retried).")] = None,
-    swarm: Annotated[bool, typer.Option("--swarm", help="Not available yet.")] = False,
+    swarm: Annotated[bool, typer.Option(
+        "--swarm", help="Run each chunk as a Swarm service (needs a Swarm manager and "
+        "image.registry; --parallel defaults to the ready nodes' CPUs).")] = False,
     emit: Annotated[Optional[str], typer.Option("--emit", help="Not available yet.")] = None,
     variant: VariantOpt = [],
     root: RootOpt = None,
@@ -588,9 +590,9 @@ def render(
     Exit 0 when every frame is verified, 1 otherwise."""
     from ..frames import FrameError, chunks as split, parse
 
-    if swarm or emit is not None:
-        _usage_error("render", "--swarm and --emit are not available yet: renders run on "
-                     "this machine")
+    if emit is not None:
+        _usage_error("render", "--emit is not available yet: renders run on this machine "
+                     "or on a Swarm (--swarm)")
     if not tool:
         _usage_error("render", "render needs --tool, the tool that renders (e.g. "
                      "--tool blender/render)")
@@ -603,6 +605,12 @@ def render(
     from ..resources import usable_cpus
 
     inputs = _launch_inputs("launch", context, tool, variant, root)
+    if swarm:
+        from ..engine.swarm import check_swarm, swarm_cpus, swarm_registry
+
+        check_swarm()
+        registry = swarm_registry(inputs)
+        parallel = parallel or swarm_cpus()
     local = prepare_local(inputs, asked, chunk, parallel=parallel or usable_cpus(),
                           retries=retries, resume=resume, timeout=timeout)
     for line in local.notes:
@@ -613,13 +621,21 @@ def render(
              "render")
         raise typer.Exit(0)
     image = _ensure_image(inputs, lambda: _fresh(context, tool, variant, root))
+    log = lambda line: note(safe(line))  # noqa: E731
+    if swarm:
+        from ..engine.swarm import run_swarm, swarm_image
+
+        with BuildProgress(f"pushing {inputs.image.tag} to {registry}") as progress:
+            image = swarm_image(inputs, registry, progress)
+        note(f"[green]✓[/] nodes run {safe(image)}")
     note(f"rendering {len(local.frames)} frame(s) in {len(job.chunks)} chunk(s), "
-         f"{min(job.parallel, len(job.chunks))} at a time, into {safe(str(job.outdir))}")
-    result = run_local(inputs, image, local, log=lambda line: note(safe(line)))
-    raise typer.Exit(_render_report(result, len(local.frames)))
+         f"{min(job.parallel, len(job.chunks))} at a time"
+         f"{' as Swarm services' if swarm else ''}, into {safe(str(job.outdir))}")
+    result = (run_swarm if swarm else run_local)(inputs, image, local, log=log)
+    raise typer.Exit(_render_report(result, len(local.frames), swarm))
 
 
-def _render_report(result, frames: int) -> int:
+def _render_report(result, frames: int, swarm: bool = False) -> int:
     """Print how a render ended (failed chunks with the tail of their log); its exit code."""
     from ..engine.render import log_tail
 
@@ -633,7 +649,8 @@ def _render_report(result, frames: int) -> int:
         for line in log_tail(r):
             note(f"  | {safe(line)}")
     if result.interrupted:
-        note("[red]interrupted[/]: the render's containers are removed; frames already in "
+        what = "services, configs and secrets" if swarm else "containers"
+        note(f"[red]interrupted[/]: the render's {what} are removed; frames already in "
              "place are kept (--resume renders the rest)")
         return 130
     if result.ok:
