@@ -5,10 +5,18 @@ Tests marked ``docker`` need a Docker engine and **fail** (never skip) when none
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import socket
+import subprocess
 import sys
 import textwrap
+import time
+import urllib.error
+import urllib.request
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -262,3 +270,83 @@ def landscape_exe() -> list[str]:
     """The command that runs the installed CLI in a subprocess."""
     exe = Path(sys.executable).with_name("landscape")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "landscape"]
+
+
+# -- a registry on the loopback -----------------------------------------------------------
+
+def free_port() -> int:
+    """A TCP port nothing listens on at the moment of asking (on 127.0.0.1)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_json(url: str, accept: str | None = None) -> dict:
+    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+@contextlib.contextmanager
+def serve_registry(tmp_path_factory: pytest.TempPathFactory, htpasswd: str | None = None):
+    """Run ``docker-registry serve`` on 127.0.0.1 (a free port) with filesystem storage in a
+    temporary folder — and, with ``htpasswd`` (``user:bcrypt-hash``), basic auth — until the
+    block ends; yields ``"127.0.0.1:PORT"`` once ``/v2/`` answers. Stops the process and
+    deletes its storage afterwards."""
+    exe = shutil.which("docker-registry")
+    if exe is None:
+        pytest.fail("these tests need docker-registry (Debian package docker-registry)",
+                    pytrace=False)
+    storage = tmp_path_factory.mktemp("registry-storage")
+    etc = tmp_path_factory.mktemp("registry-etc")
+    port = free_port()
+    config = {
+        "version": 0.1,
+        "log": {"level": "warn", "accesslog": {"disabled": True}},
+        "storage": {"filesystem": {"rootdirectory": str(storage)},
+                    "delete": {"enabled": True}},
+        "http": {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex},
+    }
+    if htpasswd:
+        (etc / "htpasswd").write_text(htpasswd + "\n")
+        config["auth"] = {"htpasswd": {"realm": "landscape-test", "path": str(etc / "htpasswd")}}
+    (etc / "config.yml").write_text(json.dumps(config))  # JSON is YAML
+    log = (etc / "registry.log").open("w")
+    proc = subprocess.Popen([exe, "serve", str(etc / "config.yml")], stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1):
+                    break
+            except urllib.error.HTTPError as e:  # answering: 401 with auth
+                if e.code == 401 and htpasswd:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("docker-registry did not start: " +
+                            (etc / "registry.log").read_text()[-2000:], pytrace=False)
+            time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(storage, ignore_errors=True)
+        shutil.rmtree(etc, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory):
+    """``"127.0.0.1:PORT"`` of a registry for this module (:func:`serve_registry`)."""
+    with serve_registry(tmp_path_factory) as address:
+        yield address
+
+
+from renderfarm import farm  # noqa: E402,F401 - a fixture of the render tests, local and Swarm
