@@ -72,3 +72,21 @@ def farm(built):
 
 def frames_in(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.glob("frame_*.png"))
+
+
+def flaky_and_silent_chunks_are_retried(cli, shot: Path, *extra: str) -> None:
+    """Render with the ``farm-flaky`` and ``farm-silent`` variants of ``shot`` (``extra``:
+    more options, e.g. ``--swarm``): a chunk that fails once and a chunk that exits 0
+    without its frames are both retried and end with their frames in place."""
+    renders = shot / "work/python/renders"
+    r = cli("render", shot, "--tool", "python", "--variant", "farm-flaky", "--frames",
+            "1-4", "--chunk", "2", "--retries", "1", *extra)
+    assert r.code == 0, r
+    assert "chunk 1-2: attempt 1 failed: exit 4" in r.err
+    assert "chunk 3-4: attempt 1 failed: exit 4" in r.err
+    assert frames_in(renders) == [f"frame_{f:04d}.png" for f in (1, 2, 3, 4)]
+
+    r = cli("render", shot, "--tool", "python", "--variant", "farm-silent", "--frames", "5-6",
+            "--chunk", "2", *extra)
+    assert r.code == 0, r
+    assert "chunk 5-6: attempt 1 failed: exit 0, frame 5 missing, frame 6 missing" in r.err

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import landscape_exe
-from renderfarm import SH010, SH020, frames_in
+from renderfarm import SH010, SH020, flaky_and_silent_chunks_are_retried, frames_in
 from landscape.renderspec import png_size
 
 pytestmark = pytest.mark.docker
@@ -74,17 +74,7 @@ def test_a_chunk_runs_with_the_environment_of_a_launch(farm, cli):
 def test_failures_are_retried_caught_and_reported_by_chunk(farm, cli):
     shot = farm / SH010
     renders = shot / "work/python/renders"
-    r = cli("render", shot, "--tool", "python", "--variant", "farm-flaky", "--frames",
-            "1-4", "--chunk", "2", "--retries", "1")
-    assert r.code == 0, r
-    assert "chunk 1-2: attempt 1 failed: exit 4" in r.err
-    assert "chunk 3-4: attempt 1 failed: exit 4" in r.err
-    assert frames_in(renders) == [f"frame_{f:04d}.png" for f in (1, 2, 3, 4)]
-
-    r = cli("render", shot, "--tool", "python", "--variant", "farm-silent", "--frames", "5-6",
-            "--chunk", "2")
-    assert r.code == 0, r
-    assert "chunk 5-6: attempt 1 failed: exit 0, frame 5 missing, frame 6 missing" in r.err
+    flaky_and_silent_chunks_are_retried(cli, shot)
 
     started = time.monotonic()
     r = cli("render", shot, "--tool", "python", "--variant", "farm-always", "--frames", "7-8",
