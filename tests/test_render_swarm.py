@@ -242,3 +242,37 @@ def test_blender_renders_2_frames_of_sh020_on_the_swarm(studio, cli, clean):
         assert png_size(p) == (640, 272)
     assert clean(studio / SH020) == {}
     shutil.rmtree(renders, ignore_errors=True)
+
+
+def test_files_and_secrets_reach_the_task_as_configs_and_secrets(base_image, swarm, tmp_path,
+                                                                 docker_engine):
+    """The runner alone, on the base image (a local tag: one node needs no registry)."""
+    import threading
+
+    from landscape.engine.launch import LaunchSpec
+    from landscape.engine.swarm import SwarmRunner
+    from landscape.frames import Chunk
+
+    script = ("id -u; stat -c '%a %u' /run/secrets/token /etc/passwd; cat /run/secrets/token; "
+              "echo; whoami; grep -c ' /tmp ' /proc/mounts; test -w \"$HOME\" && echo home")
+    spec = LaunchSpec(
+        image="landscape/base:bookworm", argv=["sh", "-c", script], uid=1000, gid=1000,
+        group_add=[], environment={"HOME": "/home/ann"}, binds=[], home="/home/ann",
+        labels={"io.landscape.context": str(tmp_path)},
+        files={"/etc/passwd": "root:x:0:0::/root:/bin/sh\nann:x:1000:1000::/home/ann:/bin/sh\n"},
+        secret_files={"token": b"s3cret $(id)"})
+    lines: list[str] = []
+    runner = SwarmRunner(spec, "0123456789abcdef", threading.Event(), log=lines.append)
+    log = tmp_path / "1.1.log"
+    try:
+        assert runner(Chunk(1, 1), 1, [], log) == 0, log.read_text()
+    finally:
+        runner.stop_all()
+    assert log.read_text().split("\n")[:7] == [
+        "1000", "400 1000", "644 1000", "s3cret $(id)", "ann", "1", "home"]
+    assert lines and lines[0].startswith("service landscape-render-0123456789abcdef-1 on node ")
+    label = ["io.landscape.render.id=0123456789abcdef"]
+    assert docker_engine.api.services(filters={"label": label}) == []
+    assert docker_engine.api.secrets(filters={"label": label}) == []
+    assert docker_engine.api.configs(filters={"label": label}) == []
+    assert docker_engine.containers.list(all=True, filters={"label": label}) == []

@@ -143,10 +143,11 @@ def test_devices_are_refused_before_anything_starts():
 
 def test_each_loss_of_hardening_is_one_warning_line():
     lines = losses(launch())
-    assert len(lines) == 2
-    assert "no-new-privileges" in lines[0] and "tmpfs" in lines[1]
+    assert len(lines) == 3
+    assert "no-new-privileges" in lines[0] and "take no owner" in lines[1]
+    assert "noexec" in lines[2]
     assert all("\n" not in line for line in lines)
-    assert len(losses(launch(home_source="/h"))) == 1
+    assert len(losses(launch(home_source="/h"))) == 2
     assert GPU_RESOURCE in losses(launch(home_source="/h", gpus=True))[-1]
 
 

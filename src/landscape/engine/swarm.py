@@ -188,6 +188,8 @@ def losses(spec: "LaunchSpec") -> list[str]:
         lines.append("--swarm: tmpfs mounts of a service take no owner: the private home "
                      f"{spec.home} is a tmpfs of mode 1777 (sticky), private to the task's "
                      "container")
+    lines.append("--swarm: a service's tmpfs mounts (/tmp, /var/tmp, /run, /dev/shm) are "
+                 "noexec: programs a tool unpacks there cannot run")
     if spec.gpus:
         lines.append(f"--swarm: GPUs are reserved as the generic resource {GPU_RESOURCE}: "
                      "only nodes that advertise it take the chunks")
