@@ -63,6 +63,26 @@ def swarm(docker_engine):
         subprocess.run(["docker", "swarm", "leave", "--force"], check=True, capture_output=True)
 
 
+def test_a_registry_that_refuses_is_one_line_naming_it(built, swarm, cli, docker_engine):
+    studio, _ = built
+    root = studio / "landscape.yaml"
+    text = root.read_text()
+    root.write_text(text.replace("\nimage:\n  labels:",
+                                 '\nimage:\n  registry: "127.0.0.1:1"\n  labels:'))
+    try:
+        r = cli("render", studio / SH020, "--tool", "blender/render", "--frames", "1-2",
+                "--swarm")
+    finally:
+        root.write_text(text)
+    assert r.code == 1, r
+    assert "registry 127.0.0.1:1 refused the image" in r.err
+    assert "Traceback" not in r.err
+    assert [line for line in r.err.splitlines() if "error" in line.lower()][0].count(
+        "127.0.0.1:1") >= 1
+    assert not [t for im in docker_engine.images.list() for t in im.tags
+                if t.startswith("127.0.0.1:1/")]  # the push took its tag back
+
+
 @pytest.fixture(scope="module")
 def studio(built, swarm, registry, docker_engine):
     """The built example studio with ``image.registry`` set to the module's registry in
