@@ -249,6 +249,20 @@ def test_a_running_task_is_hardened_and_an_interrupt_removes_everything(studio, 
     assert not list((shot / "work/python/renders").glob(".landscape-attempt-*"))
 
 
+def test_an_attempt_that_runs_too_long_loses_its_service_and_container(studio, farm, cli,
+                                                                       clean):
+    """Removing a job's service on Engine 20.10 leaves its task's container running: the
+    runner removes it too."""
+    shot = studio / SH010
+    clean(shot)
+    r = cli("render", shot, "--tool", "python", "--variant", "farm-sleep", "--frames", "1",
+            "--retries", "0", "--timeout", "5", "--swarm")
+    assert r.code == 1, r
+    assert "chunk 1 failed after 1 attempt(s): exit 137" in r.err
+    assert "(--timeout)" in (shot / "work/python/renders/.landscape-logs/1.1.log").read_text()
+    assert clean(shot) == {}
+
+
 def test_blender_renders_2_frames_of_sh020_on_the_swarm(studio, cli, clean):
     renders = studio / SH020 / "work/blender/renders"
     shutil.rmtree(renders, ignore_errors=True)
