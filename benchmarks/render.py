@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Render timings against a real Docker engine; prints figures, asserts nothing.
 
-    python benchmarks/render.py [--studio DIR] [--frames 1001-1008] [--chunk 2]
+    python benchmarks/render.py [--studio DIR] [--frames 1001-1008] [--chunk 2] [--swarm]
 
 Uses the example studio (examples/studio, or DIR — a copy of it; ``landscape build`` of its
 project lighthouse runs first and builds what is missing, a few minutes on an empty engine,
@@ -10,6 +10,9 @@ processes, each into an empty renders folder:
 
 - ``landscape render SHOT --tool blender/render --frames F --chunk C --parallel 1``;
 - the same with ``--parallel 2``;
+- with ``--swarm``, the same with ``--swarm --parallel 2`` (one Swarm service per chunk; the
+  engine must be a Swarm manager and the studio root must name ``image.registry``; the push
+  of the image is part of the first figure, so it runs twice and both are printed);
 - one sequential ``landscape launch SHOT --tool blender/render -- -s A -e B -a`` of the same
   frames (one container, one Blender start, no verification).
 
@@ -45,6 +48,7 @@ def main() -> None:
     ap.add_argument("--studio", type=Path)
     ap.add_argument("--frames", default="1001-1008")
     ap.add_argument("--chunk", type=int, default=2)
+    ap.add_argument("--swarm", action="store_true", help="also render on the Swarm")
     a = ap.parse_args()
     studio = a.studio or REPO / "examples/studio"
     print("building (when missing)…", flush=True)
@@ -63,13 +67,18 @@ def main() -> None:
         results[f"render --parallel {parallel}"] = timed(
             [*LANDSCAPE, "render", str(shot), "--tool", "blender/render", "--frames",
              a.frames, "--chunk", str(a.chunk), "--parallel", str(parallel)])
+    for run in ("first", "again") if a.swarm else ():
+        shutil.rmtree(renders, ignore_errors=True)
+        results[f"render --swarm ({run})"] = timed(
+            [*LANDSCAPE, "render", str(shot), "--tool", "blender/render", "--frames",
+             a.frames, "--chunk", str(a.chunk), "--parallel", "2", "--swarm"])
     shutil.rmtree(renders, ignore_errors=True)
     sequential = timed([*LANDSCAPE, "launch", str(shot), "--tool", "blender/render", "--",
                         "-s", str(first), "-e", str(last), "-a"])
     results["one sequential launch"] = sequential
     print(f"{len(frames)} frames of {SH020}, chunks of {a.chunk}:")
     for name, seconds in results.items():
-        print(f"  {name:<24} {seconds:7.1f} s   x{seconds / sequential:.2f} of the launch")
+        print(f"  {name:<26} {seconds:7.1f} s   x{seconds / sequential:.2f} of the launch")
 
 
 if __name__ == "__main__":

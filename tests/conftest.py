@@ -341,3 +341,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory):
     """``"127.0.0.1:PORT"`` of a registry for this module (:func:`serve_registry`)."""
     with serve_registry(tmp_path_factory) as address:
         yield address
+
+
+from renderfarm import farm  # noqa: E402,F401 - a fixture of the render tests, local and Swarm

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path

@@ -627,7 +627,9 @@ def render(
     timeout: Annotated[Optional[float], typer.Option(
         "--timeout", help="Seconds an attempt may take before it is stopped (and "
         "retried).")] = None,
-    swarm: Annotated[bool, typer.Option("--swarm", help="Not available yet.")] = False,
+    swarm: Annotated[bool, typer.Option(
+        "--swarm", help="Run each chunk as a Swarm service (needs a Swarm manager and "
+        "image.registry; --parallel defaults to the ready nodes' CPUs).")] = False,
     emit: Annotated[Optional[str], typer.Option(
         "--emit", help="Write a farm job instead of rendering: openjd (an Open Job "
         "Description job template; the image is pushed to the studio registry).")] = None,
@@ -648,15 +650,12 @@ def render(
 
     from ..frames import FrameError, chunks as split, parse
 
-    if swarm:
-        _usage_error("render", "--swarm is not available yet: renders run on this machine "
-                     "(or on a farm: --emit openjd)")
     if emit is not None:
         if emit != "openjd":
             _usage_error("render", f"--emit takes openjd (an Open Job Description job "
                          f"template), not {emit!r}")
         for given, name in ((resume, "--resume"), (parallel is not None, "--parallel"),
-                            (digest is not None, "--digest")):
+                            (digest is not None, "--digest"), (swarm, "--swarm")):
             if given:
                 _usage_error("render", f"--emit and {name} exclude each other: the farm "
                              "runs the job's tasks (each renders its chunk once, in the "
@@ -685,6 +684,14 @@ def render(
         _emit_openjd(inputs, asked, chunk, timeout, variant, root, out_file,
                      lambda: _fresh(context, tool, variant, root))
         return
+    if swarm:
+        from ..engine.render import studio_registry
+        from ..engine.swarm import check_swarm, swarm_cpus
+
+        check_swarm()
+        studio_registry(inputs, "--swarm runs the image from the studio registry (every "
+                        "node pulls it by digest)")
+        parallel = parallel or swarm_cpus()
     local = prepare_local(inputs, asked, chunk, parallel=parallel or usable_cpus(),
                           retries=2 if retries is None else retries, resume=resume,
                           timeout=timeout)
@@ -695,16 +702,29 @@ def render(
         note(f"[green]✓[/] all {len(asked)} frame(s) are in place and verified: nothing to "
              "render")
         raise typer.Exit(0)
+    log = lambda line: note(safe(line))  # noqa: E731
     if digest is not None:
         from ..engine.render import digest_image
 
-        image = digest_image(inputs, digest, log=lambda line: note(safe(line)))
+        image = digest_image(inputs, digest, log=log)
     else:
         image = _ensure_image(inputs, lambda: _fresh(context, tool, variant, root))
+    if swarm:
+        from ..engine.render import publish_image
+        from ..engine.registry import registry_repository
+        from ..engine.swarm import run_swarm
+
+        if digest is not None:  # the registry holds it: digest_image checked it is this spec's
+            image = f"{registry_repository(inputs.image, inputs.registry)}@{digest}"
+        else:
+            with BuildProgress(f"pushing {inputs.image.tag} to {inputs.registry}") as progress:
+                image, _digest = publish_image(inputs, log=progress)
+        note(f"[green]✓[/] nodes run {safe(image)}")
     note(f"rendering {len(local.frames)} frame(s) in {len(job.chunks)} chunk(s), "
-         f"{min(job.parallel, len(job.chunks))} at a time, into {safe(str(job.outdir))}")
-    result = run_local(inputs, image, local, log=lambda line: note(safe(line)))
-    raise typer.Exit(_render_report(result, len(local.frames)))
+         f"{min(job.parallel, len(job.chunks))} at a time"
+         f"{' as Swarm services' if swarm else ''}, into {safe(str(job.outdir))}")
+    result = (run_swarm if swarm else run_local)(inputs, image, local, log=log)
+    raise typer.Exit(_render_report(result, len(local.frames), swarm))
 
 
 def _emit_openjd(inputs, asked: list[int], chunk: int, timeout: Optional[float],
@@ -750,7 +770,7 @@ def _emit_openjd(inputs, asked: list[int], chunk: int, timeout: Optional[float],
          f"({len(text.encode())} bytes) in {time.monotonic() - started:.1f} s")
 
 
-def _render_report(result, frames: int) -> int:
+def _render_report(result, frames: int, swarm: bool = False) -> int:
     """Print how a render ended (failed chunks with the tail of their log); its exit code."""
     from ..engine.render import log_tail
 
@@ -764,7 +784,8 @@ def _render_report(result, frames: int) -> int:
         for line in log_tail(r):
             note(f"  | {safe(line)}")
     if result.interrupted:
-        note("[red]interrupted[/]: the render's containers are removed; frames already in "
+        what = "services, configs and secrets" if swarm else "containers"
+        note(f"[red]interrupted[/]: the render's {what} are removed; frames already in "
              "place are kept (--resume renders the rest)")
         return 130
     if result.ok:

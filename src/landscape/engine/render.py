@@ -35,9 +35,9 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from ..errors import LandscapeError
+from ..errors import EngineError, LandscapeError
 from ..frames import Chunk
 from ..renderspec import (RenderSpec, attempt_folder, attempt_pattern, chunk_values,
                           frame_name, substitute, verify_frame)
@@ -447,7 +447,6 @@ def run_local(inputs: "LaunchInputs", image: str, local: LocalRender, *, log: Lo
     container it started is removed, with the attempts' private folders (frames already in
     place stay). Raises what ``launch_spec`` raises."""
     import secrets
-    import signal
 
     from .launch import launch_spec
 
@@ -457,20 +456,42 @@ def run_local(inputs: "LaunchInputs", image: str, local: LocalRender, *, log: Lo
         log(f"warning: {warning}")
     stop = threading.Event()
     runner = ContainerRunner(inputs, base, secrets.token_hex(8), stop, local.job.timeout)
+    return run_with(local.job, runner, stop, log=log)
+
+
+class StoppableRunner(Protocol):
+    """A :data:`ChunkRunner` that can end everything it started (``stop_all()``)."""
+
+    def __call__(self, chunk: Chunk, attempt: int, args: list[str], log: Path) -> int: ...
+
+    def stop_all(self) -> None: ...
+
+
+def run_with(job: RenderJob, runner: StoppableRunner, stop: threading.Event, *, log: Log,
+             what: str = "containers") -> RenderResult:
+    """Run :func:`render` of ``job`` with ``runner`` (a chunk runner with a ``stop_all()``
+    method that removes whatever it started: containers, services…, named by ``what`` in
+    the stop message) and the stop flag ``stop`` it watches. In the main thread, SIGINT,
+    SIGTERM and SIGHUP set ``stop``: the render ends and ``stop_all()`` runs; it runs once
+    more when the render has ended, whatever ended it. The previous signal handlers are put
+    back."""
+    import signal
+
     previous = {}
     if threading.current_thread() is threading.main_thread():
         def handler(signum: int, _frame: object) -> None:
             if not stop.is_set():
                 log(f"stopping: {signal.Signals(signum).name}; removing the render's "
-                    "containers")
+                    f"{what}")
             stop.set()
 
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[sig] = signal.signal(sig, handler)
+    stop_all = runner.stop_all
     try:
-        return render(local.job, runner, log=log, stop=stop, on_stop=runner.stop_all)
+        return render(job, runner, log=log, stop=stop, on_stop=stop_all)
     finally:
-        runner.stop_all()
+        stop_all()
         for sig, h in previous.items():
             signal.signal(sig, h)
 
@@ -495,12 +516,16 @@ def publish_image(inputs: "LaunchInputs", log: Log) -> tuple[str, str]:
     (:func:`landscape.engine.registry.push_image`) and return ``(reference, digest)``:
     ``REGISTRY/landscape/<project>@sha256:…`` and the manifest digest alone. The image
     must be local first (the CLI gets it as a local render does). Raises
-    :class:`LandscapeError` without a registry, :class:`EngineError` when the push
-    fails."""
+    :class:`LandscapeError` without a registry, :class:`EngineError` (one line, naming the
+    registry) when the push fails. Layers the registry holds are not sent again."""
     from .registry import push_image, registry_repository
 
     registry = studio_registry(inputs, "a farm job runs the image from the studio registry")
-    digest = push_image(inputs.image, registry, log=log)
+    try:
+        digest = push_image(inputs.image, registry, log=log)
+    except EngineError as e:
+        raise EngineError(f"registry {registry} refused the image: {e.message}",
+                          hint=e.hint) from None
     return f"{registry_repository(inputs.image, registry)}@{digest}", digest
 
 
