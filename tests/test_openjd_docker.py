@@ -21,7 +21,7 @@ import yaml
 
 from conftest import landscape_exe
 from test_openjd import tasks
-from test_render_docker import FAKE, SH010, SH020, frames_in
+from renderfarm import FAKE, SH010, SH020, frames_in
 
 pytestmark = pytest.mark.docker
 
