@@ -8,6 +8,7 @@ an engine."""
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import socket
 import struct
@@ -102,6 +103,12 @@ def test_postgresql_syncthing_and_dailies_start_and_answer(built, cli, docker_en
         # dailies: the project, read-only over HTTP
         status, body = _until(lambda: _get(f"http://127.0.0.1:{dailies}/"))
         assert status == 200 and b"seq010" in body
+        # the features' images are this studio's (labelled) and prune keeps them
+        for spec in specs.values():
+            assert find_image(spec).labels.get("io.landscape.studio")
+        pruned = cli("prune", project, "--dry-run", "--json")
+        assert pruned.code == 0, pruned
+        assert not {s.tag for s in specs.values()} & set(json.loads(pruned.out)["removed"])
     finally:
         down = cli("down", project, "--volumes")
         project_file.write_text(original)

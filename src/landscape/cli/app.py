@@ -372,7 +372,8 @@ def up(project: Annotated[Path, _folder(help="Project folder.")],
     from ..engine.stack import compose, compose_document, stack_lock, write_compose
 
     from ..engine.images import build_image
-    from ..engine.stack import missing_feature_images, prepare_feature_state
+    from ..engine.stack import (feature_build_options, missing_feature_images,
+                                prepare_feature_state)
 
     plan, _results = _build(project, root, pull=True)
     cascade = build_cascade(project, (), root)
@@ -382,7 +383,7 @@ def up(project: Annotated[Path, _folder(help="Project folder.")],
         for spec in missing_feature_images(cascade):
             with BuildProgress(f"building {spec.tag} (features: "
                                f"{', '.join(spec.system_packages)})") as progress:
-                r = build_image(spec, log=progress)
+                r = build_image(spec, log=progress, options=feature_build_options(cascade))
             note(f"[green]✓[/] built {r.tag} in {r.seconds} s for the stack's features")
         prepare_feature_state(cascade)
         path = write_compose(cascade.root, name, doc)

@@ -261,6 +261,15 @@ def missing_feature_images(project: Cascade) -> list[ImageSpec]:
     return [spec for spec in specs.values() if find_image(spec) is None]
 
 
+def feature_build_options(project: Cascade) -> Any:
+    """The :class:`~landscape.engine.buildcontext.BuildOptions` of a feature image's build:
+    labelled with the studio (``io.landscape.studio``), so that ``prune`` knows it as this
+    studio's (and keeps it while the project's features ask for it)."""
+    from .buildcontext import BuildOptions, studio_id
+
+    return BuildOptions(studio=studio_id(project.root))
+
+
 def compose_document(plan: BuildPlan, project: Cascade) -> dict:
     """The compose document of a project's stack (a plain dict, see the module doc).
 
