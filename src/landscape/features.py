@@ -15,6 +15,7 @@ Used by ``check`` (options and bindings) and by the stack (:mod:`landscape.engin
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -132,6 +133,42 @@ def feature_errors(features: Node | None, policy: Policy) -> list[LandscapeError
         except LandscapeError as e:
             errors += flatten(e)
     return errors
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """What a catalog fragment asks of Landscape besides its services (``x-landscape``):
+    ``system_packages`` — Debian packages of an image built for the feature from the base
+    (``image: {system_packages: […]}``; empty: the feature runs on the workspace image);
+    ``state`` — a state folder of its own, mounted at ``/state``, with a generated password
+    file; ``user`` — ``/etc/passwd`` and ``/etc/group`` naming the stack's user (programs
+    such as ``initdb`` refuse a user id without a name)."""
+
+    system_packages: tuple[str, ...] = ()
+    state: bool = False
+    user: bool = False
+
+
+def feature_settings(name: str) -> FeatureSettings:
+    """The :class:`FeatureSettings` of catalog feature ``name``. Raises
+    :class:`LandscapeError` for a catalog entry whose image packages are not Debian package
+    names (the catalog ships with Landscape; this guards a broken install)."""
+    from . import grammar
+
+    meta = (load_feature(name).get("x-landscape") or {})
+    packages = tuple((meta.get("image") or {}).get("system_packages") or ())
+    bad = [p for p in packages if not grammar.is_debian_package(p)]
+    if bad:
+        raise LandscapeError(f"catalog feature {name!r}: not Debian package names: "
+                             f"{', '.join(map(repr, bad))}")
+    return FeatureSettings(packages, bool(meta.get("state")), bool(meta.get("user")))
+
+
+def enabled_features(features: Node | None) -> list[tuple[str, Node]]:
+    """``(name, options node)`` of each feature a merged ``features`` node enables (a
+    feature set to ``false`` is off), in file order."""
+    return [(name, node) for name, node in (features.items() if features is not None else ())
+            if node.value is not False]
 
 
 def render_feature(name: str, node: Node, variables: dict[str, Any], policy: Policy) -> dict:

@@ -371,11 +371,21 @@ def up(project: Annotated[Path, _folder(help="Project folder.")],
     from ..cascade import build_cascade
     from ..engine.stack import compose, compose_document, stack_lock, write_compose
 
+    from ..engine.images import build_image
+    from ..engine.stack import (feature_build_options, missing_feature_images,
+                                prepare_feature_state)
+
     plan, _results = _build(project, root, pull=True)
     cascade = build_cascade(project, (), root)
     name = cascade.project
     with stack_lock(cascade.root, name):
         doc = compose_document(plan, cascade)
+        for spec in missing_feature_images(cascade):
+            with BuildProgress(f"building {spec.tag} (features: "
+                               f"{', '.join(spec.system_packages)})") as progress:
+                r = build_image(spec, log=progress, options=feature_build_options(cascade))
+            note(f"[green]✓[/] built {r.tag} in {r.seconds} s for the stack's features")
+        prepare_feature_state(cascade)
         path = write_compose(cascade.root, name, doc)
         note(f"compose file: {safe(path)}")
         compose(path, cascade.root, name, "up", "-d", "--remove-orphans")

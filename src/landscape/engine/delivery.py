@@ -386,13 +386,27 @@ class PruneResult:
                 "dry_run": self.dry_run}
 
 
+def feature_keys(project: Project) -> set[str]:
+    """The keys of the images the project's features run on
+    (:func:`landscape.engine.stack.feature_images`; none when its cascade cannot be read)."""
+    from ..cascade import build_cascade
+    from .stack import feature_images
+
+    try:
+        return {spec.key for spec in feature_images(
+            build_cascade(project.directory, (), project.root)).values()}
+    except LandscapeError:
+        return set()
+
+
 def prune(projects: list[Project], *, keep: int = 1, dry_run: bool = False,
           log: Log = print) -> PruneResult:
     """Remove the Landscape images of ``projects`` that this studio built (labels
     ``io.landscape.project`` and ``io.landscape.studio``) and that no current context uses,
     no kept lock revision (the last ``keep``) names, and no container (running or stopped)
     uses. Images another studio (or another checkout) built, and pulled images, are left
-    alone; base images carry no ``io.landscape.key`` and are never touched. Removes tag by
+    alone; base images carry no ``io.landscape.key`` and are never touched; the images the
+    project's enabled features run on (:func:`feature_keys`) are kept. Removes tag by
     tag (never forced). Returns a :class:`PruneResult`."""
     from .buildcontext import studio_id
 
@@ -404,7 +418,7 @@ def prune(projects: list[Project], *, keep: int = 1, dry_run: bool = False,
     used_images = {c.image.id for c in client.containers.list(all=True) if c.image is not None}
     removed, kept, freed = [], 0, 0
     for project in projects:
-        keys = set(project.plan.images)
+        keys = set(project.plan.images) | feature_keys(project)
         for revision in lock_revisions(project)[:max(keep, 0)]:
             keys |= set((revision.get("images") or {}))
         candidates = client.images.list(filters={"label": [

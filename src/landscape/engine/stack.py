@@ -45,7 +45,7 @@ from ..imagekey import ImageSpec
 from ..errors import ConfigError, EngineError, ErrorGroup, LandscapeError, flatten
 from ..launchinputs import StorageMount
 from ..plan import BuildPlan
-from ..features import render_feature
+from ..features import enabled_features, feature_settings, is_feature, render_feature
 from ..policy import is_no_new_privileges, service_checks
 from ..resources import atomic_write
 from ..names import (LABEL_CONTEXTS, LABEL_KEY, LABEL_PROJECT, LABEL_ROLE, LABEL_ROOT, VAR_IMAGE,
@@ -136,6 +136,140 @@ def _payload_volumes(spec: ImageSpec, project: Cascade) -> list[dict]:
             for source, target, _mode in binds]
 
 
+#: where a feature's state folder is mounted in its containers
+STATE_TARGET = "/state"
+#: the user and group id a feature that wants a named user runs as when root brings the
+#: stack up (a database server refuses to run as root, and nothing needs it to)
+NONROOT = 65532
+
+
+def feature_user() -> tuple[int, int]:
+    """``(uid, gid)`` the features that want a named user (``x-landscape.user``) run as:
+    the user bringing the stack up, or :data:`NONROOT` when that is root."""
+    uid, gid = os.getuid(), os.getgid()
+    return (NONROOT, NONROOT) if uid == 0 else (uid, gid)
+
+
+def state_dir(root: Path, project: str, feature: str) -> Path:
+    """The state folder of ``feature`` of the stack of ``project``:
+    ``<studio root>/.landscape/stacks/<project>/state/<feature>`` (a database's cluster,
+    Syncthing's keys), made by :func:`prepare_feature_state`. Kept by ``down``."""
+    return stack_dir(root, project) / "state" / feature
+
+
+def feature_image(project: Cascade, packages: tuple[str, ...]) -> ImageSpec:
+    """The image a feature runs on when the workspace image does not serve: the project's
+    base (``image.base``) with the Debian ``packages`` installed, built as every Landscape
+    image is (:func:`landscape.engine.images.build_image`: OS packages fetched by apt at
+    build time, none pulled from a registry), with no rez packages and no tools. Features
+    that ask for the same packages share it."""
+    from ..imagekey import DEFAULT_BASE, DEFAULT_REZ_VERSION
+
+    image_cfg = project.plain("image", {}) or {}
+    rez_cfg = project.plain("rez", {}) or {}
+    return ImageSpec(project=project.project, base=str(image_cfg.get("base") or DEFAULT_BASE),
+                     system_packages=sorted(packages),
+                     rez_version=str(rez_cfg.get("version") or DEFAULT_REZ_VERSION),
+                     packages=[], tools={})
+
+
+def feature_images(project: Cascade) -> dict[str, ImageSpec]:
+    """Feature name → the image built for it (:func:`feature_image`), for each enabled
+    feature of ``project`` whose catalog entry asks for one. Features not in the catalog
+    are skipped (:func:`compose_document` reports them)."""
+    out = {}
+    for name, _node in enabled_features(project.node("features")):
+        if is_feature(name):
+            packages = feature_settings(name).system_packages
+            if packages:
+                out[name] = feature_image(project, packages)
+    return out
+
+
+def _user_files(root: Path, project: str) -> tuple[Path, Path]:
+    """``(passwd, group)`` files of the stack (``etc/`` of its folder)."""
+    etc = stack_dir(root, project) / "etc"
+    return etc / "passwd", etc / "group"
+
+
+def prepare_feature_state(project: Cascade) -> list[Path]:
+    """Make what the enabled features of ``project`` need on the host before the stack
+    starts: each state folder (mode 0700, the user's) with a ``password`` file (0600; 24
+    random bytes, URL-safe base64) when it has none, and the stack's ``etc/passwd`` and
+    ``etc/group`` (the user as :func:`landscape.engine.launch.user_entries` writes them,
+    home ``/state``). Never follows a symlink planted in place of a state folder or file;
+    returns the state folders. Raises :class:`EngineError` when one cannot be made."""
+    import pwd
+    import secrets
+
+    from .. import grammar
+    from .launch import user_entries
+
+    root, name = project.root, project.project
+    made = []
+    uid, gid = feature_user()
+    for fname, _node in enabled_features(project.node("features")):
+        try:
+            settings = feature_settings(fname)
+        except (LandscapeError, OSError):
+            continue
+        if settings.user:
+            try:
+                user = pwd.getpwuid(uid).pw_name if uid == os.getuid() else ""
+            except KeyError:
+                user = ""
+            user = user if grammar.is_user_name(user) else "landscape"
+            passwd, group = user_entries(uid, gid, user, STATE_TARGET, [gid])
+            files = _user_files(root, name)
+            for path, text in zip(files, (passwd, group)):
+                atomic_write(path, text)
+        if not settings.state:
+            continue
+        d = state_dir(root, name, fname)
+        try:
+            d.parent.mkdir(parents=True, exist_ok=True)
+            if not os.path.lexists(d):
+                d.mkdir(mode=0o700)
+            where = os.path.realpath(d)
+            if os.path.islink(d) or not os.path.isdir(d) or where != os.path.join(
+                    os.path.realpath(stack_dir(root, name)), "state", fname):
+                raise EngineError(f"the state folder {d} is not a folder of the stack (it "
+                                  f"leads to {where}); remove it")
+            os.chmod(d, 0o700, follow_symlinks=False)
+            fd = os.open(d / "password", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                         0o600)
+        except FileExistsError:
+            made.append(d)
+            continue
+        except OSError as e:
+            raise EngineError(f"cannot make the state folder {d}: {e.strerror or e}") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24))
+            if settings.user and os.getuid() == 0:  # the feature's own user owns its state
+                os.fchown(fd, uid, gid)
+                os.chown(d, uid, gid, follow_symlinks=False)
+        made.append(d)
+    return made
+
+
+def missing_feature_images(project: Cascade) -> list[ImageSpec]:
+    """The images of :func:`feature_images` the engine lacks (one per key), to build before
+    the stack starts (:func:`landscape.engine.images.find_image`: by key and labels)."""
+    from .images import find_image
+
+    specs = {spec.key: spec for spec in feature_images(project).values()}
+    return [spec for spec in specs.values() if find_image(spec) is None]
+
+
+def feature_build_options(project: Cascade) -> Any:
+    """The :class:`~landscape.engine.buildcontext.BuildOptions` of a feature image's build:
+    labelled with the studio (``io.landscape.studio``), so that ``prune`` knows it as this
+    studio's (and keeps it while the project's features ask for it)."""
+    from .buildcontext import BuildOptions, studio_id
+
+    return BuildOptions(studio=studio_id(project.root))
+
+
 def compose_document(plan: BuildPlan, project: Cascade) -> dict:
     """The compose document of a project's stack (a plain dict, see the module doc).
 
@@ -177,14 +311,24 @@ def compose_document(plan: BuildPlan, project: Cascade) -> dict:
                  "workspace_image": first_image, "storage": _volumes(storage_all),
                  "storage_ro": [{**v, "read_only": True} for v in _volumes(storage_all)],
                  "uid": uid, "gid": gid, "user": f"{uid}:{gid}"}
-    for fname, fnode in (features.items() if features is not None else ()):
-        if fnode.value is False:
-            continue
+    own_images = feature_images(project)
+    passwd, group = _user_files(project.root, name)
+    for fname, fnode in enabled_features(features):
         if first_image is None:
             raise LandscapeError(f"feature {fname!r} needs a workspace image, and no context of "
                                  "the project resolves")
+        state = {"type": "bind", "source": str(state_dir(project.root, name, fname)),
+                 "target": STATE_TARGET, "read_only": False}
+        mine = {**variables, "state_dir": state["source"], "state_volumes": [state],
+                "state_and_storage": [state, *variables["storage"]]}
+        if fname in own_images:
+            mine["feature_image"] = own_images[fname].tag
         try:
-            fragment = render_feature(fname, fnode, variables, policy)
+            settings = feature_settings(fname) if is_feature(fname) else None
+            if settings is not None and settings.user:
+                fuid, fgid = feature_user()
+                mine.update(uid=fuid, gid=fgid, user=f"{fuid}:{fgid}")
+            fragment = render_feature(fname, fnode, mine, policy)
         except LandscapeError as e:
             errors += flatten(e)
             continue
@@ -193,6 +337,13 @@ def compose_document(plan: BuildPlan, project: Cascade) -> dict:
                 entries = {k: _harden({**v, "labels": {**(v.get("labels") or {}), **ident,
                                                         LABEL_ROLE: "feature"}}, True)
                            for k, v in (entries or {}).items()}
+                if settings is not None and settings.user:
+                    for v in entries.values():
+                        v["volumes"] = [*(v.get("volumes") or []), *(
+                            {"type": "bind", "source": str(src), "target": target,
+                             "read_only": True}
+                            for src, target in ((passwd, "/etc/passwd"),
+                                                (group, "/etc/group")))]
             doc.setdefault(section, {}).update(entries or {})
     declared = project.node("services")
     for sname, snode in (declared.items() if declared is not None else ()):
