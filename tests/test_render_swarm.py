@@ -175,6 +175,18 @@ def test_8_frames_in_4_chunks_with_the_environment_of_a_local_chunk(studio, farm
     for data in (local, swarm):
         data["env"].pop("HOSTNAME")  # the container's own id
     assert swarm == local
+    # a resume after two frames were lost renders exactly those two, on the Swarm too
+    kept = {p.name: p.stat().st_mtime_ns for p in renders.glob("frame_*.png")}
+    (renders / "frame_0003.png").unlink()
+    (renders / "frame_0006.png").write_bytes(b"")
+    r = cli("render", shot, "--tool", "python", "--variant", "farm-ok", "--frames", "1-8",
+            "--chunk", "2", "--swarm", "--resume")
+    assert r.code == 0, r
+    assert "rendering 2 frame(s) in 1 chunk(s)" in r.err  # {frames} takes a step: 3-6x3
+    assert "chunk 3-6x3: done, 2 frame(s) verified" in r.err
+    now = {p.name: p.stat().st_mtime_ns for p in renders.glob("frame_*.png")}
+    assert sorted(n for n in now if now[n] != kept.get(n)) == ["frame_0003.png",
+                                                               "frame_0006.png"]
     assert clean(shot) == {}
 
 
