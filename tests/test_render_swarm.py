@@ -322,3 +322,31 @@ def test_files_and_secrets_reach_the_task_as_configs_and_secrets(base_image, swa
     assert docker_engine.api.secrets(filters={"label": label}) == []
     assert docker_engine.api.configs(filters={"label": label}) == []
     assert docker_engine.containers.list(all=True, filters={"label": label}) == []
+
+
+def test_a_node_without_the_image_stops_the_render_in_one_line(swarm, docker_engine, tmp_path):
+    """A task the node cannot start because the image is not there (and no registry has
+    it) is rejected by the Swarm: the runner raises the engine's reason in one line (the
+    scheduler's fatal error) and leaves nothing behind."""
+    import threading
+
+    from landscape.engine.launch import LaunchSpec
+    from landscape.engine.swarm import SwarmRunner
+    from landscape.errors import EngineError
+    from landscape.frames import Chunk
+
+    spec = LaunchSpec(
+        image="127.0.0.1:1/landscape/nowhere@sha256:" + "0" * 64, argv=["true"], uid=1000,
+        gid=1000, group_add=[], environment={}, binds=[], home="/home/ann",
+        labels={"io.landscape.context": str(tmp_path)})
+    runner = SwarmRunner(spec, "fedcba9876543210", threading.Event(), log=lambda line: None)
+    try:
+        with pytest.raises(EngineError) as e:
+            runner(Chunk(1, 1), 1, [], tmp_path / "1.1.log")
+    finally:
+        runner.stop_all()
+    assert "\n" not in e.value.message
+    assert "task rejected: No such image: 127.0.0.1:1/landscape/nowhere@" in e.value.message
+    label = ["io.landscape.render.id=fedcba9876543210"]
+    assert docker_engine.api.services(filters={"label": label}) == []
+    assert docker_engine.api.configs(filters={"label": label}) == []
