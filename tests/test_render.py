@@ -3,6 +3,7 @@ patterns), PNG verification, and the chunk scheduler with a fake chunk runner.""
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 import threading
@@ -498,3 +499,29 @@ def test_frames_are_not_moved_through_an_outputs_folder_swapped_after_the_render
     result = render(j, tool, log=lambda line: None)
     assert not result.ok and "replaced" in result.results[0].reason
     assert [p.name for p in elsewhere.iterdir()] == [attempt_folder("1-2", 1)]
+
+
+def test_a_frame_that_inflates_to_gigabytes_is_decoded_in_bounded_memory(tmp_path):
+    # a hostile tool writes a few hundred KB that inflate to the size its header promises
+    import tracemalloc
+
+    f = tmp_path / "bomb.png"
+    f.write_bytes(png(4096, 4096, color=6))  # 64 MiB of pixel data, about 65 KB on disk
+    assert f.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        assert verify_frame(f, "decodes") is None
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+def test_a_fifo_swapped_in_for_a_frame_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "f.png")
+    with pytest.raises(BadImage, match="not a regular file"):
+        png_size(tmp_path / "f.png")
+    (tmp_path / "real.png").write_bytes(png(2, 2))
+    (tmp_path / "link.png").symlink_to(tmp_path / "real.png")
+    with pytest.raises(OSError):
+        png_size(tmp_path / "link.png")
