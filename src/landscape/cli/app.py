@@ -790,7 +790,7 @@ def _render_report(result, frames: int, swarm: bool = False) -> int:
         if r.reason in ("interrupted", "not started") or result.fatal:
             continue
         note(f"[red]chunk {r.chunk.name} failed after {r.attempts} attempt(s)[/]: "
-             f"{safe(r.reason)}; log: {safe(str(r.log))}")
+             f"{safe(r.reason)}; log: {safe(str(r.log)) if r.log else 'not kept'}")
         for line in log_tail(r):
             note(f"  | {safe(line)}")
     if result.interrupted:

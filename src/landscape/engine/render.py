@@ -30,6 +30,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import stat
+import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -77,11 +80,108 @@ class RenderJob:
     retries: int = 2
     parallel: int = 1
     timeout: float | None = None
+    #: ``(st_dev, st_ino)`` of ``outdir`` when the job was made: the host writes into that
+    #: folder only through a descriptor of exactly it (:func:`open_outdir`), so a container
+    #: that swaps a folder on the way for a symlink cannot steer the host's writes
+    outdir_id: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.outdir_id is None:
+            try:
+                st = os.stat(self.outdir)
+            except OSError:
+                return
+            self.outdir_id = (st.st_dev, st.st_ino)
 
     @property
     def logs(self) -> Path:
-        """Where the logs of attempts go (failed ones are kept)."""
+        """Where the logs of failed attempts are kept."""
         return self.outdir / LOGS
+
+
+class FolderReplaced(LandscapeError):
+    """The outputs folder is no longer the folder the render started with (a container
+    replaced it, or a folder on the way, with a symlink or another folder)."""
+
+
+def open_outdir(job: RenderJob) -> int:
+    """A descriptor of ``job.outdir`` (a directory, close it after use), checked to be the
+    very folder the job was made for. Raises :class:`FolderReplaced` otherwise: every
+    container of the render may write in the working directory, so the host never follows
+    a path there that a container could have swapped for a symlink out of it."""
+    try:
+        fd = os.open(job.outdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise FolderReplaced(f"the output folder {job.outdir} cannot be opened: "
+                             f"{e.strerror or e}") from None
+    st = os.fstat(fd)
+    if job.outdir_id is not None and (st.st_dev, st.st_ino) != job.outdir_id:
+        os.close(fd)
+        raise FolderReplaced(f"the output folder {job.outdir} was replaced during the "
+                             "render (by a symlink or another folder): nothing more is "
+                             "written there")
+    return fd
+
+
+def _subfolder(parent: int, name: str) -> int:
+    """A descriptor of the real folder ``name`` in the folder ``parent`` (made when
+    missing); a symlink or any other file there is refused (``OSError``)."""
+    try:
+        os.mkdir(name, 0o755, dir_fd=parent)
+    except FileExistsError:
+        pass
+    return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                   dir_fd=parent)
+
+
+def keep_log(job: RenderJob, source: Path, name: str) -> Path | None:
+    """Copy the host-private log ``source`` to ``<outputs folder>/.landscape-logs/name``
+    without following a symlink a container put on the way (a log path that is a symlink
+    to the artist's ``~/.bashrc`` must not overwrite it); whatever file holds ``name`` is
+    replaced by a new one. Returns the kept log's path, or ``None`` when it could not be
+    kept there (the outputs folder was replaced, a non-folder holds ``.landscape-logs``)."""
+    try:
+        out = open_outdir(job)
+    except FolderReplaced:
+        return None
+    logs = fd = -1
+    try:
+        logs = _subfolder(out, LOGS)
+        try:
+            os.unlink(name, dir_fd=logs)
+        except FileNotFoundError:
+            pass
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o644, dir_fd=logs)
+        with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+            fd = -1
+            shutil.copyfileobj(src, dst)
+        return job.logs / name
+    except OSError:
+        return None
+    finally:
+        for d in (fd, logs, out):
+            if d >= 0:
+                os.close(d)
+
+
+def move_frames(job: RenderJob, attempt: str, names: Sequence[str]) -> None:
+    """Move the frames ``names`` from the attempt folder ``attempt`` into the outputs
+    folder, through descriptors of both (:func:`open_outdir`; the attempt folder must be a
+    real folder in it, not a symlink). Raises :class:`FolderReplaced` or ``OSError``."""
+    out = open_outdir(job)
+    try:
+        private = os.open(attempt, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          dir_fd=out)
+        try:
+            for n in names:
+                if not stat.S_ISREG(os.stat(n, dir_fd=private, follow_symlinks=False).st_mode):
+                    raise FolderReplaced(f"frame {n} is no longer a regular file")
+                os.replace(n, n, src_dir_fd=private, dst_dir_fd=out)
+        finally:
+            os.close(private)
+    finally:
+        os.close(out)
 
 
 @dataclass
@@ -95,6 +195,8 @@ class ChunkResult:
     reason: str = ""
     log: Path | None = None
     seconds: float = 0.0
+    #: the last lines of the last failed attempt's log, read from Landscape's own copy
+    tail: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -155,22 +257,26 @@ def _tail(log: Path | None, lines: int = LOG_TAIL) -> list[str]:
 
 
 def log_tail(result: ChunkResult, lines: int = LOG_TAIL) -> list[str]:
-    """The last ``lines`` non-empty lines of the log of ``result``'s last failed attempt."""
-    return _tail(result.log, lines)
+    """The last ``lines`` non-empty lines of the log of ``result``'s last failed attempt
+    (read when it failed from Landscape's private copy: the kept log lies in a folder the
+    render's containers may write, so it is not read back by its path)."""
+    return result.tail[-lines:]
 
 
 def run_chunk(job: RenderJob, chunk: Chunk, runner: ChunkRunner, stop: threading.Event,
-              log: Log) -> ChunkResult:
+              log: Log, scratch: Path) -> ChunkResult:
     """Render ``chunk`` of ``job`` with ``runner``: attempts until every frame passes
     verification or ``job.retries`` retries failed (or ``stop`` is set). Each attempt's
-    output goes to ``<logs>/<chunk>.<attempt>.log``, kept when the attempt fails. Progress
-    lines go to ``log``. Raises :class:`EngineError` when the runner does (a container that
-    cannot start: retrying would not help) and :class:`Interrupted` when it does."""
+    output goes to a file of the host-private folder ``scratch`` (never a path the
+    containers can reach), copied to ``<logs>/<chunk>.<attempt>.log`` (:func:`keep_log`)
+    when the attempt fails. Progress lines go to ``log``. Raises :class:`EngineError` when
+    the runner does (a container that cannot start: retrying would not help) and
+    :class:`Interrupted` when it does."""
     spec = job.spec
     name = spec.outputs.rpartition("/")[2]
     folder = pattern_folder(spec.outputs)
     started = time.monotonic()
-    reason, kept = "", None
+    reason, kept, tail = "", None, []
     attempts = 0
     for attempt in range(1, job.retries + 2):
         if stop.is_set():
@@ -183,14 +289,14 @@ def run_chunk(job: RenderJob, chunk: Chunk, runner: ChunkRunner, stop: threading
             shutil.rmtree(private, ignore_errors=True)  # a leftover of an earlier run
         output = attempt_pattern(spec.outputs, chunk.name, attempt) if private else None
         args = substitute(spec.frames, chunk_values(chunk.frames, output))
-        job.logs.mkdir(parents=True, exist_ok=True)
         log_file = job.logs / f"{chunk.name}.{attempt}.log"
+        own_log = scratch / log_file.name
         finals = {f: job.outdir / frame_name(name, f) for f in chunk.frames}
         before = {f: _signature(p) for f, p in finals.items()} if private is None else {}
         log(f"chunk {chunk.name}: attempt {attempt} started")
         t0 = time.monotonic()
         try:
-            code = runner(chunk, attempt, args, log_file)
+            code = runner(chunk, attempt, args, own_log)
         except BaseException:
             if private is not None:
                 shutil.rmtree(private, ignore_errors=True)
@@ -198,7 +304,8 @@ def run_chunk(job: RenderJob, chunk: Chunk, runner: ChunkRunner, stop: threading
         if stop.is_set():
             if private is not None:
                 shutil.rmtree(private, ignore_errors=True)
-            return ChunkResult(chunk, False, attempts, "interrupted", log_file,
+            return ChunkResult(chunk, False, attempts, "interrupted",
+                               keep_log(job, own_log, log_file.name),
                                time.monotonic() - started)
         bad = []
         for f in chunk.frames:
@@ -208,12 +315,17 @@ def run_chunk(job: RenderJob, chunk: Chunk, runner: ChunkRunner, stop: threading
                 why = "not written by this attempt"
             if why is not None:
                 bad.append(f"frame {f} {why}")
+        if code == 0 and not bad and private is not None:
+            try:
+                move_frames(job, private.name, [frame_name(name, f) for f in chunk.frames])
+            except OSError as e:
+                bad.append(f"frames not moved into place: {e.strerror or e}")
+            except FolderReplaced as e:
+                bad.append(e.message)
         if code == 0 and not bad:
             if private is not None:
-                for f in chunk.frames:
-                    os.replace(private / frame_name(name, f), finals[f])
                 shutil.rmtree(private, ignore_errors=True)
-            log_file.unlink(missing_ok=True)
+            own_log.unlink(missing_ok=True)
             log(f"chunk {chunk.name}: done, {len(chunk.frames)} frame(s) verified in "
                 f"{time.monotonic() - t0:.1f} s")
             return ChunkResult(chunk, True, attempts, seconds=time.monotonic() - started)
@@ -222,13 +334,17 @@ def run_chunk(job: RenderJob, chunk: Chunk, runner: ChunkRunner, stop: threading
         parts = ([f"exit {code}"] if code != 0 else ["exit 0"]) + bad[:3] + (
             [f"{len(bad) - 3} more frame(s) bad"] if len(bad) > 3 else [])
         reason = ", ".join(parts)
-        kept = log_file
+        kept = keep_log(job, own_log, log_file.name)
+        tail = _tail(own_log)
+        if kept is None:
+            reason += ", log not kept: the output folder is not the one the render started with"
         more = f"; retrying ({attempt + 1} of {job.retries + 1})" \
             if attempt <= job.retries else ""
         where = folder + "/" if folder else ""
         log(f"chunk {chunk.name}: attempt {attempt} failed: {reason}; log: "
             f"{where}{LOGS}/{log_file.name}{more}")
-    return ChunkResult(chunk, False, attempts, reason, kept, time.monotonic() - started)
+    return ChunkResult(chunk, False, attempts, reason, kept, time.monotonic() - started,
+                       tail)
 
 
 def render(job: RenderJob, runner: ChunkRunner, *, log: Log, stop: threading.Event | None = None,
@@ -244,9 +360,16 @@ def render(job: RenderJob, runner: ChunkRunner, *, log: Log, stop: threading.Eve
     by_chunk: dict[Chunk, ChunkResult] = {}
     fatal: list[str] = []
 
+    from ..resources import cache_dir
+
+    # the attempts' logs are written here, where no container reaches, and copied out
+    home = cache_dir() / "render"
+    home.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="logs-", dir=home))
+
     def one(chunk: Chunk) -> None:
         try:
-            by_chunk[chunk] = run_chunk(job, chunk, runner, stop, log)
+            by_chunk[chunk] = run_chunk(job, chunk, runner, stop, log, scratch)
         except Interrupted:
             by_chunk[chunk] = ChunkResult(chunk, False, 0, "interrupted")
         except LandscapeError as e:  # the engine refused the container: stop everything
@@ -255,28 +378,49 @@ def render(job: RenderJob, runner: ChunkRunner, *, log: Log, stop: threading.Eve
             stop.set()
 
     stopped = False
-    with ThreadPoolExecutor(max_workers=max(1, job.parallel),
-                            thread_name_prefix="landscape-render") as pool:
-        pending: set[Future] = {pool.submit(one, c) for c in job.chunks}
-        while pending:
-            _done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
-            if stop.is_set() and not stopped:
-                stopped = True
-                if on_stop is not None:
-                    on_stop()
-        if stop.is_set() and not stopped and on_stop is not None:
-            on_stop()
-    for leftover in job.outdir.glob(".landscape-attempt-*"):  # interrupted attempts
-        shutil.rmtree(leftover, ignore_errors=True)
     try:
-        job.logs.rmdir()  # when no failed attempt left a log
-    except OSError:
-        pass
+        with ThreadPoolExecutor(max_workers=max(1, job.parallel),
+                                thread_name_prefix="landscape-render") as pool:
+            pending: set[Future] = {pool.submit(one, c) for c in job.chunks}
+            while pending:
+                _done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
+                if stop.is_set() and not stopped:
+                    stopped = True
+                    if on_stop is not None:
+                        on_stop()
+            if stop.is_set() and not stopped and on_stop is not None:
+                on_stop()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    _clean_outdir(job)
     result.results = [by_chunk.get(c) or ChunkResult(c, False, 0, "not started")
                       for c in job.chunks]
     result.fatal = fatal[0] if fatal else None
     result.interrupted = stop.is_set() and not fatal
     return result
+
+
+def _clean_outdir(job: RenderJob) -> None:
+    """Remove the attempts' private folders left by interrupted attempts, and the logs
+    folder when no failed attempt left a log, through a descriptor of the outputs folder
+    (nothing when it was replaced)."""
+    try:
+        out = open_outdir(job)
+    except FolderReplaced:
+        return
+    try:
+        for entry in os.listdir(out):
+            if entry.startswith(".landscape-attempt-"):
+                if sys.version_info >= (3, 11):
+                    shutil.rmtree(entry, ignore_errors=True, dir_fd=out)
+                else:  # pragma: no cover - Python 3.10: by path (rmtree keeps off symlinks)
+                    shutil.rmtree(job.outdir / entry, ignore_errors=True)
+        try:
+            os.rmdir(LOGS, dir_fd=out)
+        except OSError:
+            pass
+    finally:
+        os.close(out)
 
 
 # -- containers ------------------------------------------------------------------------------
