@@ -35,7 +35,9 @@ def test_parse(spec, frames):
     ("1.5", "bad frames"),
     ("1-2000000", "too many frames"),
     ("1-3,2", "given twice"),
-    ("1-9999999999", "bad frames"),
+    ("1-9999999999", "frames go up to 99,999,999"),
+    ("1-1000000000", "frames go up to 99,999,999"),
+    ("100000000", "frames go up to 99,999,999"),
     ("5x2", "bad frames"),
 ])
 def test_bad_frames_are_one_line_errors(spec, words):

@@ -181,6 +181,10 @@ def test_arbitrary_names_are_refused_or_reach_the_argv_exactly(path, tool, varia
     (["--out", "job.yaml"], "--out goes with --emit"),
     (["--digest", "sha256:ABC"], "is not sha256:"),
     (["--digest", "latest"], "is not sha256:"),
+    (["--parallel", "0"], "--parallel must be at least 1"),
+    (["--retries", "-1"], "--retries must be 0 or more"),
+    (["--timeout", "-1"], "--timeout must be a number of seconds above 0"),
+    (["--timeout", "0"], "--timeout must be a number of seconds above 0"),
 ])
 def test_usage_errors_exit_2_on_one_line(cli, tmp_path, extra, words):
     r = cli("render", str(tmp_path), "--tool", "python/farm", "--frames", "1-2", *extra)

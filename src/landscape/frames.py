@@ -68,6 +68,8 @@ def parse(spec: str) -> list[int]:
         item = item.strip()
         m = _ITEM.match(item)
         if m is None:
+            if re.fullmatch(r"[0-9]+(-[0-9]+(x[0-9]+)?)?", item):  # only too many digits
+                raise FrameError(f"bad frames {item!r}: frames go up to {MAX_FRAME:,}")
             raise FrameError(f"bad frames {item!r} in {spec!r}: write A, A-B or A-BxSTEP "
                              "(whole frames from 0), separated by commas")
         a = int(m.group(1))
@@ -78,7 +80,7 @@ def parse(spec: str) -> list[int]:
         if b < a:
             raise FrameError(f"bad frames {item!r}: the range runs backwards (write {b}-{a})")
         if b > MAX_FRAME:
-            raise FrameError(f"bad frames {item!r}: frames go up to {MAX_FRAME}")
+            raise FrameError(f"bad frames {item!r}: frames go up to {MAX_FRAME:,}")
         if len(out) + (b - a) // step + 1 > MAX_FRAMES:
             raise FrameError(f"too many frames in {spec!r}: at most {MAX_FRAMES:,}")
         for f in range(a, b + 1, step):

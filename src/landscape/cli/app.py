@@ -678,6 +678,12 @@ def render(
     if not tool:
         _usage_error("render", "render needs --tool, the tool that renders (e.g. "
                      "--tool blender/render)")
+    for bad, text in ((parallel is not None and parallel < 1, "--parallel must be at least 1"),
+                      (retries is not None and retries < 0, "--retries must be 0 or more"),
+                      (timeout is not None and not timeout > 0,
+                       "--timeout must be a number of seconds above 0")):
+        if bad:
+            _usage_error("render", text)
     try:
         asked = parse(frames) if frames else parse("")
         split(asked[:1], chunk)  # a chunk below 1 is a usage error
