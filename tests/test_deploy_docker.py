@@ -28,23 +28,6 @@ from test_features_docker import _pg_startup, _until
 pytestmark = pytest.mark.docker
 
 
-def _swarm_state() -> str:
-    return subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def swarm(docker_engine):
-    """This engine as a one-node Swarm manager (made and left only when it was in none)."""
-    made = _swarm_state() != "active"
-    if made:
-        subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"],
-                       check=True, capture_output=True)
-    yield
-    if made:
-        subprocess.run(["docker", "swarm", "leave", "--force"], check=True, capture_output=True)
-
-
 def _labelled(kind: str, stack: str) -> list[str]:
     """Ids of the ``kind`` objects (service, network) of ``stack``, by its label."""
     return subprocess.run(["docker", kind, "ls", "-q", "--filter",
