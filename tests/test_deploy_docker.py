@@ -69,7 +69,7 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 def test_deploy_the_example_stack_to_the_swarm(studio_setup, swarm, registry, cli,
-                                               docker_engine):
+                                               docker_engine, capsys):
     studio, project, set_root = studio_setup
     root_text = (studio / "landscape.yaml").read_text()
     set_root("policy:\n  allowed_binds: [127.0.0.1, 0.0.0.0]")
@@ -87,7 +87,8 @@ def test_deploy_the_example_stack_to_the_swarm(studio_setup, swarm, registry, cl
         assert r.code == 0, r
         assert "warning: no-new-privileges cannot be set on a Swarm service" in r.err
         assert "all running" in r.err
-        print("deploy:", [line for line in r.err.splitlines() if "all running" in line])
+        with capsys.disabled():  # the figure (docs/commands.md quotes it)
+            print("\n" + next(line for line in r.err.splitlines() if "all running" in line))
         # the services answer on 127.0.0.1 (published in host mode)
         status, body = _until(lambda: _get(f"http://127.0.0.1:{dailies}/"))
         assert status == 200 and b"seq010" in body

@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import EngineError, LandscapeError
@@ -426,9 +426,11 @@ def _wanted(service: dict) -> int:
 
 
 def _since(task: dict) -> float:
+    """When ``task`` was made (``CreatedAt``, RFC 3339 in UTC with nanoseconds), as UTC epoch
+    seconds; 0 when it cannot be read."""
     try:
-        return datetime.fromisoformat(str(task.get("CreatedAt"))[:26].rstrip("Z")
-                                      ).timestamp()
+        return datetime.fromisoformat(str(task.get("CreatedAt"))[:26].rstrip("Z")).replace(
+            tzinfo=timezone.utc).timestamp()
     except ValueError:
         return 0.0
 
