@@ -312,3 +312,39 @@ def test_deploy_with_no_engine_is_one_line(example, cli, monkeypatch, tmp_path):
     assert len([line for line in r.err.splitlines() if line.strip()]) <= 2, r.err
     assert "Traceback" not in r.err
     assert not (Path(example) / ".landscape/stacks/lighthouse/swarm.yaml").exists()
+
+
+def test_declared_services_of_a_project_file(example):
+    """Declared services come from a hostile project file: judged by the policy as for
+    ``up``, then converted or refused by the transform."""
+    proj = example / "projects/lighthouse"
+    pinned = f"docker.io/library/redis@{DIGEST}"
+    (proj / "landscape.yaml").write_text(PROJECT + (
+        "services:\n"
+        "  cache:\n"
+        f"    image: {pinned}\n"
+        "    ports: ['127.0.0.1:16379:6379']\n"
+        "    tmpfs: ['/data:size=32m']\n"
+        "    shm_size: 256m\n"
+        "    restart: on-failure:2\n"
+        "    environment: {EVIL: \"$HOME\\nx: y\", NAME: \"a\\u2028b\"}\n"
+        "    labels: {note: \"}\\n{\"}\n"))
+    cascade = build_cascade(proj, ())
+    doc = compose_document(make_plan(proj, workers=1), cascade)
+    out, warnings = swarm_document(doc, _digests(doc), WIDE)
+    cache = out["services"]["cache"]
+    assert cache["image"] == pinned
+    assert cache["environment"]["EVIL"] == "$$HOME\nx: y"  # data, escaped as for up
+    assert cache["deploy"]["restart_policy"] == {"condition": "on-failure", "max_attempts": 2}
+    assert {"type": "tmpfs", "target": "/data", "tmpfs": {"size": 32 << 20}} in cache["volumes"]
+    assert {"type": "tmpfs", "target": "/dev/shm", "tmpfs": {"size": 256 << 20}} in \
+        cache["volumes"]
+    assert cache["ports"] == [{"target": 6379, "published": 16379, "protocol": "tcp",
+                               "mode": "host"}]
+    assert yaml.safe_load(yaml.safe_dump(out)) == out
+    with pytest.raises(LandscapeError, match="service 'cache': ports 16379"):
+        swarm_document(doc, _digests(doc), cascade.policy)  # default: 127.0.0.1 only
+    (proj / "landscape.yaml").write_text(PROJECT + "services:\n  db:\n    image: postgres:16\n")
+    doc = compose_document(make_plan(proj, workers=1), build_cascade(proj, ()))
+    with pytest.raises(LandscapeError, match="service 'db': image 'postgres:16' is neither"):
+        swarm_document(doc, _digests(doc), WIDE)
