@@ -348,3 +348,23 @@ def test_declared_services_of_a_project_file(example):
     doc = compose_document(make_plan(proj, workers=1), build_cascade(proj, ()))
     with pytest.raises(LandscapeError, match="service 'db': image 'postgres:16' is neither"):
         swarm_document(doc, _digests(doc), WIDE)
+
+
+def test_a_stack_deploy_that_drops_options_is_removed_and_fails(monkeypatch):
+    from landscape.engine import deploy as dep
+    from landscape.errors import EngineError
+
+    calls = []
+
+    def run(cmd, **kw):
+        calls.append(cmd)
+        out = "Ignoring unsupported options: restart\nCreating service x_y\n" \
+            if cmd[2] == "deploy" else ""
+        return subprocess.CompletedProcess(cmd, 0, out, "")
+
+    monkeypatch.setattr(dep.subprocess, "run", run)
+    with pytest.raises(EngineError, match="dropped options .*Ignoring unsupported options: "
+                       "restart.*bug of Landscape's Swarm transform"):
+        dep.deploy_stack("/s/swarm.yaml", STACK)
+    assert calls == [["docker", "stack", "deploy", "--with-registry-auth", "-c",
+                      "/s/swarm.yaml", STACK], ["docker", "stack", "rm", STACK]]
