@@ -343,4 +343,24 @@ def registry(tmp_path_factory: pytest.TempPathFactory):
         yield address
 
 
+def swarm_state() -> str:
+    """This engine's ``Swarm.LocalNodeState`` (``active``, ``inactive``, …)."""
+    return subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def swarm(docker_engine):
+    """This engine as a one-node Swarm manager: ``docker swarm init --advertise-addr
+    127.0.0.1`` when it is in none (and ``docker swarm leave --force`` afterwards, only
+    then); an existing Swarm is used and left as it is."""
+    made = swarm_state() != "active"
+    if made:
+        subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"],
+                       check=True, capture_output=True)
+    yield
+    if made:
+        subprocess.run(["docker", "swarm", "leave", "--force"], check=True, capture_output=True)
+
+
 from renderfarm import farm  # noqa: E402,F401 - a fixture of the render tests, local and Swarm

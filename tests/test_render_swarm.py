@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import landscape_exe
+from conftest import landscape_exe, swarm_state
 from renderfarm import SH010, SH020, flaky_and_silent_chunks_are_retried, frames_in
 from landscape.renderspec import png_size
 
@@ -26,18 +26,13 @@ pytestmark = pytest.mark.docker
 RENDER = ["io.landscape.role=render"]
 
 
-def _swarm_state() -> str:
-    return subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-
-
 def test_not_a_swarm_is_one_line(built, cli, monkeypatch):
     """Runs first, before the module's Swarm exists; an engine already in a Swarm (another
     process's) is answered by a stand-in ``GET /info``."""
     from landscape.engine import docker as dk
 
     studio, _ = built
-    if _swarm_state() == "active":
+    if swarm_state() == "active":
         real = dk.api
         monkeypatch.setattr(dk, "api", lambda method, path, *a, **k: {
             "Swarm": {"LocalNodeState": "inactive"}} if path == "/info" else real(
@@ -47,20 +42,6 @@ def test_not_a_swarm_is_one_line(built, cli, monkeypatch):
     assert r.code == 1, r
     assert "not part of a Swarm: docker swarm init, or join one" in r.err
     assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
-
-
-@pytest.fixture(scope="module")
-def swarm(docker_engine):
-    """This engine as a one-node Swarm manager: ``docker swarm init --advertise-addr
-    127.0.0.1`` when it is in none (and ``docker swarm leave --force`` afterwards, only
-    then); an existing Swarm is used and left as it is."""
-    made = _swarm_state() != "active"
-    if made:
-        subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"],
-                       check=True, capture_output=True)
-    yield
-    if made:
-        subprocess.run(["docker", "swarm", "leave", "--force"], check=True, capture_output=True)
 
 
 def test_a_registry_that_refuses_is_one_line_naming_it(built, swarm, cli, docker_engine):

@@ -369,22 +369,15 @@ def up(project: Annotated[Path, _folder(help="Project folder.")],
        root: RootOpt = None) -> None:
     """Build what is missing, write the project's compose file and start its stack."""
     from ..cascade import build_cascade
-    from ..engine.stack import compose, compose_document, stack_lock, write_compose
-
-    from ..engine.images import build_image
-    from ..engine.stack import (feature_build_options, missing_feature_images,
-                                prepare_feature_state)
+    from ..engine.stack import (compose, compose_document, prepare_feature_state, stack_lock,
+                                write_compose)
 
     plan, _results = _build(project, root, pull=True)
     cascade = build_cascade(project, (), root)
     name = cascade.project
     with stack_lock(cascade.root, name):
         doc = compose_document(plan, cascade)
-        for spec in missing_feature_images(cascade):
-            with BuildProgress(f"building {spec.tag} (features: "
-                               f"{', '.join(spec.system_packages)})") as progress:
-                r = build_image(spec, log=progress, options=feature_build_options(cascade))
-            note(f"[green]✓[/] built {r.tag} in {r.seconds} s for the stack's features")
+        _build_feature_images(cascade)
         prepare_feature_state(cascade)
         path = write_compose(cascade.root, name, doc)
         note(f"compose file: {safe(path)}")
@@ -393,8 +386,21 @@ def up(project: Annotated[Path, _folder(help="Project folder.")],
     raise typer.Exit(1 if plan.failed else 0)  # like build: failed contexts are an error
 
 
+def _build_feature_images(cascade) -> None:
+    """Build the images of the enabled features the engine lacks, with progress."""
+    from ..engine.images import build_image
+    from ..engine.stack import feature_build_options, missing_feature_images
+
+    for spec in missing_feature_images(cascade):
+        with BuildProgress(f"building {spec.tag} (features: "
+                           f"{', '.join(spec.system_packages)})") as progress:
+            r = build_image(spec, log=progress, options=feature_build_options(cascade))
+        note(f"[green]✓[/] built {r.tag} in {r.seconds} s for the stack's features")
+
+
 def _stack(project: Path, root: Optional[Path]) -> tuple[Path, str, Path]:
-    """The project's compose file, stack name and studio root; errors when there is none."""
+    """The project's compose file, stack name and studio root; errors when the project has
+    neither a compose file (``up``) nor a Swarm file (``deploy --swarm``)."""
     from ..cascade import build_cascade
     from ..engine.stack import stack_dir
     from ..errors import LandscapeError
@@ -402,10 +408,79 @@ def _stack(project: Path, root: Optional[Path]) -> tuple[Path, str, Path]:
     cascade = build_cascade(project, (), root)
     name = cascade.project
     path = stack_dir(cascade.root, name) / "compose.yaml"
-    if not path.is_file():
+    if not path.is_file() and not path.with_name("swarm.yaml").is_file():
         raise LandscapeError(f"project {name} has no stack yet ({path})",
                              hint=f"run `landscape up {project}`")
     return path, name, cascade.root
+
+
+def _deployed(studio_root: Path, name: str) -> tuple[str, list[dict]]:
+    """``(Swarm stack name, its services)`` of the project ``name`` (none when the engine is
+    in no Swarm)."""
+    from ..engine.deploy import stack_services
+    from ..engine.stack import compose_project_name
+
+    stack = compose_project_name(studio_root, name)
+    return stack, stack_services(stack)
+
+
+@app.command()
+def deploy(project: Annotated[Path, _folder(help="Project folder.")],
+           swarm: Annotated[bool, typer.Option(
+               "--swarm", help="Deploy to the Swarm this engine manages (required).")] = False,
+           root: RootOpt = None) -> None:
+    """Deploy the project's stack to the Swarm this engine manages (--swarm), every image
+    by digest from the studio registry; waits until every service runs."""
+    if not swarm:
+        _usage_error("deploy", "deploy needs --swarm (the stack goes to the Swarm this engine "
+                     "belongs to); `landscape up` brings a stack up on this machine")
+    import time
+
+    from ..cascade import build_cascade
+    from ..engine.deploy import (deploy_stack, push_stack_image, stack_images,
+                                 swarm_document, wait_running, write_swarm)
+    from ..engine.stack import (compose_document, compose_project_name, prepare_feature_state,
+                                stack_lock)
+    from ..engine.swarm import check_swarm
+    from ..errors import LandscapeError
+
+    check_swarm()
+    cascade = build_cascade(project, (), root)
+    registry = cascade.studio_image().get("registry")
+    if not registry:
+        raise LandscapeError("deploy --swarm runs the stack's images from the studio registry "
+                             "(every node pulls them by digest): set image.registry in the "
+                             "studio's landscape.yaml (e.g. registry.example.com or "
+                             "127.0.0.1:5000)")
+    plan, _results = _build(project, root, pull=True)
+    name = cascade.project
+    stack = compose_project_name(cascade.root, name)
+    with stack_lock(cascade.root, name):
+        doc = compose_document(plan, cascade)
+        specs = stack_images(plan, cascade)
+        placeholder = {tag: f"{registry}/landscape/x@sha256:{'0' * 64}" for tag in specs}
+        swarm_document(doc, placeholder, cascade.policy)  # refuse before pushing anything
+        _build_feature_images(cascade)
+        prepare_feature_state(cascade)
+        used = {svc.get("image") for svc in doc["services"].values()}
+        digests = {}
+        for tag, spec in sorted(specs.items()):
+            if tag in used:
+                with BuildProgress(f"pushing {tag} to {registry}") as progress:
+                    digests[tag] = push_stack_image(spec, registry, log=progress)
+                note(f"[green]✓[/] {safe(tag)} → {safe(digests[tag])}")
+        sdoc, warnings = swarm_document(doc, digests, cascade.policy)
+        for line in warnings:
+            note(f"[yellow]warning[/]: {safe(line)}")
+        path = write_swarm(cascade.root, name, sdoc)
+        note(f"Swarm file: {safe(path)}")
+        started, since = time.monotonic(), time.time()
+        deploy_stack(str(path), stack)
+        note(f"deployed stack {safe(stack)}; waiting for its services")
+        wait_running(stack, log=lambda line: note(safe(line)), since=since)
+    note(f"[green]✓[/] stack {safe(stack)} runs on the Swarm ({len(sdoc['services'])} "
+         f"services, all running {time.monotonic() - started:.1f} s after the deploy)")
+    raise typer.Exit(1 if plan.failed else 0)
 
 
 @app.command()
@@ -413,14 +488,24 @@ def down(project: Annotated[Path, _folder(help="Project folder.")],
          volumes: Annotated[bool, typer.Option("--volumes", help="Also delete named volumes.")
                             ] = False,
          root: RootOpt = None) -> None:
-    """Stop and remove the project's stack (named volumes are kept unless --volumes)."""
+    """Stop and remove the project's stack (named volumes are kept unless --volumes), and
+    its Swarm stack when `deploy --swarm` deployed one."""
+    from ..engine.deploy import remove_stack
     from ..engine.stack import compose, stack_lock
 
     path, name, studio_root = _stack(project, root)
     with stack_lock(studio_root, name):
-        compose(path, studio_root, name, "down", "--remove-orphans",
-                *(["--volumes"] if volumes else []))
-    note(f"[green]✓[/] stack {safe(name)} is down")
+        stack, services = _deployed(studio_root, name)
+        if path.is_file():
+            compose(path, studio_root, name, "down", "--remove-orphans",
+                    *(["--volumes"] if volumes else []))
+            note(f"[green]✓[/] stack {safe(name)} is down")
+        if services:
+            remove_stack(stack)
+            note(f"[green]✓[/] Swarm stack {safe(stack)} is removed ({len(services)} "
+                 "services)")
+        elif not path.is_file():
+            note(f"stack {safe(name)}: nothing deployed")
 
 
 @app.command()
@@ -441,10 +526,15 @@ def ps(project: Annotated[Optional[Path], _folder(
         if project is None:
             raise typer.BadParameter("ps needs a project (or --workspaces)",
                                      param_hint="PROJECT")
+        from ..engine.deploy import stack_task_rows
         from ..engine.stack import stack_containers
 
-        _path, name, studio_root = _stack(project, root)
-        rows = [c.to_json() for c in stack_containers(studio_root, name)]
+        path, name, studio_root = _stack(project, root)
+        rows = [c.to_json() for c in stack_containers(studio_root, name)] \
+            if path.is_file() else []
+        stack, services = _deployed(studio_root, name)
+        if services:
+            rows += stack_task_rows(stack)
         columns = ("service", "name", "image", "state")
         empty = f"stack {safe(name)}: no containers"
     if json:
@@ -516,10 +606,15 @@ def logs(project: Annotated[Path, _folder(help="Project folder.")],
              "--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
          root: RootOpt = None) -> None:
     """Logs of the project's stack (or one service); uncoloured when stdout is not a
-    terminal."""
+    terminal. A stack deployed with `deploy --swarm`: its services' logs."""
     from ..engine.stack import compose
 
     path, name, studio_root = _stack(project, root)
+    stack, services = _deployed(studio_root, name)
+    if services:
+        from ..engine.deploy import service_logs
+
+        raise typer.Exit(service_logs(stack, [service] if service else [], follow))
     compose(path, studio_root, name, "logs", *logs_options(follow, sys.stdout),
             *([service] if service else []))
 
