@@ -448,6 +448,11 @@ def _bind_source(volume: Any) -> tuple[str | None, str | None, bool]:
 
 _NAME_OR_ID = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_.-]*|[0-9]+)\Z")
 
+#: the user and group id the stack's features run as when root brings the stack up (they own
+#: the features' state folders: database files, keys, generated passwords); a declared
+#: service may not take it, as user or group
+FEATURE_ID = 65532
+
 
 def _user_problem(user: Any) -> str | None:
     """``"root"`` when a compose ``user`` names uid or gid 0 (or ``root``), a reason when it
@@ -459,6 +464,8 @@ def _user_problem(user: Any) -> str | None:
         return "must be NAME or UID, optionally :GROUP or :GID"
     if any(p == "root" or (p.isdigit() and int(p) == 0) for p in parts):
         return "root"
+    if any(p.isdigit() and int(p) == FEATURE_ID for p in parts):
+        return f"takes id {FEATURE_ID}, the features' own (it owns their state and passwords)"
     return None
 
 
@@ -536,6 +543,14 @@ def service_checks(policy: Policy, name: str, service: Node, base: str
         elif problem:
             errors.append(ConfigError(f"service {name!r}: user {svc.get('user')!r} {problem}",
                                       node("user").loc, kp + ("user",)))
+    for i, group in enumerate(_as_list(svc.get("group_add"))):
+        text = str(group)
+        if text == "root" or (text.isdigit() and int(text) == 0):
+            need("allow_privileged", "group_add", "adds the root group (gid 0)")
+        elif text.isdigit() and int(text) == FEATURE_ID:
+            errors.append(ConfigError(
+                f"service {name!r}: group_add {text} is the features' own group (it owns "
+                "their state and passwords)", node("group_add", i).loc, kp + ("group_add", i)))
     for i, cap in enumerate(_as_list(svc.get("cap_add"))):
         c = grammar.capability(cap) if cap != "ALL" else "ALL"
         if not policy.allow_privileged and (c is None or c not in policy.allowed_capabilities):

@@ -28,6 +28,14 @@ SERVICE_ATTACKS = {
     "apparmor": ("security_opt: ['apparmor=unconfined']", "weakens the container"),
     "root user": ("user: '0'", "runs the service as root"),
     "root by name": ("user: 'root:root'", "runs the service as root"),
+    # the features' own id owns their state folders and passwords (root brought them up):
+    # with it, a service mounting the studio root read-only reads another project's
+    # database password, cluster files and Syncthing keys
+    "features' user": ("user: '65532'", "takes id 65532, the features' own"),
+    "features' group": ("user: '1000:65532'", "takes id 65532, the features' own"),
+    "group_add root": ("group_add: [0]", "adds the root group"),
+    "group_add root by name": ("group_add: [root]", "adds the root group"),
+    "group_add features' group": ("group_add: ['65532']", "group_add 65532 is the features'"),
     "volume of /": ("volumes: ['/:/host']", "/ is outside policy.allowed_mounts"),
     "docker socket": ("volumes: ['/var/run/docker.sock:/var/run/docker.sock']",
                       "/var/run/docker.sock (really /run/docker.sock) is outside"),
@@ -95,3 +103,39 @@ def test_bind_sources_of_services_are_written_as_judged_real_paths(example):
     assert doc["services"]["notes"]["volumes"] == [
         {"type": "bind", "source": str(example / "projects/lighthouse"), "target": "/data",
          "read_only": True}]
+
+
+def test_security_opt_given_as_one_string_stays_one_option(example):
+    plant(example, PROJECT, "level: project\nservices:\n  notes:\n    image: x\n"
+          "    security_opt: no-new-privileges:true\n")
+    doc = compose_document(make_plan(example / "projects/lighthouse"),
+                           build_cascade(example / "projects/lighthouse"))
+    assert doc["services"]["notes"]["security_opt"] == ["no-new-privileges:true"]
+
+
+def test_two_project_folders_of_one_name_never_share_a_stack(example, cli):
+    """A second folder named like a project (``projects/old/lighthouse``, ``level:
+    project``) would get the same stack folder and Compose project: its ``up`` would remove
+    the first one's containers and run its features on the first one's state and
+    passwords."""
+    from landscape.engine.stack import claim_stack, stack_dir
+
+    plant(example, "projects/old/lighthouse/landscape.yaml", "level: project\n")
+    real = build_cascade(example / "projects/lighthouse")
+    twin = build_cascade(example / "projects/old/lighthouse")
+    assert (real.project, real.root) == (twin.project, twin.root)
+    claim_stack(real.root, real.project, real.project_dir)
+    claim_stack(real.root, real.project, real.project_dir)  # the owner again: fine
+    with pytest.raises(LandscapeError, match="belongs to the project folder"):
+        claim_stack(twin.root, twin.project, twin.project_dir)
+    with pytest.raises(LandscapeError, match="belongs to the project folder"):
+        claim_stack(twin.root, twin.project, twin.project_dir, record=False)
+    # down, ps and logs of the twin refuse in one line before touching the engine
+    (stack_dir(real.root, real.project) / "compose.yaml").write_text("services: {}\n")
+    refused(cli("down", example / "projects/old/lighthouse"), "belongs to the project folder")
+    # a link planted in place of the record is not followed
+    marker = stack_dir(real.root, real.project) / "project"
+    marker.unlink()
+    marker.symlink_to(example / "landscape.yaml")
+    with pytest.raises(LandscapeError, match="cannot read"):
+        claim_stack(real.root, real.project, real.project_dir)

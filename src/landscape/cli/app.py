@@ -369,13 +369,14 @@ def up(project: Annotated[Path, _folder(help="Project folder.")],
        root: RootOpt = None) -> None:
     """Build what is missing, write the project's compose file and start its stack."""
     from ..cascade import build_cascade
-    from ..engine.stack import (compose, compose_document, prepare_feature_state, stack_lock,
-                                write_compose)
+    from ..engine.stack import (claim_stack, compose, compose_document, prepare_feature_state,
+                                stack_lock, write_compose)
 
     plan, _results = _build(project, root, pull=True)
     cascade = build_cascade(project, (), root)
     name = cascade.project
     with stack_lock(cascade.root, name):
+        claim_stack(cascade.root, name, cascade.project_dir)
         doc = compose_document(plan, cascade)
         _build_feature_images(cascade)
         prepare_feature_state(cascade)
@@ -402,7 +403,7 @@ def _stack(project: Path, root: Optional[Path]) -> tuple[Path, str, Path]:
     """The project's compose file, stack name and studio root; errors when the project has
     neither a compose file (``up``) nor a Swarm file (``deploy --swarm``)."""
     from ..cascade import build_cascade
-    from ..engine.stack import stack_dir
+    from ..engine.stack import claim_stack, stack_dir
     from ..errors import LandscapeError
 
     cascade = build_cascade(project, (), root)
@@ -411,6 +412,7 @@ def _stack(project: Path, root: Optional[Path]) -> tuple[Path, str, Path]:
     if not path.is_file() and not path.with_name("swarm.yaml").is_file():
         raise LandscapeError(f"project {name} has no stack yet ({path})",
                              hint=f"run `landscape up {project}`")
+    claim_stack(cascade.root, name, cascade.project_dir, record=False)
     return path, name, cascade.root
 
 
@@ -439,8 +441,8 @@ def deploy(project: Annotated[Path, _folder(help="Project folder.")],
     from ..cascade import build_cascade
     from ..engine.deploy import (deploy_stack, push_stack_image, stack_images,
                                  swarm_document, wait_running, write_swarm)
-    from ..engine.stack import (compose_document, compose_project_name, prepare_feature_state,
-                                stack_lock)
+    from ..engine.stack import (claim_stack, compose_document, compose_project_name,
+                                prepare_feature_state, stack_lock)
     from ..engine.swarm import check_swarm
     from ..errors import LandscapeError
 
@@ -456,6 +458,7 @@ def deploy(project: Annotated[Path, _folder(help="Project folder.")],
     name = cascade.project
     stack = compose_project_name(cascade.root, name)
     with stack_lock(cascade.root, name):
+        claim_stack(cascade.root, name, cascade.project_dir)
         doc = compose_document(plan, cascade)
         specs = stack_images(plan, cascade)
         placeholder = {tag: f"{registry}/landscape/x@sha256:{'0' * 64}" for tag in specs}

@@ -46,7 +46,7 @@ from ..errors import ConfigError, EngineError, ErrorGroup, LandscapeError, flatt
 from ..launchinputs import StorageMount
 from ..plan import BuildPlan
 from ..features import enabled_features, feature_settings, is_feature, render_feature
-from ..policy import is_no_new_privileges, service_checks
+from ..policy import FEATURE_ID, is_no_new_privileges, service_checks
 from ..resources import atomic_write
 from ..names import (LABEL_CONTEXTS, LABEL_KEY, LABEL_PROJECT, LABEL_ROLE, LABEL_ROOT, VAR_IMAGE,
                      VAR_PROJECT, VAR_ROOT)
@@ -88,6 +88,35 @@ def stack_lock(root: Path, project: str) -> Iterator[None]:
         os.close(fd)
 
 
+def claim_stack(root: Path, project: str, project_dir: Path, record: bool = True) -> None:
+    """Make sure the stack folder of ``project`` is the stack of the project folder
+    ``project_dir``: two project folders of one name (``projects/lighthouse`` and
+    ``projects/old/lighthouse``) would otherwise share one stack — its compose file, its
+    Compose project (``up --remove-orphans`` of one removes the other's containers) and its
+    features' state folders and passwords. The folder's real path is kept in ``project``
+    in the stack folder, written by the first ``up`` or ``deploy`` (``record``), read without
+    following a link. Raises :class:`LandscapeError` when it names another folder."""
+    mine = os.path.realpath(project_dir)
+    marker = stack_dir(root, project) / "project"
+    try:
+        fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        if record:
+            atomic_write(marker, mine + "\n")
+        return
+    except OSError as e:
+        raise EngineError(f"cannot read {marker}: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as f:
+        owner = f.read(8192).decode("utf-8", "replace").strip()
+    if owner != mine:
+        raise LandscapeError(
+            f"the stack of project {project!r} ({marker.parent}) belongs to the project folder "
+            f"{owner[:200]!r}, not {mine}: two project folders of one name would share one "
+            "stack (containers, state folders, passwords)",
+            hint=f"rename one of the two project folders (or remove {marker} if the project "
+            "was moved)")
+
+
 def _volumes(storage: list[StorageMount]) -> list[dict]:
     return [{"type": "bind", "source": m.source, "target": m.target,
              "read_only": m.read_only} for m in storage]
@@ -97,7 +126,8 @@ def _harden(service: dict, drop_capabilities: bool) -> dict:
     """``service`` with ``no-new-privileges`` added to its ``security_opt`` (whatever it
     holds: an empty list must not drop it) and, with ``drop_capabilities``, ``ALL`` in
     ``cap_drop``."""
-    opts = [o for o in (service.get("security_opt") or []) if isinstance(o, str)]
+    opts = service.get("security_opt") or []
+    opts = [o for o in (opts if isinstance(opts, list) else [opts]) if isinstance(o, str)]
     if not any(is_no_new_privileges(o) for o in opts):
         opts.append("no-new-privileges:true")
     service["security_opt"] = opts
@@ -140,7 +170,7 @@ def _payload_volumes(spec: ImageSpec, project: Cascade) -> list[dict]:
 STATE_TARGET = "/state"
 #: the user and group id a feature that wants a named user runs as when root brings the
 #: stack up (a database server refuses to run as root, and nothing needs it to)
-NONROOT = 65532
+NONROOT = FEATURE_ID
 
 
 def feature_user() -> tuple[int, int]:
