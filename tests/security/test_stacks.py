@@ -139,3 +139,21 @@ def test_two_project_folders_of_one_name_never_share_a_stack(example, cli):
     marker.symlink_to(example / "landscape.yaml")
     with pytest.raises(LandscapeError, match="cannot read"):
         claim_stack(real.root, real.project, real.project_dir)
+
+
+def test_a_link_planted_as_the_stacks_etc_folder_is_not_written_through(example, tmp_path):
+    """``etc/passwd`` and ``etc/group`` of the stack are replaced at each ``up``: a link
+    planted in place of ``etc`` (to the host's ``/etc``) must not be followed."""
+    from landscape.engine.stack import prepare_feature_state, stack_dir
+    from landscape.errors import EngineError
+
+    plant(example, PROJECT, "level: project\nfeatures: {postgresql: {}}\n")
+    cascade = build_cascade(example / "projects/lighthouse")
+    outside = tmp_path / "host-etc"
+    outside.mkdir()
+    d = stack_dir(cascade.root, cascade.project)
+    d.mkdir(parents=True)
+    (d / "etc").symlink_to(outside)
+    with pytest.raises(EngineError, match="is not a folder of the stack"):
+        prepare_feature_state(cascade)
+    assert list(outside.iterdir()) == []

@@ -251,6 +251,11 @@ def prepare_feature_state(project: Cascade) -> list[Path]:
             user = user if grammar.is_user_name(user) else "landscape"
             passwd, group = user_entries(uid, gid, user, STATE_TARGET, [gid])
             files = _user_files(root, name)
+            etc, where = files[0].parent, os.path.realpath(files[0].parent)
+            if os.path.islink(etc) or (os.path.lexists(etc) and not os.path.isdir(etc)) or \
+                    where != os.path.join(os.path.realpath(stack_dir(root, name)), "etc"):
+                raise EngineError(f"the folder of the stack's user files {etc} is not a "
+                                  f"folder of the stack (it leads to {where}); remove it")
             for path, text in zip(files, (passwd, group)):
                 atomic_write(path, text)
         if not settings.state:
