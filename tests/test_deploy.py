@@ -84,6 +84,15 @@ def test_a_loopback_port_is_refused_unless_policy_allows_every_address(example_d
         swarm_document(example_doc, _digests(example_doc), Policy())
 
 
+def test_an_ipv6_any_port_is_not_widened_to_ipv4_by_a_swarm(example_doc):
+    """A root that allows ``::`` but not ``0.0.0.0``: a host-mode port would take every
+    IPv4 address too, so it is refused."""
+    doc = {"version": "3.8", "services": {"web": {
+        "image": "x@" + DIGEST, "ports": ["[::]:8080:80"]}}}
+    with pytest.raises(LandscapeError, match="allowed_binds does not allow 0.0.0.0"):
+        swarm_document(doc, {}, Policy(("127.0.0.1", "::")))
+
+
 def _check_jsonschema() -> str:
     exe = shutil.which("check-jsonschema")
     if exe is None:
@@ -187,15 +196,18 @@ def test_tmpfs_and_shm_size_become_tmpfs_volumes():
 
 def test_ports_become_long_syntax_in_host_mode():
     svc, warnings = _one(_svc(ports=["0.0.0.0:8000-8001:80-81/udp", "9000",
-                                     {"target": 53, "published": 5353, "protocol": "udp"},
-                                     "[::]:7000:70"]), Policy())
+                                     {"target": 53, "published": 5353, "protocol": "udp"}]),
+                         Policy())
     assert svc["ports"] == [
         {"target": 80, "published": 8000, "protocol": "udp", "mode": "host"},
         {"target": 81, "published": 8001, "protocol": "udp", "mode": "host"},
         {"target": 9000, "protocol": "tcp", "mode": "host"},
-        {"target": 53, "published": 5353, "protocol": "udp", "mode": "host"},
-        {"target": 70, "published": 7000, "protocol": "tcp", "mode": "host"}]
+        {"target": 53, "published": 5353, "protocol": "udp", "mode": "host"}]
     assert warnings == []  # every address was asked for: nothing is lost
+    # IPv6's every address is not IPv4's: it widens, so it needs 0.0.0.0 and is reported
+    svc, warnings = _one(_svc(ports=["[::]:7000:70"]), WIDE)
+    assert svc["ports"] == [{"target": 70, "published": 7000, "protocol": "tcp", "mode": "host"}]
+    assert any("was on ::" in w for w in warnings)
     with pytest.raises(LandscapeError, match="published on 10.0.0.5"):
         _one(_svc(ports=[{"target": 80, "published": 80, "host_ip": "10.0.0.5"}]), Policy())
 

@@ -497,6 +497,10 @@ def _dig(data: Any, *keys: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+#: logging drivers that keep a container's output on its own host (the engine's files)
+LOCAL_LOG_DRIVERS = ("json-file", "local", "none")
+
+
 def service_checks(policy: Policy, name: str, service: Node, base: str
                    ) -> tuple[dict, list[ConfigError]]:
     """Judge a declared compose service; return ``(its plain mapping with bind sources made
@@ -568,14 +572,25 @@ def service_checks(policy: Policy, name: str, service: Node, base: str
             and not policy.allow_gpu:
         errors.append(ConfigError(f"service {name!r} reserves devices but policy.allow_gpu is "
                                   "false", node("deploy").loc, kp + ("deploy",)))
-    labels = svc.get("labels") or {}
-    keys = labels if isinstance(labels, dict) else [str(x).split("=", 1)[0]
-                                                    for x in _as_list(labels)]
-    for key in keys:
-        if grammar.is_reserved_label(str(key)):
-            errors.append(ConfigError(f"service {name!r}: label {key} is reserved: only "
-                                      "Landscape writes it", node("labels").loc,
-                                      kp + ("labels", key)))
+    for where in (("labels",), ("deploy", "labels")):  # container and (Swarm) service labels
+        labels = (svc.get("labels") if where == ("labels",) else _dig(svc, "deploy").get(
+            "labels")) or {}
+        keys = labels if isinstance(labels, dict) else [str(x).split("=", 1)[0]
+                                                        for x in _as_list(labels)]
+        for key in keys:
+            if grammar.is_reserved_label(str(key)) or str(key).startswith("com.docker."):
+                errors.append(ConfigError(f"service {name!r}: label {key} is reserved: only "
+                                          "Landscape (or Docker) writes it", node(*where).loc,
+                                          kp + where + (key,)))
+    logging = svc.get("logging")
+    if isinstance(logging, dict):
+        driver = str(logging.get("driver") or "json-file")
+        if driver not in LOCAL_LOG_DRIVERS and not policy.allow_privileged:
+            errors.append(ConfigError(
+                f"service {name!r}: logging driver {driver!r} sends the container's output "
+                f"elsewhere (only {', '.join(LOCAL_LOG_DRIVERS)} keep it on this host); it "
+                "needs policy.allow_privileged at the studio root", node("logging").loc,
+                kp + ("logging",)))
     for i, port in enumerate(_as_list(svc.get("ports"))):
         if isinstance(port, dict):
             addr = str(port.get("host_ip") or "0.0.0.0")

@@ -51,6 +51,13 @@ SERVICE_ATTACKS = {
     "public port": ("ports: ['8080:80']", "publishing a port on 0.0.0.0"),
     "reserved label": ("labels: {io.landscape.role: workspace}", "label io.landscape.role is "
                        "reserved"),
+    # on a Swarm, deploy.labels become the service's labels
+    "reserved service label": ("deploy: {labels: {com.docker.stack.namespace: other}}",
+                               "label com.docker.stack.namespace is reserved"),
+    # the engine (root) would send the container's output to any address the config names
+    "remote logging": ("logging: {driver: syslog, options: {syslog-address: "
+                       "'tcp://10.0.0.1:514'}}", "logging driver 'syslog' sends"),
+    "gelf logging": ("logging: {driver: gelf}", "logging driver 'gelf' sends"),
 }
 
 

@@ -92,7 +92,6 @@ _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 #: what ``docker stack deploy`` prints when it drops something (never acceptable: a bug)
 DROPPED_WORDS = ("Ignoring unsupported options", "ignoring IP-address",
                  "Ignoring deprecated options")
-EVERY_ADDRESS = ("0.0.0.0", "::")
 NO_NEW_PRIVILEGES_LOST = ("no-new-privileges cannot be set on a Swarm service (Engine API "
                           "1.41 has no field for it): the stack's services run without it")
 
@@ -301,7 +300,9 @@ def swarm_service(name: str, service: Mapping[str, Any], digests: Mapping[str, s
         ports = []
         for entry in out["ports"] if isinstance(out["ports"], list) else [out["ports"]]:
             for addr, published, target, protocol in _ports(entry, name):
-                if addr not in EVERY_ADDRESS:
+                # a host-mode port takes every address, IPv4 and IPv6: only 0.0.0.0 allowed
+                # by the root allows that (`::` alone would widen an IPv6 policy to IPv4)
+                if addr != "0.0.0.0":
                     if "0.0.0.0" not in allowed:
                         raise _refuse(name, "ports", f"{published or target} is published on "
                                       f"{addr[:60]}; a Swarm publishes on every address of "
