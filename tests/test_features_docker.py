@@ -79,7 +79,7 @@ def test_postgresql_syncthing_and_dailies_start_and_answer(built, cli, docker_en
     try:
         r = cli("up", project)
         assert r.code == 0, r
-        assert "for the stack's features" in r.err or all(before.values())
+        assert "for the feature(s) postgresql" in r.err or all(before.values())
         # PostgreSQL: answers on 127.0.0.1 and asks for a password (SASL: SCRAM-SHA-256)
         assert _until(lambda: _pg_startup(pg)) == (b"R", 10)
         name = compose_project_name(cascade.root, "lighthouse") + "_postgresql_1"

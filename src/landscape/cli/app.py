@@ -390,13 +390,16 @@ def up(project: Annotated[Path, _folder(help="Project folder.")],
 def _build_feature_images(cascade) -> None:
     """Build the images of the enabled features the engine lacks, with progress."""
     from ..engine.images import build_image
-    from ..engine.stack import feature_build_options, missing_feature_images
+    from ..engine.stack import (feature_build_options, feature_images,
+                                missing_feature_images)
 
+    names = feature_images(cascade)
     for spec in missing_feature_images(cascade):
-        with BuildProgress(f"building {spec.tag} (features: "
+        which = ", ".join(n for n, s in names.items() if s.key == spec.key)
+        with BuildProgress(f"building {spec.tag} for {which} (OS packages: "
                            f"{', '.join(spec.system_packages)})") as progress:
             r = build_image(spec, log=progress, options=feature_build_options(cascade))
-        note(f"[green]✓[/] built {r.tag} in {r.seconds} s for the stack's features")
+        note(f"[green]✓[/] built {r.tag} in {r.seconds} s for the feature(s) {safe(which)}")
 
 
 def _stack(project: Path, root: Optional[Path]) -> tuple[Path, str, Path]:
