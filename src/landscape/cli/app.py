@@ -502,15 +502,17 @@ def down(project: Annotated[Path, _folder(help="Project folder.")],
     path, name, studio_root = _stack(project, root)
     with stack_lock(studio_root, name):
         stack, services = _deployed(studio_root, name)
-        if path.is_file():
-            compose(path, studio_root, name, "down", "--remove-orphans",
-                    *(["--volumes"] if volumes else []))
-            note(f"[green]✓[/] stack {safe(name)} is down")
+        # the Swarm stack first: its network has the name Compose gives its own
+        # (`<name>_default`), and Compose would try to remove it while the services use it
         if services:
             remove_stack(stack)
             note(f"[green]✓[/] Swarm stack {safe(stack)} is removed ({len(services)} "
                  "services)")
-        elif not path.is_file():
+        if path.is_file():
+            compose(path, studio_root, name, "down", "--remove-orphans",
+                    *(["--volumes"] if volumes else []))
+            note(f"[green]✓[/] stack {safe(name)} is down")
+        elif not services:
             note(f"stack {safe(name)}: nothing deployed")
 
 

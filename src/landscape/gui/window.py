@@ -425,6 +425,7 @@ class LauncherWindow(QMainWindow):
         self._index_generation = 0
         self._listings = 0         # folders being listed
         self._filtering = False
+        self._filter_note = ""  # "N matches" of the filter shown, kept over resolves
         self._launches: dict[int, _Launch] = {}
         self._launch_count = 0
 
@@ -961,6 +962,7 @@ class LauncherWindow(QMainWindow):
     def _apply_filter(self, text: str) -> None:
         query = text.strip()
         if not query:
+            self._filter_note = ""
             if self._filtering:
                 self._filtering = False
                 self._set_tree_model(self.tree_model)
@@ -997,6 +999,7 @@ class LauncherWindow(QMainWindow):
         self.contextTree.expandAll()
         self.contextTree.header().setStretchLastSection(True)
         note = f"{len(results)} match" + ("" if len(results) == 1 else "es")
+        self._filter_note = note
         self.resolveStatus.setText(note)
 
     @_guarded
@@ -1095,7 +1098,7 @@ class LauncherWindow(QMainWindow):
             self._request_details()
             return
         self._resolving = False
-        self.resolveStatus.setText("")
+        self.resolveStatus.setText(self._filter_note)  # a filter's count outlives a resolve
         if want is not None:
             self._tool = want
         self._show_details(details)
