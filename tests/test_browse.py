@@ -223,6 +223,52 @@ def test_a_listing_hands_its_entries_over_in_batches_in_folder_order(tmp_path, m
     assert children(root / "seq", root, again.append) == entries and again == batches
 
 
+def test_two_passes_show_every_row_before_any_file_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(browse, "BATCH", 4)
+    root = write_tree(tmp_path / "s", {"landscape.yaml": "root: true\n",
+                                       "seq/landscape.yaml": "level: sequence\n"
+                                                             "child_level: shot\n"})
+    for i in range(9):
+        write_tree(root, {f"seq/sh{i}/landscape.yaml": f"name: Shot {i}\n"
+                                                       "metadata: {label: L}\n"})
+    write_tree(root, {"seq/bare/keep.txt": "",            # a shot by child_level, no file
+                      "seq/broken/landscape.yaml": "name: [\n"})
+    events: list[tuple[str, list[BrowseEntry]]] = []
+    read_before: list[int] = []
+    real_entry = browse._entry
+
+    def counting(*args, **kwargs):
+        read_before.append(len([k for k, _ in events if k == "batch"]))
+        return real_entry(*args, **kwargs)
+
+    monkeypatch.setattr(browse, "_entry", counting)
+    entries = children(root / "seq", root, lambda b: events.append(("batch", b)),
+                       lambda b: events.append(("update", b)))
+    shown = [e for kind, b in events if kind == "batch" for e in b]
+    updated = [e for kind, b in events if kind == "update" for e in b]
+    # every row first (in folder order), then the finished entries, in the same order
+    assert [k for k, _ in events] == ["batch"] * 3 + ["update"] * 3
+    assert [e.path.name for e in shown] == sorted(
+        (e.path.name for e in entries), key=browse.folder_order)
+    outline = [e for e in shown if e.outline]
+    assert [e.path.name for e in outline] == [e.path.name for e in updated]
+    assert all(e.name == e.path.name and e.label is None and e.level == "shot"
+               for e in outline)
+    assert not any(e.outline for e in updated) and not any(e.outline for e in entries)
+    assert [e for e in shown if not e.outline] == [
+        e for e in entries if e.path.name == "bare"]       # nothing to read
+    assert read_before.count(3) == 10 and read_before.count(0) == 1  # "bare" has no file
+    broken = next(e for e in updated if e.path.name == "broken")
+    assert broken.errors and LOCATED.search(broken.errors[0])
+    # the same entries as one pass gives; the next listing (kept on disk) needs no update
+    assert children(root / "seq", root) == entries
+    again: list[tuple[str, list[BrowseEntry]]] = []
+    assert children(root / "seq", root, lambda b: again.append(("batch", b)),
+                    lambda b: again.append(("update", b))) == entries
+    assert [k for k, _ in again] == ["batch"] * 3
+    assert not any(e.outline for _, b in again for e in b)
+
+
 TEXT = st.text(max_size=12)
 
 

@@ -51,7 +51,9 @@ class BrowseEntry:
     strings, else ``None``). ``has_children`` may be optimistic (a subfolder exists, which
     may hold no context). ``errors`` are the problems of this folder's own config files and
     listing, each ``file:line:col: message`` (the cascade's deeper errors show when the
-    context is resolved)."""
+    context is resolved). ``outline`` is True for an entry handed out before its config
+    files were read (:func:`children` with ``update``): ``name`` is then the folder's name,
+    ``level`` only what the parent's ``child_level`` gives, no label, icon or file errors."""
 
     path: Path
     name: str
@@ -60,6 +62,7 @@ class BrowseEntry:
     icon: str | None = None
     has_children: bool = False
     errors: tuple[str, ...] = ()
+    outline: bool = False
 
 
 def _is_config_name(name: str) -> bool:
@@ -206,33 +209,67 @@ def folder_order(name: str) -> tuple[str, str]:
 
 
 def children(folder: Path, root: Path,
-             batch: Callable[[list[BrowseEntry]], None] | None = None) -> list[BrowseEntry]:
+             batch: Callable[[list[BrowseEntry]], None] | None = None,
+             update: Callable[[list[BrowseEntry]], None] | None = None) -> list[BrowseEntry]:
     """The context folders directly below ``folder`` (see the module doc), sorted by name
     (then folder name). ``root`` is the studio root: a config file whose real path leaves it
-    is refused unread. With ``batch``, the entries are also handed over while they are made,
-    :data:`BATCH` at a time in :func:`folder_order` of their folder names, so a viewer shows
-    the first rows of a folder of 10,000 shots before the last file is read. Never raises
-    (but what ``batch`` raises): a subfolder that cannot be listed or read is an entry whose
-    ``errors`` say so; ``folder`` itself not being listable gives ``[]`` (its own entry
-    carries that error)."""
+    is refused unread.
+
+    With ``batch``, the entries are also handed over while they are made, :data:`BATCH` at
+    a time in :func:`folder_order` of their folder names, so a viewer shows the first rows
+    of a folder of 10,000 shots before the last file is read. With ``update`` too, the
+    listing runs in two passes: the first looks only at folders (one ``os.scandir`` per
+    subfolder) and hands every row to ``batch``, an entry whose files were not read before
+    (:class:`_Listings`) as an :attr:`BrowseEntry.outline`; the second reads those files
+    and hands the finished entries to ``update``, :data:`BATCH` at a time, in the same
+    order. A viewer so shows every row of a 10,000-shot folder before the files are read.
+
+    Never raises (but what ``batch`` or ``update`` raises): a subfolder that cannot be
+    listed or read is an entry whose ``errors`` say so; ``folder`` itself not being
+    listable gives ``[]`` (its own entry carries that error)."""
     with _gc_paused():
-        return _children(absolute(folder), _root_of(root), batch)
+        return _children(absolute(folder), _root_of(root), batch, update)
+
+
+class _Pending:
+    """Entries handed to ``call`` (when there is one) :data:`BATCH` at a time, the rest
+    by :meth:`flush`."""
+
+    def __init__(self, call: Callable[[list[BrowseEntry]], None] | None) -> None:
+        self.call = call
+        self.items: list[BrowseEntry] = []
+
+    def add(self, entry: BrowseEntry) -> None:
+        if self.call is not None:
+            self.items.append(entry)
+            if len(self.items) >= BATCH:
+                self.flush()
+
+    def flush(self) -> None:
+        if self.call is not None and self.items:
+            items, self.items = self.items, []
+            self.call(items)
 
 
 def _children(folder: Path, studio: Path | None,
-              batch: Callable[[list[BrowseEntry]], None] | None = None) -> list[BrowseEntry]:
+              batch: Callable[[list[BrowseEntry]], None] | None = None,
+              update: Callable[[list[BrowseEntry]], None] | None = None) -> list[BrowseEntry]:
     own, subfolders, error = _listing(str(folder))
     if error is not None:
         return []
     subfolders.sort(key=folder_order)
-    pending: list[BrowseEntry] = []
     child_level = _child_level(folder, studio) if CONFIG_NAME in own else None
     # A subfolder listed here is a real folder (links are not entered): when this folder's
     # real path is inside the root's, so is a plain (not linked) file in a subfolder — one
     # real-path look for the whole listing, not one per file.
     inside = studio is not None and under(real(folder), real(studio))
     cache = _Listings(folder, studio) if inside else None
+    two_pass = batch is not None and update is not None
+    shown = _Pending(batch)
+    updated = _Pending(update)
     out: list[BrowseEntry] = []
+    to_read: list[tuple[int, Path, list[str], list[str], str | None, set[str],
+                        list | None]] = []
     for name in subfolders:
         path = folder / name
         links: set[str] = set()
@@ -248,25 +285,42 @@ def _children(folder: Path, studio: Path | None,
         stamp = sorted(stamps) if configs and not links and sub_error is None else None
         entry = cache.get(name, stamp, path, bool(subs)) if cache is not None and stamp \
             else None
-        if entry is None:
-            checked = {c for c in configs if c not in links} if inside else None
-            entry = _entry(path, studio, configs, subs, sub_error, checked)
-            if cache is not None and stamp:
-                cache.put(name, stamp, entry)
+        if entry is None and two_pass and configs:
+            to_read.append((len(out), path, configs, subs, sub_error, links, stamp))
+            entry = BrowseEntry(path, name, has_children=bool(subs),
+                                errors=(sub_error,) if sub_error else (), outline=True)
+        elif entry is None:
+            entry = _read_entry(path, studio, configs, subs, sub_error, links, inside,
+                                cache, stamp)
         if child_level is not None and entry.level is None:  # as the cascade gives it
             entry = replace(entry, level=child_level)
         out.append(entry)
-        if batch is not None:
-            pending.append(entry)
-            if len(pending) >= BATCH:
-                batch(pending)
-                pending = []
-    if batch is not None and pending:
-        batch(pending)
+        shown.add(entry)
+    shown.flush()
+    for i, path, configs, subs, sub_error, links, stamp in to_read:
+        entry = _read_entry(path, studio, configs, subs, sub_error, links, inside, cache,
+                            stamp)
+        if child_level is not None and entry.level is None:
+            entry = replace(entry, level=child_level)
+        out[i] = entry
+        updated.add(entry)
+    updated.flush()
     if cache is not None:
         cache.save({e.path.name for e in out})
     out.sort(key=lambda e: (e.name.casefold(), e.name, e.path.name))
     return out
+
+
+def _read_entry(path: Path, studio: Path | None, configs: list[str], subs: list[str],
+                error: str | None, links: set[str], inside: bool,
+                cache: "_Listings | None", stamp: list | None) -> BrowseEntry:
+    """The entry of subfolder ``path`` with its own config files read (:func:`_entry`),
+    kept in ``cache`` by its files' ``stamp`` (when there is one)."""
+    checked = {c for c in configs if c not in links} if inside else None
+    entry = _entry(path, studio, configs, subs, error, checked)
+    if cache is not None and stamp:
+        cache.put(path.name, stamp, entry)
+    return entry
 
 
 class _Listings:

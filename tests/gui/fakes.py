@@ -98,7 +98,7 @@ class FakeBackend:
             raise LandscapeError(f"{self.root}: the studio root does not exist")
         return self._entry("")
 
-    def children(self, folder: Path, batch=None) -> list[BrowseEntry]:
+    def children(self, folder: Path, batch=None, update=None) -> list[BrowseEntry]:
         self._record("children", folder)
         if self.hold_listing is not None and Path(folder) == self.hold_listing[0]:
             self.hold_listing[1].wait(30)

@@ -7,13 +7,13 @@ import shlex
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, Qt, QTimer
 from PySide6.QtGui import QStandardItemModel, QTextDocument
 from PySide6.QtWidgets import QApplication, QLabel, QTableWidget, QToolButton
 
 from landscape.gui.window import DATA_ROLE, PATH_ROLE
 
-from .fakes import ROOT, Folder, example_backend, many_shots_backend
+from .fakes import ROOT, FakeBackend, Folder, example_backend, many_shots_backend
 
 L = ROOT / "projects/lighthouse"
 SH010 = L / "seq010/sh010"
@@ -380,7 +380,7 @@ def test_a_big_folder_shows_its_first_rows_before_its_listing_ends(qtbot, open_w
     gate = threading.Event()
     real_children = fake.children
 
-    def in_batches(folder, batch=None):   # the first batch, then wait for the gate
+    def in_batches(folder, batch=None, update=None):   # the first batch, then the gate
         if Path(folder) != seq:
             return real_children(folder, batch)
         entries = [fake._entry(r) for r in fake._kids[fake._rel(folder)]]
@@ -402,6 +402,30 @@ def test_a_big_folder_shows_its_first_rows_before_its_listing_ends(qtbot, open_w
     assert [c.row for c in node.children] == list(range(1_000))
     qtbot.waitUntil(lambda: win.contextTree.currentIndex().data(PATH_ROLE)
                     == str(seq / "sh00500"))
+
+
+def test_a_deep_path_does_not_widen_the_details_pane(qtbot, open_window):
+    """The breadcrumbs scroll instead of setting the pane's minimum width (a splitter never
+    gives back what a minimum took, so a restored layout would not hold), kept at their end
+    so the selected context shows."""
+    names = ["a-very-long-folder-name-of-a-department"] * 6
+    fake = FakeBackend([Folder(""), *(Folder("/".join(names[:n]), level=f"level{n}")
+                                      for n in range(1, len(names) + 1))])
+    leaf = ROOT.joinpath(*names)
+    win = open_window(fake, select=leaf)
+    wait_details(qtbot, win, leaf, None)
+    qtbot.waitExposed(win)
+    win.resize(790, 600)
+    qtbot.waitUntil(lambda: win.size().width() == 790)
+    right = win.mainSplitter.widget(1)
+    assert right.minimumSizeHint().width() < 500
+    win.mainSplitter.setSizes([250, win.mainSplitter.width() - 250])
+    qtbot.waitUntil(lambda: win.mainSplitter.sizes()[0] == 249 or
+                    win.mainSplitter.sizes()[0] == 250)
+    last = win.breadcrumbs.findChildren(QToolButton)[-1]
+    viewport = win.breadcrumbArea.viewport()
+    qtbot.waitUntil(lambda: viewport.rect().contains(
+        last.mapTo(viewport, last.rect().topRight()) - QPoint(1, 0)))
 
 
 def test_recents_and_favourites_survive_a_restart(qtbot, fake, open_window, settings_dir):

@@ -140,3 +140,49 @@ def test_real_f5_shows_an_edited_file(qtbot, example, open_window):
     qtbot.waitUntil(lambda: not win._resolving
                     and rows(win, "metadataPanel")["fps"][1] == "48", timeout=60_000)
     assert rows(win, "metadataPanel")["fps"][2] == f"{SEQ}/sh010/landscape.yaml:3"
+
+
+def test_real_big_folder_shows_every_row_before_its_files_are_read(qtbot, tmp_path,
+                                                                    open_window, monkeypatch):
+    """Expanding a folder of 1,000 shots over the real Backend: every row is in the tree,
+    with its folder name, while no shot's file is read yet (the reads held at a gate);
+    then the titles arrive in place, row by row, and the listing ends with the same rows."""
+    import threading
+
+    from landscape import browse
+
+    root = tmp_path / "studio"
+    seq = root / "p/seq"
+    seq.mkdir(parents=True)
+    (root / "landscape.yaml").write_text("root: true\n")
+    (root / "p/landscape.yaml").write_text("level: project\n")
+    (seq / "landscape.yaml").write_text("level: sequence\n")
+    for i in range(1_000):
+        (seq / f"sh{i:04d}").mkdir()
+        (seq / f"sh{i:04d}/landscape.yaml").write_text(
+            f"level: shot\nmetadata: {{label: Title {i}}}\n")
+    gate = threading.Event()
+    real_entry = browse._entry
+
+    def held(path, *args, **kwargs):
+        if path.parent == seq:
+            gate.wait(60)
+        return real_entry(path, *args, **kwargs)
+
+    monkeypatch.setattr(browse, "_entry", held)
+    win = open_window(Backend(root), select=root, root=root)
+    qtbot.waitUntil(lambda: win.tree_model.studio_node() is not None)
+    win._expand_path(seq)
+    qtbot.waitUntil(lambda: win._find_node(seq) is not None
+                    and len(win._find_node(seq).children or ()) == 1_000)
+    node = win._find_node(seq)
+    parent = win.tree_model.index_of(node)
+    first = win.tree_model.index(0, 0, parent)
+    assert node.loading and first.data() == "sh0000"
+    assert win.tree_model.index(0, 1, parent).data() == ""      # not read yet
+    gate.set()
+    qtbot.waitUntil(lambda: not node.loading)
+    assert [c.entry.path.name for c in node.children] == [f"sh{i:04d}" for i in range(1_000)]
+    assert win.tree_model.index(999, 1, parent).data() == "Title 999"
+    assert win.tree_model.index(5, 2, parent).data() == "shot"
+    assert not any(c.entry.outline for c in node.children)

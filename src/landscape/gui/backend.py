@@ -185,11 +185,14 @@ class Backend:
         return studio_entry(self.root)
 
     def children(self, folder: Path,
-                 batch: Callable[[list[BrowseEntry]], None] | None = None) -> list[BrowseEntry]:
+                 batch: Callable[[list[BrowseEntry]], None] | None = None,
+                 update: Callable[[list[BrowseEntry]], None] | None = None
+                 ) -> list[BrowseEntry]:
         """The context folders below ``folder`` (:func:`landscape.browse.children`; with
         ``batch``, also handed over in batches while they are read, in
-        :func:`landscape.browse.folder_order`)."""
-        return children(Path(folder), self.root, batch)
+        :func:`landscape.browse.folder_order`; with ``update`` too, every row first as an
+        outline, then the finished entries)."""
+        return children(Path(folder), self.root, batch, update)
 
     def index(self) -> ContextIndex:
         """A new, unbuilt index of the studio's context paths (the caller builds it, off

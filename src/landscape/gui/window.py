@@ -35,9 +35,10 @@ from PySide6.QtGui import (QAction, QBrush, QColor, QFont, QIcon, QKeySequence, 
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFormLayout,
                                QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMenu,
-                               QPlainTextEdit, QProgressBar, QPushButton, QSizePolicy,
-                               QSplitter, QStyle, QTableWidget, QTableWidgetItem, QTabWidget,
-                               QToolButton, QTreeView, QVBoxLayout, QWidget)
+                               QPlainTextEdit, QProgressBar, QPushButton, QScrollArea,
+                               QSizePolicy, QSplitter, QStyle, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QToolButton, QTreeView,
+                               QVBoxLayout, QWidget)
 
 from ..browse import folder_order
 from .model import ContextDetails, ImageState, LaunchRequest, LaunchResult
@@ -242,6 +243,26 @@ class StudioTreeModel(QAbstractItemModel):
         node.children = have + [_Node(e, node, len(have) + i) for i, e in enumerate(entries)]
         self.endInsertRows()
 
+    def update_children(self, node: _Node, entries: list[Any]) -> None:
+        """Put ``entries`` (finished entries of a listing still running, each for a row
+        :meth:`add_children` added as an outline) in place of the rows of the same path,
+        repainting those rows."""
+        if not self.is_live(node) or not node.loading or not node.children or not entries:
+            return
+        rows = {c.entry.path: c for c in node.children}
+        first = last = None
+        for e in entries:
+            child = rows.get(e.path)
+            if child is None:
+                continue
+            child.entry = e
+            first = child.row if first is None else min(first, child.row)
+            last = child.row if last is None else max(last, child.row)
+        if first is not None and last is not None:
+            parent = self.index_of(node)
+            self.dataChanged.emit(self.index(first, 0, parent),
+                                  self.index(last, len(self.HEADERS) - 1, parent))
+
     def set_children(self, node: _Node, entries: list[Any]) -> None:
         """Insert ``entries`` (BrowseEntry list) as ``node``'s children and run its waiters
         (nothing for a node of a replaced tree). Rows already added by batches
@@ -254,7 +275,13 @@ class StudioTreeModel(QAbstractItemModel):
         entries = sorted(entries, key=lambda e: folder_order(e.path.name))
         if node.children is not None:  # batches came first
             if [c.entry.path for c in node.children] == [e.path for e in entries]:
-                entries = []  # already shown
+                changed = [c.row for c, e in zip(node.children, entries) if c.entry != e]
+                for c, e in zip(node.children, entries):  # already shown: the final entries
+                    c.entry = e
+                if changed:
+                    self.dataChanged.emit(self.index(changed[0], 0, parent),
+                                          self.index(changed[-1], len(self.HEADERS) - 1,
+                                                     parent))
                 self._done(node)
                 return
             if node.children:
@@ -578,7 +605,23 @@ class LauncherWindow(QMainWindow):
         self._crumbs = QHBoxLayout(self.breadcrumbs)
         self._crumbs.setContentsMargins(0, 0, 0, 0)
         self._crumbs.setSpacing(2)
-        head.addWidget(self.breadcrumbs, 1)
+        # A deep path must not widen the pane (a splitter never gives back what a minimum
+        # took): the crumbs scroll, kept at their end, so the selected context shows.
+        self.breadcrumbArea = QScrollArea()
+        self.breadcrumbArea.setObjectName("breadcrumbArea")
+        self.breadcrumbArea.setWidgetResizable(True)
+        self.breadcrumbArea.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.breadcrumbArea.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.breadcrumbArea.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.breadcrumbArea.setWidget(self.breadcrumbs)
+        probe = QToolButton()          # the crumbs' height: one auto-raised tool button's
+        probe.setAutoRaise(True)
+        probe.setText("Ag")
+        self.breadcrumbArea.setFixedHeight(probe.sizeHint().height())
+        probe.deleteLater()
+        bar = self.breadcrumbArea.horizontalScrollBar()
+        bar.rangeChanged.connect(lambda _lo, hi: bar.setValue(hi))
+        head.addWidget(self.breadcrumbArea, 1)
         self.resolveStatus = _label("", "resolveStatus")
         self.resolveStatus.setStyleSheet("color: #777;")
         head.addWidget(self.resolveStatus)
@@ -844,8 +887,11 @@ class LauncherWindow(QMainWindow):
         def batch(entries: list[Any]) -> None:  # in the worker: rows shown as they come
             self.post(lambda: self.tree_model.add_children(node, list(entries)))
 
-        self.spawn(lambda: self.backend.children(path, batch=batch), done, failed,
-                   name="children")
+        def update(entries: list[Any]) -> None:  # in the worker: outline rows finished
+            self.post(lambda: self.tree_model.update_children(node, list(entries)))
+
+        self.spawn(lambda: self.backend.children(path, batch=batch, update=update), done,
+                   failed, name="children")
 
     #: Seconds after the studio opens (or F5) before the search index is built unasked: a
     #: first listing of a big folder is not slowed by a walk of the whole studio beside it.
