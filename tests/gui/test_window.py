@@ -201,6 +201,21 @@ def test_stop_a_running_launch(qtbot, fake, open_window):
     qtbot.mouseClick(win.launchButton, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "up" in win.logPanel.currentWidget().toPlainText())
     assert win.stopButton.isEnabled()
+    # a second launch takes the log panel; Logs on the running list's first row brings
+    # the first launch's log back
+    first_log = win.logPanel.currentWidget()
+    win.argsEdit.setText(shlex.join(["-c", "print('second')"]))
+    qtbot.mouseClick(win.launchButton, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.logPanel.count() == 2
+                    and win.logPanel.currentWidget() is not first_log)
+    win.runningList.setCurrentRow(0)
+    assert win.logsButton.isEnabled()
+    qtbot.mouseClick(win.logsButton, Qt.MouseButton.LeftButton)
+    assert win.logPanel.currentWidget() is first_log
+    qtbot.waitUntil(lambda: win.runningList.count() == 1)   # the second one ended
+    win.logPanel.tabCloseRequested.emit(1)
+    win.runningList.setCurrentRow(0)
+    win.logPanel.setCurrentIndex(0)
     win.logPanel.tabCloseRequested.emit(0)            # a running launch keeps its log
     assert win.logPanel.count() == 1 and "still running" in win.messages[-1]
     qtbot.mouseClick(win.stopButton, Qt.MouseButton.LeftButton)

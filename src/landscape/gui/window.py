@@ -697,7 +697,15 @@ class LauncherWindow(QMainWindow):
         self.stopButton.setObjectName("stopButton")
         self.stopButton.setEnabled(False)
         self.stopButton.clicked.connect(self._on_stop)
+        self.logsButton = QPushButton("Logs")
+        self.logsButton.setObjectName("logsButton")
+        self.logsButton.setToolTip("Show the selected launch's log")
+        self.logsButton.setEnabled(False)
+        self.logsButton.clicked.connect(self._on_logs)
         self.runningList.currentItemChanged.connect(self._on_running_current)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.logsButton)
+        buttons.addWidget(self.stopButton)
         ll.setColumnStretch(0, 1)
         ll.setColumnStretch(1, 1)
         ll.addWidget(_label("Launch logs"), 0, 0)
@@ -705,7 +713,7 @@ class LauncherWindow(QMainWindow):
         ll.addWidget(_label("Running"), 0, 2)
         ll.addWidget(self.logPanel, 1, 0, 2, 2)
         ll.addWidget(self.runningList, 1, 2)
-        ll.addWidget(self.stopButton, 2, 2)
+        ll.addLayout(buttons, 2, 2)
         ll.setColumnStretch(0, 1)
         self.rightSplitter.addWidget(logs)
         self.rightSplitter.setStretchFactor(0, 3)
@@ -1621,6 +1629,15 @@ class LauncherWindow(QMainWindow):
         launch = self._selected_running()
         self.stopButton.setEnabled(launch is not None and launch.result is None
                                    and not launch.stop.is_set())
+        item = self.runningList.currentItem()
+        self.logsButton.setEnabled(item is not None
+                                   and item.data(DATA_ROLE) in self._launches)
+
+    @_guarded
+    def _on_logs(self, *_: Any) -> None:
+        item = self.runningList.currentItem()
+        if item is not None:
+            self._on_running_activated(item)
 
     @_guarded
     def _on_stop(self, *_: Any) -> None:
