@@ -95,3 +95,39 @@ def test_main_opens_the_window_and_returns_when_it_closes(qapp, example, monkeyp
     assert sys.excepthook is hook
     saved = (tmp_path / "config/landscape/launcher.json").read_text()
     assert str(shot) in saved          # the last selection, for the next start
+
+
+def test_main_outside_any_studio_says_so_once_and_keeps_the_last_selection(
+        qtbot, example, tmp_path, monkeypatch):
+    """``landscape gui PATH`` where no studio root lies above PATH: one message naming PATH
+    (no ``--root`` that was never given), no context resolved, and the last selection of
+    the studio the artist used before is neither opened nor replaced."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from landscape.gui import app as gui_app
+    from landscape.gui.settings import LauncherSettings
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    shot = example / "projects/lighthouse/seq010/sh020"
+    LauncherSettings(tmp_path / "config/landscape").set_last_selection(shot, "blender")
+    nowhere = tmp_path / "nowhere/x"
+    seen = []
+
+    def close_when_told():
+        for w in QApplication.topLevelWidgets():
+            if w.objectName() == "launcherWindow" and w.isVisible() and w.messages:
+                seen.append((list(w.messages), w._context, w._details,
+                             w.errorPanel.isVisible()))
+                w.close()
+                return
+        QTimer.singleShot(20, close_when_told)
+
+    QTimer.singleShot(0, close_when_told)
+    assert gui_app.main(nowhere, None, None) == 0
+    [(messages, context, details, error_panel)] = seen
+    assert len(messages) == 1 and str(nowhere) in messages[0]
+    assert "no studio root" in messages[0] and "--root" not in messages[0]
+    assert context is None and details is None and not error_panel
+    saved = (tmp_path / "config/landscape/launcher.json").read_text()
+    assert str(shot) in saved and str(nowhere) not in saved

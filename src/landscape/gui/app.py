@@ -105,7 +105,7 @@ def main(path: Path | None, tool: str | None, root: Path | None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Landscape")
     app.setOrganizationName("Landscape")
-    window = make_window(root, Backend(studio), settings_folder(),
+    window = make_window(root, Backend(studio, problem), settings_folder(),
                          select=start if problem is None else None, tool=tool)
     previous = sys.excepthook
 
@@ -116,8 +116,6 @@ def main(path: Path | None, tool: str | None, root: Path | None) -> int:
             previous(kind, value, tb)
 
     sys.excepthook = excepthook
-    if problem:
-        window.show_message(problem)
     window.show()
     try:
         return app.exec()

@@ -170,10 +170,12 @@ class _Resolved:
 
 class Backend:
     """The real backend over the studio root ``root`` (an absolute path; it need not exist:
-    :meth:`studio` then says so). See the module doc."""
+    :meth:`studio` then says so). ``problem``: why no studio root was found (``landscape
+    gui`` outside a studio); :meth:`studio` then raises it. See the module doc."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, problem: str | None = None) -> None:
         self.root = absolute(root)
+        self.problem = problem
         self._resolve_lock = threading.Lock()
         self._cache: dict[tuple, _Resolved] = {}
         self._cache_lock = threading.Lock()
@@ -181,7 +183,10 @@ class Backend:
     # -- the tree ---------------------------------------------------------------------------
 
     def studio(self) -> BrowseEntry:
-        """The studio root's entry (:func:`landscape.browse.studio_entry`)."""
+        """The studio root's entry (:func:`landscape.browse.studio_entry`). Raises
+        :class:`LandscapeError` with :attr:`problem` when no studio root was found."""
+        if self.problem:
+            raise LandscapeError(self.problem)
         return studio_entry(self.root)
 
     def children(self, folder: Path,

@@ -159,6 +159,11 @@ def _fill(table: QTableWidget, rows: list[list[str]], tips: list[str] | None = N
             table.setColumnWidth(c, 440)
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (lexically)."""
+    return path == folder or folder in path.parents
+
+
 # -- the lazy tree -----------------------------------------------------------------------
 
 class _Node:
@@ -1754,10 +1759,17 @@ class LauncherWindow(QMainWindow):
                                   variant=rec.variant or None, root=self._given_root))
 
     def _last_selection(self) -> Path | None:
+        """The last selection kept in the settings, when it lies in this studio (the
+        backend's root, or the window's): a launcher opened on another studio, or outside
+        any, does not open on it."""
         last = self.settings.last_selection()
         if last is None:
             return None
         context, tool = last
+        studio = self.root or getattr(self.backend, "root", None)
+        if not context or getattr(self.backend, "problem", None) or (
+                studio is not None and not _inside(Path(context), Path(studio))):
+            return None
         if tool and self._tool is None:
             self._tool = tool
         return Path(context) if context else None
