@@ -12,7 +12,9 @@ Offscreen (no display needed), with the real Backend over a temporary studio:
   listing) are painted, until all its 10,000 rows are in the tree and painted
   (``QWidget.grab``) with their folder names, and until every shot's file is read (titles
   and levels shown); the first listing of a folder (the Backend caches listings in the
-  user's cache folder, by each file's stamp);
+  user's cache folder, by each file's stamp), each shot's file its own (a label and a frame
+  range), so each is validated; and the longest the UI thread went without running a
+  20 ms timer meanwhile;
 - first filter: from typing ``seq sh09999`` until the matching tree is shown, including the
   build of the search index (every context path) that the first use starts;
 - next filter: another search over the built index;
@@ -46,7 +48,8 @@ def make_studio(top: Path, shots: int) -> tuple[Path, Path]:
     for i in range(shots):
         shot = seq / f"sh{i:05d}"
         shot.mkdir()
-        (shot / "landscape.yaml").write_text("level: shot\n")
+        (shot / "landscape.yaml").write_text(       # each file its own (validated once)
+            f"level: shot\nmetadata: {{label: \"Shot {i}\", frames: [1001, {1100 + i}]}}\n")
     return root, seq
 
 
@@ -81,7 +84,21 @@ def main() -> None:
         wait(app, lambda: win._details is not None and not win._resolving)
         print(f"open (and the root's details):      {1000 * (time.perf_counter() - t):8.1f} ms")
 
+        from PySide6.QtCore import QTimer
+
+        beats = [time.perf_counter()]
+        gaps: list[float] = []
+
+        def beat() -> None:   # the UI thread's heartbeat while the folder is listed
+            now = time.perf_counter()
+            gaps.append(now - beats[0])
+            beats[0] = now
+
+        heart = QTimer()
+        heart.timeout.connect(beat)
+        heart.start(20)
         t = time.perf_counter()
+        beats[0] = t
         win._expand_path(seq)
         wait(app, lambda: (win._find_node(seq) is not None
                            and bool(win._find_node(seq).children)))
@@ -100,6 +117,9 @@ def main() -> None:
         rows = len(win._find_node(seq).children)
         print(f"expand: all {rows} rows read:        {1000 * (time.perf_counter() - t):8.1f} ms"
               "  (every shot's file read)")
+        heart.stop()
+        print(f"expand: longest UI-thread gap:      {1000 * max(gaps, default=0):8.1f} ms"
+              "  (a 20 ms timer's)")
 
         t = time.perf_counter()
         win.filterEdit.setText(f"seq sh{n - 1:05d}")       # builds the index first
