@@ -154,7 +154,7 @@ def test_an_unreadable_folder_is_an_entry_with_an_error(studio, monkeypatch):
         assert a.errors == ()
         assert b.path == locked and "cannot list this folder" in b.errors[0]
         assert children(locked, root) == []
-        assert ContextIndex(root).build() == ["a"]
+        assert ContextIndex(root).build() == ["a", "b"]   # the filter finds what the tree shows
     finally:
         locked.chmod(0o755)
 
@@ -341,3 +341,28 @@ def test_child_level_makes_folders_without_a_file_shots(studio):
     assert children(root / "seq/sh3", root) == []  # the work area is no context
     assert children(root / "other", root) == []
     assert ContextIndex(root).build() == ["other", "seq", "seq/sh1", "seq/sh2", "seq/sh3"]
+
+
+def test_a_huge_name_or_label_is_cut(studio):
+    root = studio({"p/landscape.yaml": "level: project\nname: " + "N" * 100_000 + "\n"
+                   "metadata: {label: " + "L" * 2_000_000 + ", icon: " + "i" * 5_000 + "}\n"})
+    [p] = children(root, root)
+    for text in (p.name, p.label, p.icon):
+        assert len(text) == browse.TEXT_LIMIT and text.endswith("…")
+
+
+def test_the_index_never_reads_a_file_linked_out_of_the_root(studio, tmp_path, monkeypatch):
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("child_level: shot\n")
+    root = studio({"seq/sh1/keep.txt": ""})
+    (root / "seq/landscape.yaml").symlink_to(outside)
+    read: list[str] = []
+    real_read = browse.read_file
+
+    def recording(path, *args, **kwargs):
+        read.append(str(path))
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(browse, "read_file", recording)
+    assert ContextIndex(root).build() == ["seq"]    # its file says nothing that is read
+    assert not any(p.endswith("seq/landscape.yaml") for p in read)

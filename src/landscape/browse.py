@@ -106,9 +106,17 @@ def _listing(folder: str, links: set[str] | None = None, stamps: list | None = N
     return configs, subfolders, None
 
 
+#: the most characters of a ``name``, label or icon name an entry keeps (a title, not a
+#: document: a 2 MB label would slow every repaint of the tree)
+TEXT_LIMIT = 200
+
+
 def _text(value: object) -> str | None:
-    """``value`` when it is a plain string (config text is data: nothing else is taken)."""
-    return value if isinstance(value, str) else None
+    """``value`` when it is a plain string (config text is data: nothing else is taken),
+    cut to :data:`TEXT_LIMIT` characters (``…`` marks the cut)."""
+    if not isinstance(value, str):
+        return None
+    return value if len(value) <= TEXT_LIMIT else value[:TEXT_LIMIT - 1] + "…"
 
 
 def _entry(path: Path, root: Path | None, configs: list[str], subfolders: list[str],
@@ -402,12 +410,14 @@ class ContextIndex:
         self.built = False
         self.cancelled = False
         self._lock = threading.Lock()
+        self._real_root: Path | None = None
 
     def build(self, cancel: threading.Event | None = None) -> list[str]:
         """Walk the root once and return the context paths found, relative to the root and
         sorted. When ``cancel`` is set during the walk, it stops: what was found so far is
         returned (sorted), :attr:`cancelled` is true and the index stays as it was. Folders
-        that cannot be listed are skipped. Never raises."""
+        that cannot be listed are found (the tree shows them, with their error), not entered.
+    Never raises."""
         found: list[str] = []
         # (folder, its path relative to the root, the parent folder when it has a plain file)
         stack: list[tuple[str, str, str | None]] = [(str(self.root), "", None)]
@@ -420,7 +430,9 @@ class ContextIndex:
             visited += 1
             folder, rel, parent = stack.pop()
             configs, subfolders, error = _listing(folder)
-            if error is not None:
+            if error is not None:   # shown in the tree with its error: found by the filter
+                if rel:
+                    found.append(rel)
                 continue
             if rel and (configs or (parent is not None and self._declares(parent, declares))):
                 found.append(rel)
@@ -442,8 +454,11 @@ class ContextIndex:
         hit = memo.get(folder)
         if hit is None:
             path = Path(folder) / CONFIG_NAME
-            try:
-                mentions = b"child_level" in read_file(path)[1]
+            if self._real_root is None:
+                self._real_root = real(self.root)
+            try:   # a file whose real path leaves the studio is not read (as in the tree)
+                mentions = under(real(path), self._real_root) \
+                    and b"child_level" in read_file(path)[1]
             except LandscapeError:
                 mentions = False
             hit = memo[folder] = mentions and _child_level(Path(folder), self.root) is not None

@@ -172,6 +172,64 @@ def test_an_engine_that_does_not_answer_is_an_unknown_image_state(example, no_en
     assert r.exit_code is None and "engine" in r.error.lower()
 
 
+@pytest.fixture
+def silent_engine(monkeypatch):
+    """An engine address that accepts connections and never answers (a hung engine, a
+    wrong port), with the answer timeout cut to 1 s."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not done.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setattr(dk, "_client", None)
+    monkeypatch.setattr(dk, "ANSWER_TIMEOUT", 1.0)
+    yield
+    done.set()
+    thread.join()
+    for c in held:
+        c.close()
+    server.close()
+
+
+def test_an_engine_that_never_answers_is_reported_not_waited_for(example, silent_engine):
+    b = Backend(example)
+    d = b.details(example / SH010, "python", ())
+    state = b.image_state(d)
+    assert state.state == "unknown" and "did not answer within 1 s" in state.message
+    for pull_only in (True, False):                   # Pull, Build
+        with pytest.raises(LandscapeError) as e:
+            b.get_image(d, pull_only=pull_only, progress=lambda *a: None)
+        assert "did not answer within 1 s" in str(e.value) and "\n" not in str(e.value)
+        assert "HTTPConnectionPool" not in str(e.value)
+    r = b.launch(LaunchRequest(example / SH010, "python"), lambda s, t: None, threading.Event())
+    assert r.exit_code is None and "did not answer within 1 s" in r.error
+
+
+def test_an_engine_that_refuses_is_one_clean_line(example, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")   # nothing listens there
+    monkeypatch.setattr(dk, "_client", None)
+    b = Backend(example)
+    d = b.details(example / SH010, "python", ())
+    with pytest.raises(LandscapeError) as e:
+        b.get_image(d, pull_only=False, progress=lambda *a: None)
+    assert "no Docker engine answers at tcp://127.0.0.1:9 (Connection refused)" in str(e.value)
+    assert "HTTPConnectionPool" not in str(e.value) and "Max retries" not in str(e.value)
+
+
 def test_the_image_state_of_a_context_that_does_not_resolve(example):
     (example / SH010 / "landscape.yaml").write_text("level: [\n")
     b = Backend(example)

@@ -131,3 +131,42 @@ def test_main_outside_any_studio_says_so_once_and_keeps_the_last_selection(
     assert context is None and details is None and not error_panel
     saved = (tmp_path / "config/landscape/launcher.json").read_text()
     assert str(shot) in saved and str(nowhere) not in saved
+
+
+def test_main_without_path_opens_the_last_selection_of_this_studio(
+        qtbot, example, tmp_path, monkeypatch):
+    """``landscape gui`` without PATH, in the studio: the last selection when it lies in
+    this studio (and it is kept at close); else the working directory's context."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from landscape.gui import app as gui_app
+    from landscape.gui.settings import LauncherSettings
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    seq = example / "projects/lighthouse/seq010"
+    shot = seq / "sh020"
+    monkeypatch.chdir(seq)
+
+    def opened_on():
+        seen = []
+
+        def close_when_shown():
+            for w in QApplication.topLevelWidgets():
+                if w.objectName() == "launcherWindow" and w.isVisible() \
+                        and w._details is not None and not w._resolving:
+                    seen.append(w._details.context)
+                    w.close()
+                    return
+            QTimer.singleShot(20, close_when_shown)
+
+        QTimer.singleShot(0, close_when_shown)
+        assert gui_app.main(None, None, None) == 0
+        return seen[0]
+
+    settings = LauncherSettings(tmp_path / "config/landscape")
+    settings.set_last_selection(shot, "python")
+    assert opened_on() == shot
+    assert str(shot) in (tmp_path / "config/landscape/launcher.json").read_text()
+    settings.set_last_selection(tmp_path / "elsewhere/sh1", None)   # another studio's
+    assert opened_on() == seq

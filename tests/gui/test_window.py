@@ -520,6 +520,28 @@ def test_f5_while_a_folder_is_being_listed(qtbot, open_window):
     assert fake.called("children").count(L / "seq020") == 2
 
 
+def test_a_huge_context_is_shown_cut_and_the_window_keeps_running(qtbot, open_window):
+    """A small file can expand (YAML aliases) to tens of thousands of metadata keys, and a
+    value can be megabytes: the tables show at most MAX_ROWS rows and MAX_CELL characters a
+    cell, saying how much more there is, so filling them never holds the UI thread."""
+    from landscape.gui.window import MAX_CELL, MAX_ROWS
+
+    fake = example_backend()
+    shot = "projects/lighthouse/seq010/sh010"
+    many = {"big": "x" * 2_000_000, **{f"key{i:06d}": f"value {i}" for i in range(50_000)}}
+    fake.folders[shot] = Folder(shot, level="shot", metadata=many)
+    win = open_window(fake, select=SH020)
+    wait_details(qtbot, win, SH020, "blender")
+    win.select_context(SH010)
+    wait_details(qtbot, win, SH010, "blender")
+    t = win.findChild(QTableWidget, "metadataPanel")
+    assert t.rowCount() == MAX_ROWS + 1
+    assert t.item(MAX_ROWS, 0).text().endswith(" more (landscape resolve --json shows all)")
+    values = {t.item(r, 0).text(): t.item(r, 1) for r in range(MAX_ROWS)}
+    assert len(values["big"].text()) == MAX_CELL and values["big"].text().endswith("…")
+    assert max(len(v.text()) for v in values.values()) <= MAX_CELL
+
+
 HOSTILE = "<b>x</b><img src=/etc/passwd>"
 
 

@@ -69,7 +69,9 @@ def test_real_broken_shot_beside_a_launchable_sibling(qtbot, example, open_windo
     assert lines and all(":" in line for line in lines)
     assert any("seq020/sh030/landscape.yaml:" in line for line in lines)
     qtbot.waitUntil(lambda: str(broken) in tree_paths(win), timeout=30_000)
-    index = win.tree_model.index_of(win._find_node(broken))
+    node = win._find_node(broken)      # its row is first shown by name, then read: red
+    qtbot.waitUntil(lambda: not node.entry.outline)
+    index = win.tree_model.index_of(node)
     assert index.data(Qt.ItemDataRole.ForegroundRole) is not None
     sibling = example / "projects/lighthouse/seq020/sh040"
     win.select_context(sibling)
@@ -86,7 +88,9 @@ def test_real_hostile_name_is_plain(qtbot, example, open_window):
     wait_details(qtbot, win, shot, "blender")
     assert rows(win, "metadataPanel")["note"][1] == HOSTILE
     qtbot.waitUntil(lambda: str(shot) in tree_paths(win), timeout=30_000)
-    index = win.tree_model.index_of(win._find_node(shot))
+    node = win._find_node(shot)        # its row is first shown by name, then read
+    qtbot.waitUntil(lambda: not node.entry.outline)
+    index = win.tree_model.index_of(node)
     assert index.siblingAtColumn(1).data() == HOSTILE
     assert all(label.textFormat() == Qt.TextFormat.PlainText
                for label in win.findChildren(QLabel))

@@ -1029,7 +1029,8 @@ def history(
 @app.command()
 def gui(
     path: Annotated[Optional[Path], _folder(
-        help="Context to open with (default: the working directory).")] = None,
+        help="Context to open with (default: the last selection in this studio, else the "
+             "working directory's context, else the studio root).")] = None,
     tool: Annotated[Optional[str], typer.Option("--tool", "-t", autocompletion=complete_tool,
                                                 help="Tool to select.")] = None,
     root: RootOpt = None,

@@ -33,23 +33,32 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
+#: Seconds the engine has to answer one short request (a ping, an inspect, a create): an
+#: engine that accepts the connection and then says nothing is reported, not waited for.
+ANSWER_TIMEOUT = 30.0
+
+
 def client() -> Any:
     """A ``docker.DockerClient`` from the environment (``DOCKER_HOST`` or the local socket),
-    pinged once. Raises :class:`EngineError` when no engine answers."""
+    pinged once (within :data:`ANSWER_TIMEOUT`). Raises :class:`EngineError` when no engine
+    answers."""
     global _client
     if _client is not None:
         return _client
     import docker  # deferred: ~200 ms to import
     from docker.errors import DockerException
+    from requests.exceptions import RequestException
 
     try:
-        c = docker.from_env(timeout=600)
+        # the API version asked for and the ping: an engine that never answers is reported
+        c = docker.from_env(timeout=ANSWER_TIMEOUT)
         c.ping()
-    except DockerException as e:
+        c.api.timeout = 600            # builds and pushes: long quiet steps
+    except (DockerException, RequestException) as e:
         text = str(e)
         if "Permission denied" in text or "PermissionError" in text:
             raise _refused() from None
-        raise EngineError(f"no Docker engine answers ({e}); start it or set DOCKER_HOST") from None
+        raise _not_answering(e) from None
     _client = c
     return c
 
@@ -143,15 +152,18 @@ def _connection(timeout: float) -> Any:
 
 
 def api(method: str, path: str, query: dict[str, Any] | None = None, body: Any = None,
-        timeout: float = 600) -> Any:
+        timeout: float | None = None) -> Any:
     """One Engine API request: ``method`` (``GET``, ``POST``, ``DELETE``) on ``path``
     (e.g. ``/containers/create``; ids and names in it must be the engine's own or
     validated), ``query`` parameters (URL-encoded here), ``body`` sent as JSON.
 
     Returns the decoded JSON answer (``None`` for an empty one). Raises :class:`APIError`
     for an error status (the engine's own message) and :class:`EngineError` when no engine
-    answers. Reference: Docker Engine API v1.41."""
+    answers, or none within ``timeout`` seconds (default :data:`ANSWER_TIMEOUT`).
+    Reference: Docker Engine API v1.41."""
     from urllib.parse import quote, urlencode
+
+    timeout = timeout or ANSWER_TIMEOUT
 
     url = f"/v{API_VERSION}{quote(path)}" + (f"?{urlencode(query)}" if query else "")
     data = json.dumps(body).encode() if body is not None else None
@@ -185,16 +197,20 @@ def stream(path: str, body: Any, on_frame: Callable[[int, bytes], None],
     each until the engine closes it. For ``POST /exec/{id}/start`` without stdin or a
     terminal (Engine API v1.41). Returns ``False`` when the engine is not reached over its
     socket without TLS (the caller then uses the Docker CLI); raises :class:`APIError` for
-    an error status and :class:`EngineError` when no engine answers."""
+    an error status and :class:`EngineError` when no engine answers (within ``timeout``,
+    default :data:`ANSWER_TIMEOUT`). Once the engine has answered, the frames are waited
+    for as long as the tool runs: a tool may print nothing for hours."""
     from urllib.parse import quote
 
-    conn = _connection(timeout or 600)
+    conn = _connection(timeout or ANSWER_TIMEOUT)
     if conn is None:
         return False
     with _talking(conn):
         conn.request("POST", f"/v{API_VERSION}{quote(path)}", body=json.dumps(body).encode(),
                      headers={"Content-Type": "application/json"})
         response = conn.getresponse()
+        if conn.sock is not None:
+            conn.sock.settimeout(None)
         if response.status >= 400:
             raw = response.read()
             try:
@@ -218,11 +234,36 @@ def _talking(conn: Any) -> Iterator[None]:
         yield
     except PermissionError:
         raise _refused() from None
+    except TimeoutError:
+        raise EngineError(f"the Docker engine at {endpoint()} did not answer within "
+                          f"{conn.timeout:.0f} s", hint="check that the engine runs and "
+                          "that DOCKER_HOST names it") from None
     except OSError as e:
         raise EngineError(f"no Docker engine answers at {endpoint()} ({e}); start it or "
                           "set DOCKER_HOST") from None
     finally:
         conn.close()
+
+
+def _not_answering(e: BaseException) -> EngineError:
+    """One line for an engine that was not reached, from the SDK's error ``e`` (its chain
+    ends in the socket's own error: refused, no such socket, timed out), without the
+    connection pool's text."""
+    from requests.exceptions import Timeout
+
+    chain, seen = e, set()
+    while chain.__cause__ is not None or chain.__context__ is not None:
+        if isinstance(chain, Timeout) or id(chain) in seen:
+            break
+        seen.add(id(chain))
+        chain = chain.__cause__ or chain.__context__  # type: ignore[assignment]
+    if isinstance(chain, Timeout) or "timed out" in str(chain):
+        return EngineError(f"the Docker engine at {endpoint()} did not answer within "
+                           f"{ANSWER_TIMEOUT:.0f} s", hint="check that the engine runs and "
+                           "that DOCKER_HOST names it")
+    why = chain.strerror if isinstance(chain, OSError) and chain.strerror else str(chain)
+    return EngineError(f"no Docker engine answers at {endpoint()} ({why}); start it or set "
+                       "DOCKER_HOST")
 
 
 def _refused() -> EngineError:

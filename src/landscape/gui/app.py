@@ -73,9 +73,10 @@ def settings_folder() -> Path:
 
 
 def main(path: Path | None, tool: str | None, root: Path | None) -> int:
-    """Open the launcher on ``path`` (a context folder; default the working directory) with
-    ``tool`` selected, under the studio root ``root`` (default: found above ``path``); run
-    Qt's event loop and return its exit code.
+    """Open the launcher on ``path`` (a context folder; ``None``: the last selection in
+    this studio, else the working directory's context, else the studio root) with ``tool``
+    selected, under the studio root ``root`` (default: found above ``path`` or the working
+    directory); run Qt's event loop and return its exit code.
 
     Raises :class:`LandscapeError` when there is no display, or when Qt cannot set up its
     platform plugin on it (:func:`platform_problem`; before Qt is started here, so no Qt
@@ -105,8 +106,13 @@ def main(path: Path | None, tool: str | None, root: Path | None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Landscape")
     app.setOrganizationName("Landscape")
+    # PATH given: open on it. Else the last selection (when it lies in this studio), else
+    # the working directory's context (when it lies in the studio), else the studio root.
+    given = path is not None and problem is None
+    here = start if problem is None and (start == studio or studio in start.parents) \
+        else None
     window = make_window(root, Backend(studio, problem), settings_folder(),
-                         select=start if problem is None else None, tool=tool)
+                         select=start if given else None, tool=tool, fallback=here)
     previous = sys.excepthook
 
     def excepthook(kind, value, tb):  # the last guard: an exception Qt would print

@@ -342,8 +342,8 @@ class Backend:
         try:
             rc = self._resolved(details)
             found = image_id(rc.image)
-        except EngineError as e:
-            return ImageState("unknown", f"the Docker engine does not answer: {_one(e)}")
+        except EngineError as e:   # its message names the engine and why
+            return ImageState("unknown", _one(e))
         except (LandscapeError, OSError) as e:
             return ImageState("unknown", _one(e))
         return ImageState("ready" if found is not None else "missing")

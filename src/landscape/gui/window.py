@@ -144,19 +144,48 @@ def _table(name: str, headers: list[str]) -> QTableWidget:
     return t
 
 
+#: the most rows a details table shows (a small file can expand, through YAML aliases, to
+#: tens of thousands of keys; filling a table is UI-thread work), characters a cell shows
+#: and characters a tooltip shows
+MAX_ROWS = 500
+MAX_CELL = 300
+MAX_TIP = 2000
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ``…`` marking the cut."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _fill(table: QTableWidget, rows: list[list[str]], tips: list[str] | None = None) -> None:
-    """Fill ``table`` with plain-text items; ``tips[i]`` is row i's tooltip (provenance)."""
-    table.setRowCount(len(rows))
-    for r, cells in enumerate(rows):
-        for c, text in enumerate(cells):
-            item = QTableWidgetItem(text)
-            if tips and tips[r]:
-                item.setToolTip(plain_tip(tips[r]))
-            table.setItem(r, c, item)
-    for c in range(table.columnCount() - 1):
-        table.resizeColumnToContents(c)
-        if table.columnWidth(c) > 440:
-            table.setColumnWidth(c, 440)
+    """Fill ``table`` with plain-text items; ``tips[i]`` is row i's tooltip (provenance).
+    At most :data:`MAX_ROWS` rows are shown, the last then saying how many more there are;
+    cells are cut to :data:`MAX_CELL` characters (a tooltip holds the value to
+    :data:`MAX_TIP`)."""
+    more = len(rows) - MAX_ROWS
+    shown = rows[:MAX_ROWS] if more > 0 else rows
+    table.setUpdatesEnabled(False)
+    try:
+        table.clearSpans()
+        table.setRowCount(len(shown) + (1 if more > 0 else 0))
+        for r, cells in enumerate(shown):
+            tip = tips[r] if tips else ""
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(cut(text, MAX_CELL))
+                if tip or len(text) > MAX_CELL:
+                    item.setToolTip(plain_tip(cut(tip or text, MAX_TIP)))
+                table.setItem(r, c, item)
+        if more > 0:
+            item = QTableWidgetItem(f"… {more:,} more (landscape resolve --json shows all)")
+            item.setForeground(QBrush(_GREY))
+            table.setItem(len(shown), 0, item)
+            table.setSpan(len(shown), 0, 1, table.columnCount())
+        for c in range(table.columnCount() - 1):
+            table.resizeColumnToContents(c)
+            if table.columnWidth(c) > 440:
+                table.setColumnWidth(c, 440)
+    finally:
+        table.setUpdatesEnabled(True)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -406,6 +435,18 @@ class StudioTreeModel(QAbstractItemModel):
 
 # -- launches ----------------------------------------------------------------------------
 
+def _last_line(log: QPlainTextEdit, text: str) -> None:
+    """Put ``text`` on a line of its own at the end of ``log``, in the plain format (on the
+    empty line a tool's last newline left, else on a new one)."""
+    cursor = QTextCursor(log.document())
+    cursor.movePosition(QTextCursor.MoveOperation.End)
+    if cursor.block().text():
+        cursor.insertBlock()
+    cursor.insertText(text, QTextCharFormat())
+    log.setTextCursor(cursor)
+    log.ensureCursorVisible()
+
+
 @dataclass
 class _Launch:
     number: int
@@ -426,7 +467,8 @@ class LauncherWindow(QMainWindow):
     """The launcher's main window. Build it with :func:`make_window`."""
 
     def __init__(self, root: Path | None, backend: Any, settings: Any,
-                 select: Path | None = None, tool: str | None = None) -> None:
+                 select: Path | None = None, tool: str | None = None,
+                 fallback: Path | None = None) -> None:
         super().__init__()
         self.setObjectName("launcherWindow")
         self.setWindowTitle("Landscape")
@@ -470,6 +512,8 @@ class LauncherWindow(QMainWindow):
             self.show_message(str(msg))
 
         start = Path(select).absolute() if select else self._last_selection()
+        if start is None and fallback is not None:
+            start = Path(fallback).absolute()
         if start is not None:
             self.select_context(start)
         self._load_studio()
@@ -711,15 +755,17 @@ class LauncherWindow(QMainWindow):
         buttons = QHBoxLayout()
         buttons.addWidget(self.logsButton)
         buttons.addWidget(self.stopButton)
+        header = QHBoxLayout()          # the exit code ends where the logs end
+        header.addWidget(_label("Launch logs"))
+        header.addStretch(1)
+        header.addWidget(self.exitCodeLabel)
+        ll.setHorizontalSpacing(12)
         ll.setColumnStretch(0, 1)
-        ll.setColumnStretch(1, 1)
-        ll.addWidget(_label("Launch logs"), 0, 0)
-        ll.addWidget(self.exitCodeLabel, 0, 1, Qt.AlignmentFlag.AlignRight)
-        ll.addWidget(_label("Running"), 0, 2)
-        ll.addWidget(self.logPanel, 1, 0, 2, 2)
-        ll.addWidget(self.runningList, 1, 2)
-        ll.addLayout(buttons, 2, 2)
-        ll.setColumnStretch(0, 1)
+        ll.addLayout(header, 0, 0)
+        ll.addWidget(_label("Running"), 0, 1)
+        ll.addWidget(self.logPanel, 1, 0, 2, 1)
+        ll.addWidget(self.runningList, 1, 1)
+        ll.addLayout(buttons, 2, 1)
         self.rightSplitter.addWidget(logs)
         self.rightSplitter.setStretchFactor(0, 3)
         self.rightSplitter.setStretchFactor(1, 2)
@@ -1201,7 +1247,10 @@ class LauncherWindow(QMainWindow):
         _fill(self.storageTable, [[r.key, r.value, short(r.source)] for r in d.storage],
               [f"{r.key} → {r.value}\n{r.source}" for r in d.storage])
         # errors
-        self.errorPanel.setPlainText("\n".join(d.errors))
+        errors = [cut(e, MAX_TIP) for e in d.errors[:MAX_ROWS]]
+        if len(d.errors) > MAX_ROWS:
+            errors.append(f"… {len(d.errors) - MAX_ROWS:,} more (landscape check shows all)")
+        self.errorPanel.setPlainText("\n".join(errors))
         self.errorPanel.setVisible(bool(d.errors))
         # policy
         if d.errors:
@@ -1225,9 +1274,9 @@ class LauncherWindow(QMainWindow):
                 text = f"{t.label}  ({t.name})"
             if extra:
                 text += "   · " + ", ".join(extra)
-            item = QListWidgetItem(text)
+            item = QListWidgetItem(cut(text, MAX_CELL))
             item.setData(DATA_ROLE, t.name)
-            item.setToolTip(plain_tip(f"{t.name}: {t.label}"))
+            item.setToolTip(plain_tip(cut(f"{t.name}: {t.label}", MAX_TIP)))
             self.toolList.addItem(item)
             if t.name == self._tool:
                 self.toolList.setCurrentItem(item)
@@ -1572,11 +1621,11 @@ class LauncherWindow(QMainWindow):
         launch.result = result
         r = launch.request
         if result.exit_code is None:
-            launch.log.appendPlainText(f"\n[did not start: {result.error}]")
+            _last_line(launch.log, f"[did not start: {result.error}]")
             self.show_message(f"{r.tool} did not start: {result.error}")
         else:
-            launch.log.appendPlainText(f"\n[exit code {result.exit_code} after "
-                                       f"{result.seconds:.1f} s]")
+            _last_line(launch.log, f"[exit code {result.exit_code} after "
+                                   f"{result.seconds:.1f} s]")
         row = self.runningList.row(launch.item)
         if row >= 0:
             self.runningList.takeItem(row)
@@ -1947,15 +1996,17 @@ def _is_user_error(e: BaseException) -> bool:
 
 
 def make_window(root: Path | None, backend: Any, settings: Path,
-                select: Path | None = None, tool: str | None = None) -> QMainWindow:
+                select: Path | None = None, tool: str | None = None,
+                fallback: Path | None = None) -> QMainWindow:
     """The launcher window over ``backend`` (a :class:`~landscape.gui.backend.Backend` or a
     fake with its methods), keeping per-user state in the folder ``settings``
     (:class:`~landscape.gui.settings.LauncherSettings`), opening with the context ``select``
-    (else the last selection, else the studio root) and ``tool`` selected.
+    (else the last selection when it lies in this studio, else ``fallback``, else the
+    studio root) and ``tool`` selected.
 
     A QApplication must exist. The window is not shown. Raises nothing for a missing root or
     a broken config: those become messages in the window."""
     from .settings import LauncherSettings
 
     return LauncherWindow(root, backend, _Prefs(LauncherSettings(Path(settings))),
-                          select=select, tool=tool)
+                          select=select, tool=tool, fallback=fallback)
