@@ -266,3 +266,13 @@ def test_a_forged_pid_record_cannot_make_ctrl_c_kill_other_launches(warm):
     forger.send_signal(signal.SIGINT)  # SIGINT to PID 1 would end the workspace
     assert forger.wait(timeout=60) == 0  # not signalled: its record is not a PID
     assert victim.wait(timeout=60) == 0 and "victim done" in victim.stdout.read()
+
+
+def test_a_tool_quiet_for_longer_than_the_engine_timeout_is_waited_for(warm):
+    """The engine has LANDSCAPE_ENGINE_TIMEOUT seconds to answer a request; a warm launch's
+    tool may then print nothing for longer (a render of one frame) without the launch
+    taking the silence for a dead engine."""
+    env = dict(os.environ, LANDSCAPE_ENGINE_TIMEOUT="1", LANDSCAPE_NO_AGENT="1")
+    r = _launch(warm, SH010, "import time; time.sleep(3); print('done')",
+                env=env, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and r.stdout.strip() == "done", r.stderr

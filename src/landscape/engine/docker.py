@@ -35,12 +35,23 @@ def strip_ansi(text: str) -> str:
 
 #: Seconds the engine has to answer one short request (a ping, an inspect, a create): an
 #: engine that accepts the connection and then says nothing is reported, not waited for.
+#: ``LANDSCAPE_ENGINE_TIMEOUT`` (seconds, above 0) sets another.
 ANSWER_TIMEOUT = 30.0
+
+
+def answer_timeout() -> float:
+    """:data:`ANSWER_TIMEOUT`, or ``$LANDSCAPE_ENGINE_TIMEOUT`` when that is a number of
+    seconds above 0 (anything else is ignored)."""
+    try:
+        value = float(os.environ.get("LANDSCAPE_ENGINE_TIMEOUT", ""))
+    except ValueError:
+        return ANSWER_TIMEOUT
+    return value if 0 < value < 1e6 else ANSWER_TIMEOUT
 
 
 def client() -> Any:
     """A ``docker.DockerClient`` from the environment (``DOCKER_HOST`` or the local socket),
-    pinged once (within :data:`ANSWER_TIMEOUT`). Raises :class:`EngineError` when no engine
+    pinged once (within :func:`answer_timeout`). Raises :class:`EngineError` when no engine
     answers."""
     global _client
     if _client is not None:
@@ -51,7 +62,7 @@ def client() -> Any:
 
     try:
         # the API version asked for and the ping: an engine that never answers is reported
-        c = docker.from_env(timeout=ANSWER_TIMEOUT)
+        c = docker.from_env(timeout=answer_timeout())
         c.ping()
         c.api.timeout = 600            # builds and pushes: long quiet steps
     except (DockerException, RequestException) as e:
@@ -159,11 +170,11 @@ def api(method: str, path: str, query: dict[str, Any] | None = None, body: Any =
 
     Returns the decoded JSON answer (``None`` for an empty one). Raises :class:`APIError`
     for an error status (the engine's own message) and :class:`EngineError` when no engine
-    answers, or none within ``timeout`` seconds (default :data:`ANSWER_TIMEOUT`).
+    answers, or none within ``timeout`` seconds (default :func:`answer_timeout`).
     Reference: Docker Engine API v1.41."""
     from urllib.parse import quote, urlencode
 
-    timeout = timeout or ANSWER_TIMEOUT
+    timeout = timeout or answer_timeout()
 
     url = f"/v{API_VERSION}{quote(path)}" + (f"?{urlencode(query)}" if query else "")
     data = json.dumps(body).encode() if body is not None else None
@@ -198,11 +209,11 @@ def stream(path: str, body: Any, on_frame: Callable[[int, bytes], None],
     terminal (Engine API v1.41). Returns ``False`` when the engine is not reached over its
     socket without TLS (the caller then uses the Docker CLI); raises :class:`APIError` for
     an error status and :class:`EngineError` when no engine answers (within ``timeout``,
-    default :data:`ANSWER_TIMEOUT`). Once the engine has answered, the frames are waited
+    default :func:`answer_timeout`). Once the engine has answered, the frames are waited
     for as long as the tool runs: a tool may print nothing for hours."""
     from urllib.parse import quote
 
-    conn = _connection(timeout or ANSWER_TIMEOUT)
+    conn = _connection(timeout or answer_timeout())
     if conn is None:
         return False
     with _talking(conn):
@@ -236,7 +247,7 @@ def _talking(conn: Any) -> Iterator[None]:
         raise _refused() from None
     except TimeoutError:
         raise EngineError(f"the Docker engine at {endpoint()} did not answer within "
-                          f"{conn.timeout:.0f} s", hint="check that the engine runs and "
+                          f"{conn.timeout:g} s", hint="check that the engine runs and "
                           "that DOCKER_HOST names it") from None
     except OSError as e:
         raise EngineError(f"no Docker engine answers at {endpoint()} ({e}); start it or "
@@ -259,7 +270,7 @@ def _not_answering(e: BaseException) -> EngineError:
         chain = chain.__cause__ or chain.__context__  # type: ignore[assignment]
     if isinstance(chain, Timeout) or "timed out" in str(chain):
         return EngineError(f"the Docker engine at {endpoint()} did not answer within "
-                           f"{ANSWER_TIMEOUT:.0f} s", hint="check that the engine runs and "
+                           f"{answer_timeout():g} s", hint="check that the engine runs and "
                            "that DOCKER_HOST names it")
     why = chain.strerror if isinstance(chain, OSError) and chain.strerror else str(chain)
     return EngineError(f"no Docker engine answers at {endpoint()} ({why}); start it or set "
