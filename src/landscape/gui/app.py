@@ -93,6 +93,7 @@ def main(path: Path | None, tool: str | None, root: Path | None) -> int:
                                  "libxcb-icccm4, …); or set QT_QPA_PLATFORM (wayland, vnc…)")
     from ..cascade import find_studio_root
     from ..paths import absolute, context_path
+    from ..policy import under
     from .backend import Backend
     from .window import make_window
 
@@ -109,8 +110,7 @@ def main(path: Path | None, tool: str | None, root: Path | None) -> int:
     # PATH given: open on it. Else the last selection (when it lies in this studio), else
     # the working directory's context (when it lies in the studio), else the studio root.
     given = path is not None and problem is None
-    here = start if problem is None and (start == studio or studio in start.parents) \
-        else None
+    here = start if problem is None and under(str(start), str(studio)) else None
     window = make_window(root, Backend(studio, problem), settings_folder(),
                          select=start if given else None, tool=tool, fallback=here)
     previous = sys.excepthook

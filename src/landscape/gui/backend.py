@@ -342,9 +342,7 @@ class Backend:
         try:
             rc = self._resolved(details)
             found = image_id(rc.image)
-        except EngineError as e:   # its message names the engine and why
-            return ImageState("unknown", _one(e))
-        except (LandscapeError, OSError) as e:
+        except (LandscapeError, OSError) as e:   # an EngineError names the engine and why
             return ImageState("unknown", _one(e))
         return ImageState("ready" if found is not None else "missing")
 

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QForm
                                QVBoxLayout, QWidget)
 
 from ..browse import folder_order
+from ..policy import under
 from .model import ContextDetails, ImageState, LaunchRequest, LaunchResult
 
 #: Item data role carrying a tree row's absolute context path (``str``).
@@ -186,11 +187,6 @@ def _fill(table: QTableWidget, rows: list[list[str]], tips: list[str] | None = N
                 table.setColumnWidth(c, 440)
     finally:
         table.setUpdatesEnabled(True)
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` is ``folder`` or lies below it (lexically)."""
-    return path == folder or folder in path.parents
 
 
 # -- the lazy tree -----------------------------------------------------------------------
@@ -1817,7 +1813,7 @@ class LauncherWindow(QMainWindow):
         context, tool = last
         studio = self.root or getattr(self.backend, "root", None)
         if not context or getattr(self.backend, "problem", None) or (
-                studio is not None and not _inside(Path(context), Path(studio))):
+                studio is not None and not under(str(context), str(studio))):
             return None
         if tool and self._tool is None:
             self._tool = tool
