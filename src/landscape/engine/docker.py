@@ -10,6 +10,7 @@ import json
 import os
 import re
 import socket
+import threading
 from typing import Any, Callable, Iterator
 
 from ..errors import EngineError
@@ -185,11 +186,34 @@ def api(method: str, path: str, query: dict[str, Any] | None = None, body: Any =
                             headers={"Content-Type": "application/json"}, timeout=timeout)
         status, raw = r.status_code, r.content
     else:
-        with _talking(conn):
-            conn.request(method, url, body=data,
-                         headers={"Content-Type": "application/json"} if data else {})
-            response = conn.getresponse()
-            status, raw = response.status, response.read()
+        # the whole request within ``timeout`` (a socket timeout bounds each read only: an
+        # answer trickling in a byte at a time would never end): past it, the socket is
+        # shut down under the reader
+        expired = threading.Event()
+
+        def cut() -> None:
+            expired.set()
+            if conn.sock is not None:
+                with contextlib.suppress(OSError):
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(timeout, cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            with _talking(conn):
+                conn.request(method, url, body=data,
+                             headers={"Content-Type": "application/json"} if data else {})
+                response = conn.getresponse()
+                status, raw = response.status, response.read()
+        except Exception:  # a cut answer fails in http.client, or as an EngineError
+            if expired.is_set():
+                raise _timed_out(timeout) from None
+            raise
+        finally:
+            timer.cancel()
+        if expired.is_set():
+            raise _timed_out(timeout)
     try:
         answer = json.loads(raw) if raw else None
     except ValueError:
@@ -246,14 +270,17 @@ def _talking(conn: Any) -> Iterator[None]:
     except PermissionError:
         raise _refused() from None
     except TimeoutError:
-        raise EngineError(f"the Docker engine at {endpoint()} did not answer within "
-                          f"{conn.timeout:g} s", hint="check that the engine runs and "
-                          "that DOCKER_HOST names it") from None
+        raise _timed_out(conn.timeout) from None
     except OSError as e:
         raise EngineError(f"no Docker engine answers at {endpoint()} ({e}); start it or "
                           "set DOCKER_HOST") from None
     finally:
         conn.close()
+
+
+def _timed_out(seconds: float) -> EngineError:
+    return EngineError(f"the Docker engine at {endpoint()} did not answer within {seconds:g} s",
+                       hint="check that the engine runs and that DOCKER_HOST names it")
 
 
 def _not_answering(e: BaseException) -> EngineError:
@@ -269,9 +296,7 @@ def _not_answering(e: BaseException) -> EngineError:
         seen.add(id(chain))
         chain = chain.__cause__ or chain.__context__  # type: ignore[assignment]
     if isinstance(chain, Timeout) or "timed out" in str(chain):
-        return EngineError(f"the Docker engine at {endpoint()} did not answer within "
-                           f"{answer_timeout():g} s", hint="check that the engine runs and "
-                           "that DOCKER_HOST names it")
+        return _timed_out(answer_timeout())
     why = chain.strerror if isinstance(chain, OSError) and chain.strerror else str(chain)
     return EngineError(f"no Docker engine answers at {endpoint()} ({why}); start it or set "
                        "DOCKER_HOST")

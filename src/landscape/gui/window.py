@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import html
+import itertools
 import os
 import re
 import shlex
@@ -158,13 +159,15 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _fill(table: QTableWidget, rows: list[list[str]], tips: list[str] | None = None) -> None:
+def _fill(table: QTableWidget, rows: list[list[str]], tips: list[str] | None = None,
+          total: int | None = None) -> None:
     """Fill ``table`` with plain-text items; ``tips[i]`` is row i's tooltip (provenance).
-    At most :data:`MAX_ROWS` rows are shown, the last then saying how many more there are;
-    cells are cut to :data:`MAX_CELL` characters (a tooltip holds the value to
+    At most :data:`MAX_ROWS` rows are shown, a last row then saying how many more of the
+    ``total`` (default: ``len(rows)``; callers make only the rows shown) there are; cells
+    are cut to :data:`MAX_CELL` characters (a tooltip holds the value to
     :data:`MAX_TIP`)."""
-    more = len(rows) - MAX_ROWS
-    shown = rows[:MAX_ROWS] if more > 0 else rows
+    shown = rows[:MAX_ROWS]
+    more = (len(rows) if total is None else total) - len(shown)
     table.setUpdatesEnabled(False)
     try:
         table.clearSpans()
@@ -1229,19 +1232,26 @@ class LauncherWindow(QMainWindow):
         self._set_crumbs(d.context, d.levels)
         short = self._short
         # metadata: the typed rows first
-        order = {k: i for i, k in enumerate(TYPED_KEYS)}
-        rows = sorted(d.metadata, key=lambda r: (order.get(r.key, len(order)),))
+        # only the rows shown are made (a context may have hundreds of thousands)
+        typed = {k: i for i, k in enumerate(TYPED_KEYS)}
+        first = sorted((r for r in d.metadata if r.key in typed), key=lambda r: typed[r.key])
+        rows = first + list(itertools.islice(
+            (r for r in d.metadata if r.key not in typed), max(0, MAX_ROWS - len(first))))
         _fill(self.metadataPanel, [[r.key, r.value, short(r.source)] for r in rows],
-              [f"{r.key} from {r.source}" if r.source else "" for r in rows])
+              [f"{r.key} from {r.source}" if r.source else "" for r in rows],
+              total=len(d.metadata))
+        packages = d.packages[:MAX_ROWS]
         _fill(self.packagesTable,
               [[p.name, p.version, short(p.requested_by) or "(dependency)",
-                short(p.repository)] for p in d.packages],
+                short(p.repository)] for p in packages],
               [f"requested by {p.requested_by}\nfrom {p.repository}" if p.requested_by else
-               f"a dependency nobody named\nfrom {p.repository}" for p in d.packages])
-        _fill(self.envTable, [[r.key, r.value, short(r.source)] for r in d.env],
-              [f"{r.key}={r.value}\n{r.source}" for r in d.env])
-        _fill(self.storageTable, [[r.key, r.value, short(r.source)] for r in d.storage],
-              [f"{r.key} → {r.value}\n{r.source}" for r in d.storage])
+               f"a dependency nobody named\nfrom {p.repository}" for p in packages],
+              total=len(d.packages))
+        env, storage = d.env[:MAX_ROWS], d.storage[:MAX_ROWS]
+        _fill(self.envTable, [[r.key, r.value, short(r.source)] for r in env],
+              [f"{r.key}={r.value}\n{r.source}" for r in env], total=len(d.env))
+        _fill(self.storageTable, [[r.key, r.value, short(r.source)] for r in storage],
+              [f"{r.key} → {r.value}\n{r.source}" for r in storage], total=len(d.storage))
         # errors
         errors = [cut(e, MAX_TIP) for e in d.errors[:MAX_ROWS]]
         if len(d.errors) > MAX_ROWS:
