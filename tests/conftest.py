@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -364,3 +365,67 @@ def swarm(docker_engine):
 
 
 from renderfarm import farm  # noqa: E402,F401 - a fixture of the render tests, local and Swarm
+
+
+# -- engines that do not answer -------------------------------------------------------
+
+def _server(monkeypatch, talk):
+    """A TCP server on 127.0.0.1 whose every connection is handed to ``talk(conn, done)``
+    in its own thread; DOCKER_HOST names it. Returns what :func:`engine` closes."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    done = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                conn = server.accept()[0]
+            except OSError:
+                continue
+            held.append(conn)
+            threading.Thread(target=talk, args=(conn, done), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setenv("LANDSCAPE_ENGINE_TIMEOUT", "1")
+    from landscape.engine import docker as dk
+
+    monkeypatch.setattr(dk, "_client", None)
+    return server, done, thread, held
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    """``engine(talk)``: an engine address (DOCKER_HOST) served by ``talk`` (:func:`silent`,
+    :func:`trickling`), with LANDSCAPE_ENGINE_TIMEOUT 1 s; closed at the end."""
+    made = []
+
+    def start(talk):
+        made.append(_server(monkeypatch, talk))
+
+    yield start
+    for server, done, thread, held in made:
+        done.set()
+        thread.join()
+        for c in held:
+            c.close()
+        server.close()
+
+
+def silent(conn, done):
+    done.wait()
+
+
+def trickling(conn, done):
+    conn.recv(65536)
+    try:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1000000\r\n\r\n")
+        while not done.wait(0.2):
+            conn.sendall(b" ")
+    except OSError:
+        pass

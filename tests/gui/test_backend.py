@@ -172,40 +172,10 @@ def test_an_engine_that_does_not_answer_is_an_unknown_image_state(example, no_en
     assert r.exit_code is None and "engine" in r.error.lower()
 
 
-@pytest.fixture
-def silent_engine(monkeypatch):
-    """An engine address that accepts connections and never answers (a hung engine, a
-    wrong port), with the answer timeout cut to 1 s."""
-    import socket
+def test_an_engine_that_never_answers_is_reported_not_waited_for(example, engine):
+    from conftest import silent
 
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    held: list[socket.socket] = []
-    done = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not done.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{server.getsockname()[1]}")
-    monkeypatch.setattr(dk, "_client", None)
-    monkeypatch.setattr(dk, "ANSWER_TIMEOUT", 1.0)
-    yield
-    done.set()
-    thread.join()
-    for c in held:
-        c.close()
-    server.close()
-
-
-def test_an_engine_that_never_answers_is_reported_not_waited_for(example, silent_engine):
+    engine(silent)
     b = Backend(example)
     d = b.details(example / SH010, "python", ())
     state = b.image_state(d)
