@@ -420,12 +420,18 @@ def silent(conn, done):
     done.wait()
 
 
-def trickling(conn, done):
+def trickling(conn, done, length: bytes = b"Content-Length: 1000000\r\n"):
+    """An answer that never ends: its headers, then a byte every 0.2 s."""
     conn.recv(65536)
     try:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 1000000\r\n\r\n")
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + length
+                     + b"\r\n")
         while not done.wait(0.2):
             conn.sendall(b" ")
     except OSError:
         pass
+
+
+def trickling_to_close(conn, done):
+    """The same without a length: the answer ends when the engine closes the connection."""
+    trickling(conn, done, b"Connection: close\r\n")

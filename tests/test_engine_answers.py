@@ -8,12 +8,13 @@ import threading
 
 import pytest
 
-from conftest import silent, trickling
+from conftest import silent, trickling, trickling_to_close
 from landscape.engine import docker as dk
 from landscape.errors import EngineError
 
 
-@pytest.mark.parametrize("talk", [silent, trickling], ids=["silent", "trickling"])
+@pytest.mark.parametrize("talk", [silent, trickling, trickling_to_close],
+                         ids=["silent", "trickling", "trickling-to-close"])
 def test_a_request_to_an_engine_that_does_not_answer_ends_in_one_line(engine, talk):
     engine(talk)
     outcome: list[BaseException] = []

@@ -190,12 +190,14 @@ def api(method: str, path: str, query: dict[str, Any] | None = None, body: Any =
         # answer trickling in a byte at a time would never end): past it, the socket is
         # shut down under the reader
         expired = threading.Event()
+        sockets: list[Any] = []   # http.client lets go of its socket once it answers
 
         def cut() -> None:
             expired.set()
-            if conn.sock is not None:
-                with contextlib.suppress(OSError):
-                    conn.sock.shutdown(socket.SHUT_RDWR)
+            for sock in (conn.sock, *sockets):
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
 
         timer = threading.Timer(timeout, cut)
         timer.daemon = True
@@ -204,6 +206,9 @@ def api(method: str, path: str, query: dict[str, Any] | None = None, body: Any =
             with _talking(conn):
                 conn.request(method, url, body=data,
                              headers={"Content-Type": "application/json"} if data else {})
+                sockets.append(conn.sock)
+                if expired.is_set():          # the deadline passed while connecting
+                    cut()
                 response = conn.getresponse()
                 status, raw = response.status, response.read()
         except Exception:  # a cut answer fails in http.client, or as an EngineError
@@ -243,9 +248,10 @@ def stream(path: str, body: Any, on_frame: Callable[[int, bytes], None],
     with _talking(conn):
         conn.request("POST", f"/v{API_VERSION}{quote(path)}", body=json.dumps(body).encode(),
                      headers={"Content-Type": "application/json"})
+        sock = conn.sock                  # a closing answer takes it from ``conn``
         response = conn.getresponse()
-        if conn.sock is not None:
-            conn.sock.settimeout(None)
+        if sock is not None:
+            sock.settimeout(None)
         if response.status >= 400:
             raw = response.read()
             try:
