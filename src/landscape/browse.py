@@ -272,6 +272,11 @@ def _children(folder: Path, studio: Path | None,
     # real-path look for the whole listing, not one per file.
     inside = studio is not None and under(real(folder), real(studio))
     cache = _Listings(folder, studio) if inside else None
+    def leveled(entry: BrowseEntry) -> BrowseEntry:   # as the cascade gives it
+        if child_level is not None and entry.level is None:
+            return replace(entry, level=child_level)
+        return entry
+
     two_pass = batch is not None and update is not None
     shown = _Pending(batch)
     updated = _Pending(update)
@@ -300,17 +305,13 @@ def _children(folder: Path, studio: Path | None,
         elif entry is None:
             entry = _read_entry(path, studio, configs, subs, sub_error, links, inside,
                                 cache, stamp)
-        if child_level is not None and entry.level is None:  # as the cascade gives it
-            entry = replace(entry, level=child_level)
+        entry = leveled(entry)
         out.append(entry)
         shown.add(entry)
     shown.flush()
     for i, path, configs, subs, sub_error, links, stamp in to_read:
-        entry = _read_entry(path, studio, configs, subs, sub_error, links, inside, cache,
-                            stamp)
-        if child_level is not None and entry.level is None:
-            entry = replace(entry, level=child_level)
-        out[i] = entry
+        entry = out[i] = leveled(_read_entry(path, studio, configs, subs, sub_error, links,
+                                             inside, cache, stamp))
         updated.add(entry)
     updated.flush()
     if cache is not None:
@@ -417,7 +418,7 @@ class ContextIndex:
         sorted. When ``cancel`` is set during the walk, it stops: what was found so far is
         returned (sorted), :attr:`cancelled` is true and the index stays as it was. Folders
         that cannot be listed are found (the tree shows them, with their error), not entered.
-    Never raises."""
+        Never raises."""
         found: list[str] = []
         # (folder, its path relative to the root, the parent folder when it has a plain file)
         stack: list[tuple[str, str, str | None]] = [(str(self.root), "", None)]

@@ -11,6 +11,7 @@ docs/json.md's shape (with provenance when ``explain``).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time as _time
@@ -168,20 +169,18 @@ class ResolvedContext:
     def metadata(self) -> dict:
         return self.cascade.plain("metadata", {})
 
+    @functools.cached_property
     def _variant_paths(self) -> dict[str, list[str]]:
         """Each tool path → the paths below it (``render`` below ``blender``), sorted: one
         pass over :attr:`setups` (a file may define thousands of tools)."""
-        cached = self.__dict__.get("_variants_below")
-        if cached is None or cached[0] is not self.setups:
-            below: dict[str, list[str]] = {}
-            for p in self.setups:
-                parts = p.split("/")
-                for i in range(1, len(parts)):
-                    below.setdefault("/".join(parts[:i]), []).append("/".join(parts[i:]))
-            for names in below.values():
-                names.sort()
-            cached = self.__dict__["_variants_below"] = (self.setups, below)
-        return cached[1]
+        below: dict[str, list[str]] = {}
+        for p in self.setups:
+            parts = p.split("/")
+            for i in range(1, len(parts)):
+                below.setdefault("/".join(parts[:i]), []).append("/".join(parts[i:]))
+        for names in below.values():
+            names.sort()
+        return below
 
     def _tool_entry(self, path: str) -> dict:
         setup = self.setups[path]
@@ -190,7 +189,7 @@ class ResolvedContext:
         for key in ("category", "icon", "workflow"):
             if setup.field(key) is not None:
                 entry[key] = setup.field(key)
-        variants = self._variant_paths().get(path)
+        variants = self._variant_paths.get(path)
         if variants:
             entry["variants"] = variants
         return entry

@@ -194,7 +194,7 @@ def api(method: str, path: str, query: dict[str, Any] | None = None, body: Any =
 
         def cut() -> None:
             expired.set()
-            for sock in (conn.sock, *sockets):
+            for sock in sockets:
                 if sock is not None:
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
@@ -207,7 +207,7 @@ def api(method: str, path: str, query: dict[str, Any] | None = None, body: Any =
                 conn.request(method, url, body=data,
                              headers={"Content-Type": "application/json"} if data else {})
                 sockets.append(conn.sock)
-                if expired.is_set():          # the deadline passed while connecting
+                if expired.is_set():          # the deadline passed before the socket was kept
                     cut()
                 response = conn.getresponse()
                 status, raw = response.status, response.read()

@@ -27,7 +27,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from PySide6.QtCore import (QAbstractItemModel, QByteArray, QModelIndex, QObject, Qt, QTimer,
                             Signal)
@@ -159,25 +159,25 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _fill(table: QTableWidget, rows: list[list[str]], tips: list[str] | None = None,
-          total: int | None = None) -> None:
-    """Fill ``table`` with plain-text items; ``tips[i]`` is row i's tooltip (provenance).
-    At most :data:`MAX_ROWS` rows are shown, a last row then saying how many more of the
-    ``total`` (default: ``len(rows)``; callers make only the rows shown) there are; cells
-    are cut to :data:`MAX_CELL` characters (a tooltip holds the value to
-    :data:`MAX_TIP`)."""
-    shown = rows[:MAX_ROWS]
-    more = (len(rows) if total is None else total) - len(shown)
+def _fill(table: QTableWidget, items: Sequence[Any], cells: Callable[[Any], list[str]],
+          tip: Callable[[Any], str], total: int | None = None) -> None:
+    """Fill ``table`` with plain-text items, one row per item of ``items`` (its
+    ``cells(item)``; its tooltip, the provenance, ``tip(item)``). At most :data:`MAX_ROWS`
+    rows are made, a last row then saying how many more of the ``total`` (default:
+    ``len(items)``) there are; cells are cut to :data:`MAX_CELL` characters (a tooltip
+    holds the value to :data:`MAX_TIP`)."""
+    shown = items[:MAX_ROWS]
+    rows, tips = [cells(i) for i in shown], [tip(i) for i in shown]
+    more = (len(items) if total is None else total) - len(shown)
     table.setUpdatesEnabled(False)
     try:
         table.clearSpans()
         table.setRowCount(len(shown) + (1 if more > 0 else 0))
-        for r, cells in enumerate(shown):
-            tip = tips[r] if tips else ""
-            for c, text in enumerate(cells):
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
                 item = QTableWidgetItem(cut(text, MAX_CELL))
-                if tip or len(text) > MAX_CELL:
-                    item.setToolTip(plain_tip(cut(tip or text, MAX_TIP)))
+                if tips[r] or len(text) > MAX_CELL:
+                    item.setToolTip(plain_tip(cut(tips[r] or text, MAX_TIP)))
                 table.setItem(r, c, item)
         if more > 0:
             item = QTableWidgetItem(f"… {more:,} more (landscape resolve --json shows all)")
@@ -282,19 +282,17 @@ class StudioTreeModel(QAbstractItemModel):
         repainting those rows."""
         if not self.is_live(node) or not node.loading or not node.children or not entries:
             return
-        rows = {c.entry.path: c for c in node.children}
-        first = last = None
+        by_path = {c.entry.path: c for c in node.children}
+        changed = []
         for e in entries:
-            child = rows.get(e.path)
-            if child is None:
-                continue
-            child.entry = e
-            first = child.row if first is None else min(first, child.row)
-            last = child.row if last is None else max(last, child.row)
-        if first is not None and last is not None:
+            child = by_path.get(e.path)
+            if child is not None:
+                child.entry = e
+                changed.append(child.row)
+        if changed:
             parent = self.index_of(node)
-            self.dataChanged.emit(self.index(first, 0, parent),
-                                  self.index(last, len(self.HEADERS) - 1, parent))
+            self.dataChanged.emit(self.index(min(changed), 0, parent),
+                                  self.index(max(changed), len(self.HEADERS) - 1, parent))
 
     def set_children(self, node: _Node, entries: list[Any]) -> None:
         """Insert ``entries`` (BrowseEntry list) as ``node``'s children and run its waiters
@@ -1231,27 +1229,23 @@ class LauncherWindow(QMainWindow):
         self._details = d
         self._set_crumbs(d.context, d.levels)
         short = self._short
-        # metadata: the typed rows first
-        # only the rows shown are made (a context may have hundreds of thousands)
+        # metadata: the typed rows first; only the rows shown are made (a context may
+        # have hundreds of thousands)
         typed = {k: i for i, k in enumerate(TYPED_KEYS)}
         first = sorted((r for r in d.metadata if r.key in typed), key=lambda r: typed[r.key])
         rows = first + list(itertools.islice(
             (r for r in d.metadata if r.key not in typed), max(0, MAX_ROWS - len(first))))
-        _fill(self.metadataPanel, [[r.key, r.value, short(r.source)] for r in rows],
-              [f"{r.key} from {r.source}" if r.source else "" for r in rows],
-              total=len(d.metadata))
-        packages = d.packages[:MAX_ROWS]
-        _fill(self.packagesTable,
-              [[p.name, p.version, short(p.requested_by) or "(dependency)",
-                short(p.repository)] for p in packages],
-              [f"requested by {p.requested_by}\nfrom {p.repository}" if p.requested_by else
-               f"a dependency nobody named\nfrom {p.repository}" for p in packages],
-              total=len(d.packages))
-        env, storage = d.env[:MAX_ROWS], d.storage[:MAX_ROWS]
-        _fill(self.envTable, [[r.key, r.value, short(r.source)] for r in env],
-              [f"{r.key}={r.value}\n{r.source}" for r in env], total=len(d.env))
-        _fill(self.storageTable, [[r.key, r.value, short(r.source)] for r in storage],
-              [f"{r.key} → {r.value}\n{r.source}" for r in storage], total=len(d.storage))
+        _fill(self.metadataPanel, rows, lambda r: [r.key, r.value, short(r.source)],
+              lambda r: f"{r.key} from {r.source}" if r.source else "", len(d.metadata))
+        _fill(self.packagesTable, d.packages,
+              lambda p: [p.name, p.version, short(p.requested_by) or "(dependency)",
+                         short(p.repository)],
+              lambda p: (f"requested by {p.requested_by}" if p.requested_by else
+                         "a dependency nobody named") + f"\nfrom {p.repository}")
+        _fill(self.envTable, d.env, lambda r: [r.key, r.value, short(r.source)],
+              lambda r: f"{r.key}={r.value}\n{r.source}")
+        _fill(self.storageTable, d.storage, lambda r: [r.key, r.value, short(r.source)],
+              lambda r: f"{r.key} → {r.value}\n{r.source}")
         # errors
         errors = [cut(e, MAX_TIP) for e in d.errors[:MAX_ROWS]]
         if len(d.errors) > MAX_ROWS:
@@ -1827,7 +1821,7 @@ class LauncherWindow(QMainWindow):
             return None
         if tool and self._tool is None:
             self._tool = tool
-        return Path(context) if context else None
+        return Path(context)
 
     def _save_selection(self) -> None:
         """Remember the selection; written to the settings file when a launch starts and
